@@ -1,0 +1,5 @@
+"""`python -m myocli` runs the CLI."""
+
+from myocli.cli import main
+
+main()

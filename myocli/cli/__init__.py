@@ -1,0 +1,61 @@
+"""The `myo` command: one Typer app with a sub-app per command group.
+
+Errors follow one convention (DESIGN.md section 6): a MyoError becomes a single `Error: ...`
+line on stderr and exit code 1; usage errors exit 2 (Click's own); the traceback is shown
+only with MYO_DEBUG=1. Heavy libraries are imported inside the commands, so `myo --help`
+stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from myocli import __version__
+from myocli.cli.data import app as data_app
+from myocli.errors import MyoError
+
+app = typer.Typer(
+    name="myo",
+    help="Text-driven human motion on the anatomical myo28 skeleton.\n\n"
+    "Example: myo data convert @pybullet -o datasets/pybullet.h5 && myo data inspect datasets/pybullet.h5",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+app.add_typer(data_app, name="data")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"myo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Text-driven human motion on the anatomical myo28 skeleton."""
+
+
+def main() -> None:
+    debug = os.environ.get("MYO_DEBUG") == "1"
+    try:
+        app(prog_name="myo")
+    except MyoError as exc:
+        if debug:
+            raise
+        sys.stderr.write(f"Error: {exc}\n")
+        sys.exit(1)
+    except KeyboardInterrupt:
+        sys.stderr.write("Error: interrupted\n")
+        sys.exit(130)
+    except Exception as exc:  # a bug: say so in one line, keep the traceback for MYO_DEBUG=1
+        if debug:
+            raise
+        sys.stderr.write(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with MYO_DEBUG=1 for the traceback)\n")
+        sys.exit(1)

@@ -1,0 +1,216 @@
+"""`myo data convert`: find clips, read each with its converter, retarget, caption, split, write.
+
+Sources are files, folders (searched recursively for clips) and glob patterns, plus the alias
+`@pybullet` for the 15 DeepMimic humanoid clips inside the pybullet wheel. A clip that fails
+is reported by name with its reason and skipped; with `strict` the first failure stops the
+run. Nothing is written unless at least one clip converted, and every file is written
+atomically.
+"""
+
+from __future__ import annotations
+
+import glob
+import random
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from myocli import skeleton as sk
+from myocli.data import captions as cap
+from myocli.data.converters import acclaim, bvh, deepmimic, myo28
+from myocli.data.h5 import Sequence, write_dataset
+from myocli.data.retarget import SourceClip, normalise
+from myocli.errors import MyoError
+
+PYBULLET_ALIAS = "@pybullet"
+SPLIT_NAMES = ("train", "val", "test")
+CLIP_EXTENSIONS = (
+    acclaim.EXTENSIONS + bvh.EXTENSIONS + deepmimic.EXTENSIONS + myo28.NPY_EXTENSIONS + myo28.H5_EXTENSIONS
+)
+
+
+@dataclass
+class ConvertOptions:
+    fps: float = 20.0
+    keep_proportions: bool = False
+    mirror: bool = False
+    text: str | None = None
+    skeleton: Path | None = None
+    labels: Path | None = None
+    source_fps: float | None = None
+    scale: float | None = None
+    license: str | None = None
+    strict: bool = False
+
+
+@dataclass
+class ConvertReport:
+    sequences: list[Sequence] = field(default_factory=list)
+    failures: list[tuple[Path, str]] = field(default_factory=list)
+    files: int = 0
+
+
+def pybullet_clips() -> list[Path]:
+    try:
+        import pybullet_data
+    except ImportError as exc:
+        raise MyoError(f"{PYBULLET_ALIAS} needs the pybullet package: pip install pybullet") from exc
+    return sorted((Path(pybullet_data.getDataPath()) / "data" / "motions").glob("humanoid3d_*.txt"))
+
+
+def _is_clip(path: Path) -> bool:
+    """Whether a file met while scanning a folder is a motion clip (sidecars and docs are not)."""
+    suffix = path.suffix.lower()
+    if suffix not in CLIP_EXTENSIONS:
+        return False
+    if suffix in deepmimic.EXTENSIONS:
+        return deepmimic.looks_like_clip(path)
+    return True
+
+
+def expand_sources(sources: Iterable[str]) -> list[Path]:
+    """Files, folders, globs and @pybullet -> a sorted, de-duplicated list of clip files."""
+    found: dict[Path, None] = {}
+    for source in sources:
+        if source == PYBULLET_ALIAS:
+            paths = pybullet_clips()
+        elif glob.has_magic(source):
+            paths = [Path(p) for p in sorted(glob.glob(source, recursive=True))]
+            paths = [p for p in paths if p.is_file() and _is_clip(p)] + [
+                q for p in paths if p.is_dir() for q in sorted(p.rglob("*")) if q.is_file() and _is_clip(q)
+            ]
+            if not paths:
+                raise MyoError(f"{source}: the pattern matches no motion clips")
+        elif Path(source).is_dir():
+            paths = [p for p in sorted(Path(source).rglob("*")) if p.is_file() and _is_clip(p)]
+            if not paths:
+                raise MyoError(f"{source}: the folder holds no motion clips ({', '.join(CLIP_EXTENSIONS)})")
+        elif Path(source).is_file():
+            path = Path(source)
+            if path.suffix.lower() not in CLIP_EXTENSIONS:
+                raise MyoError(
+                    f"{path}: unknown format {path.suffix or '(no extension)'!r}; myo reads "
+                    f"{', '.join(CLIP_EXTENSIONS)} (ASF skeletons are found from their AMC clips)"
+                )
+            paths = [path]
+        else:
+            raise MyoError(f"{source}: no such file or folder")
+        found.update(dict.fromkeys(paths))
+    return list(found)
+
+
+def read_clips(path: Path, options: ConvertOptions, labels: cap.Labels) -> list[SourceClip]:
+    """Dispatch one file to its converter."""
+    suffix = path.suffix.lower()
+    if suffix in acclaim.EXTENSIONS:
+        skeleton = options.skeleton or labels.skeleton
+        if skeleton is None:
+            skeleton = next((p for p in acclaim.skeleton_candidates(path) if p.is_file()), None)
+        if skeleton is None or not Path(skeleton).is_file():
+            where = f" ({skeleton} does not exist)" if skeleton else ""
+            raise MyoError(
+                f"{path}: no skeleton file (.asf) found for this AMC clip{where}; pass --skeleton FILE.asf "
+                "or add a labels.csv with a skeleton column"
+            )
+        return acclaim.read(path, Path(skeleton), options.source_fps or labels.fps or acclaim.AMC_FPS)
+    if suffix in bvh.EXTENSIONS:
+        return bvh.read(path, options.scale)
+    if suffix in deepmimic.EXTENSIONS:
+        return deepmimic.read(path)
+    if suffix in myo28.NPY_EXTENSIONS:
+        return myo28.read_npy(path, options.source_fps)
+    if suffix in myo28.H5_EXTENSIONS:
+        return myo28.read_h5(path)
+    raise MyoError(f"{path}: unknown format {suffix!r}")
+
+
+def convert_file(path: Path, options: ConvertOptions) -> list[Sequence]:
+    """Every sequence one source file yields (its mirrors included)."""
+    labels = cap.find_labels(path, options.labels)
+    sequences = []
+    for clip in read_clips(path, options, labels):
+        captions = clip.captions or labels.captions or ([options.text] if options.text else [])
+        if not captions:
+            raise MyoError(
+                f"{path}: no caption for clip {clip.name!r}; add a labels.csv (file,text columns) beside it, "
+                "or pass --text \"a person ...\""
+            )
+        captions = [" ".join(c.split()) for c in captions]
+        motion = normalise(clip, options.fps, options.keep_proportions)
+        source = f"{labels.dataset}/{clip.source}" if labels.dataset not in ("", clip.source) else clip.source
+        license_text = options.license or clip.license or labels.license
+        group = clip.group or clip.name
+        sequences.append(Sequence(clip.name, motion, captions, group, source, license_text))
+        if options.mirror:
+            sequences.append(
+                Sequence(f"{clip.name}_mirror", sk.mirror(motion), [cap.mirror_text(c) for c in captions],
+                         group, source, license_text)  # fmt: skip
+            )
+    return sequences
+
+
+def convert(
+    paths: list[Path], options: ConvertOptions, on_file: Callable[[Path], None] | None = None
+) -> ConvertReport:
+    """Convert every file, collecting failures by name (or raising the first with `strict`)."""
+    report = ConvertReport(files=len(paths))
+    for path in paths:
+        try:
+            report.sequences.extend(convert_file(path, options))
+        except MyoError as exc:
+            if options.strict:
+                raise MyoError(f"{exc} (--strict: nothing was written)") from exc
+            report.failures.append((path, str(exc)))
+        if on_file:
+            on_file(path)
+    return report
+
+
+def parse_split(text: str) -> tuple[float, ...]:
+    try:
+        fractions = tuple(float(v) for v in text.split(","))
+    except ValueError as exc:
+        raise MyoError(f"--split {text!r}: give fractions like 0.8,0.1,0.1") from exc
+    if not 1 <= len(fractions) <= 3 or any(f < 0 for f in fractions) or abs(sum(fractions) - 1.0) > 1e-6:
+        raise MyoError(f"--split {text!r}: give up to three non-negative fractions (train,val,test) that sum to 1")
+    return fractions
+
+
+def split_by_group(sequences: list[Sequence], fractions: tuple[float, ...], seed: int) -> dict[str, list[Sequence]]:
+    """Shuffle recordings (groups) with a seed and deal them into splits by the given fractions.
+
+    Splitting by group keeps mirrored copies and crops of one recording in the same split.
+    """
+    groups = list(dict.fromkeys(s.group for s in sequences))
+    random.Random(seed).shuffle(groups)
+    wanted = [(name, f) for name, f in zip(SPLIT_NAMES, fractions) if f > 0]
+    if len(groups) < len(wanted):
+        raise MyoError(f"--split: {len(groups)} recording(s) cannot fill {len(wanted)} splits; convert more clips or use fewer splits")
+    counts = [max(1, round(f * len(groups))) for _, f in wanted]
+    counts[0] = len(groups) - sum(counts[1:])  # the train split absorbs rounding
+    if counts[0] < 1:
+        raise MyoError(f"--split: {len(groups)} recordings are too few for these fractions")
+    assignment, start = {}, 0
+    for (name, _), count in zip(wanted, counts):
+        for group in groups[start : start + count]:
+            assignment[group] = name
+        start += count
+    return {name: [s for s in sequences if assignment[s.group] == name] for name, _ in wanted}
+
+
+def split_paths(output: Path, names: Iterable[str]) -> dict[str, Path]:
+    return {name: output.with_name(f"{output.stem}_{name}{output.suffix}") for name in names}
+
+
+def write_outputs(
+    output: Path, sequences: list[Sequence], fps: float, split: tuple[float, ...] | None, seed: int
+) -> dict[str, Path]:
+    """Write one file, or one per split (`out_train.h5`, ...); returns what was written."""
+    if not split:
+        write_dataset(output, sequences, fps)
+        return {"all": output}
+    parts = split_by_group(sequences, split, seed)
+    paths = split_paths(output, parts)
+    for name, part in parts.items():
+        write_dataset(paths[name], part, fps, attrs={"split": name, "split_seed": seed})
+    return paths

@@ -1,0 +1,133 @@
+"""DeepMimic `humanoid3d` clips (pybullet_data's and DeepMimic's own) into myo28.
+
+A clip is JSON `{"Loop": ..., "Frames": [[44 numbers], ...]}`; each frame holds its duration
+dt, the root position (metres, Y up), the root quaternion (w, x, y, z, world), then local
+quaternions of chest and neck, right hip, right knee angle, right ankle quaternion, right
+shoulder quaternion, right elbow angle, and the same for the left side. Knees and elbows turn
+about their local z axis.
+
+The humanoid faces +X at rest with its right side at +Z; its joint offsets are those of
+DeepMimic's humanoid3d character (pybullet's humanoid.urdf at 0.25 scale).
+
+Joint mapping: pelvis = root; hips, knees, ankles, shoulders, elbows, wrists and the neck are
+the humanoid's joints; the spine polyline is root -> chest -> neck. The humanoid has no toes,
+heels, hands, thumbs or head joint: those are points on its bodies, placed at the myo28 rest
+offsets in the frame of the body that carries them (ball of the foot and heel on the ankle,
+knuckle and thumb on the wrist, head on the neck). Collars and spine1..3 are synthesised
+(see retarget.py).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from myocli import skeleton as sk
+from myocli.data.retarget import JointMap, SourceClip, map_to_myo28
+from myocli.errors import MyoError
+from myocli.rotations import axis_rotation, quaternion_to_matrix
+
+EXTENSIONS = (".txt", ".json")
+FRAME_SIZE = 44
+
+# From myo28 axes (x left, y up, z forward) to the humanoid's rest axes (x forward, y up, z right).
+_MYO_TO_HUMANOID = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
+
+# name: (parent, offset from the parent in the humanoid's rest frame, metres, kind, first column)
+_JOINTS = {
+    "root": (None, (0.0, 0.0, 0.0), "root", 4),
+    "chest": ("root", (0.0, 0.236151, 0.0), "sphere", 8),
+    "neck": ("chest", (0.0, 0.223894, 0.0), "sphere", 12),
+    "right_hip": ("root", (0.0, 0.0, 0.084887), "sphere", 16),
+    "right_knee": ("right_hip", (0.0, -0.421546, 0.0), "hinge", 20),
+    "right_ankle": ("right_knee", (0.0, -0.40987, 0.0), "sphere", 21),
+    "right_shoulder": ("chest", (-0.02405, 0.24350, 0.18311), "sphere", 25),
+    "right_elbow": ("right_shoulder", (0.0, -0.274788, 0.0), "hinge", 29),
+    "right_wrist": ("right_elbow", (0.0, -0.258947, 0.0), "fixed", None),
+    "left_hip": ("root", (0.0, 0.0, -0.084887), "sphere", 30),
+    "left_knee": ("left_hip", (0.0, -0.421546, 0.0), "hinge", 34),
+    "left_ankle": ("left_knee", (0.0, -0.40987, 0.0), "sphere", 35),
+    "left_shoulder": ("chest", (-0.02405, 0.24350, -0.18311), "sphere", 39),
+    "left_elbow": ("left_shoulder", (0.0, -0.274788, 0.0), "hinge", 43),
+    "left_wrist": ("left_elbow", (0.0, -0.258947, 0.0), "fixed", None),
+}
+
+# Points on the humanoid's bodies: name: (body joint, myo28 joint whose rest offset places it).
+_BODY_POINTS = {
+    f"{side}_{point}": (f"{side}_{body}", f"{side}_{point}")
+    for side in ("left", "right")
+    for point, body in (("foot", "ankle"), ("heel", "ankle"), ("hand", "wrist"), ("thumb", "wrist"))
+} | {"head": ("neck", "head")}
+
+JOINT_MAP = JointMap(
+    joints={"pelvis": "root", "neck": "neck", "head": "head"}
+    | {f"{side}_{j}": f"{side}_{j}" for side in ("left", "right")
+       for j in ("hip", "knee", "ankle", "foot", "heel", "shoulder", "elbow", "wrist", "hand", "thumb")},
+    spine=("root", "chest", "neck"),
+)  # fmt: skip
+
+
+def looks_like_clip(path: Path) -> bool:
+    """Cheap test used when scanning folders: JSON whose first key block mentions Frames."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            start = handle.read(512)
+    except OSError:
+        return False
+    return start.lstrip().startswith("{") and '"Frames"' in start
+
+
+def read_frames(path: Path) -> np.ndarray:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        frames = np.array(data["Frames"], dtype=np.float64)
+    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        raise MyoError(f"{path}: not a DeepMimic clip (JSON with a 'Frames' list of equal-length rows): {exc}") from exc
+    if frames.ndim != 2 or frames.shape[1] != FRAME_SIZE:
+        width = frames.shape[1] if frames.ndim == 2 else "uneven"
+        raise MyoError(
+            f"{path}: frames hold {width} values, a humanoid3d clip has {FRAME_SIZE}; "
+            "only DeepMimic humanoid3d clips are supported (not laikago or other characters)"
+        )
+    return frames
+
+
+def forward_kinematics(frames: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """World positions and rotations of the humanoid's joints, {name: (T, 3)} and {name: (T, 3, 3)}."""
+    positions, rotations = {}, {}
+    for name, (parent, offset, kind, column) in _JOINTS.items():
+        if kind == "root":
+            positions[name] = frames[:, 1:4]
+            rotations[name] = quaternion_to_matrix(frames[:, column : column + 4])
+            continue
+        if kind == "sphere":
+            local = quaternion_to_matrix(frames[:, column : column + 4])
+        elif kind == "hinge":
+            local = axis_rotation("z", frames[:, column])
+        else:
+            local = np.eye(3)
+        positions[name] = positions[parent] + rotations[parent] @ np.array(offset)
+        rotations[name] = rotations[parent] @ local
+    return positions, rotations
+
+
+def read(path: Path) -> list[SourceClip]:
+    frames = read_frames(path)
+    if len(frames) < 2:
+        raise MyoError(f"{path}: {len(frames)} frame(s); a motion needs at least two")
+    positions, rotations = forward_kinematics(frames)
+    for point, (body, myo_joint) in _BODY_POINTS.items():
+        offset = _MYO_TO_HUMANOID @ sk.REST_OFFSETS[sk.JOINT_INDEX[myo_joint]]
+        positions[point] = positions[body] + rotations[body] @ offset
+    # Frame i starts at the sum of the durations before it (the last duration is often 0).
+    times = np.concatenate([[0.0], np.cumsum(frames[:-1, 0])])
+    if np.any(np.diff(times) <= 0):
+        raise MyoError(f"{path}: a frame has a duration of zero or less before the last frame; the clip's timing is damaged")
+    return [
+        SourceClip(
+            name=path.stem, positions=map_to_myo28(positions, JOINT_MAP), times=times,
+            group=path.stem, source="deepmimic",
+        )
+    ]  # fmt: skip

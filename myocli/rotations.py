@@ -1,0 +1,51 @@
+"""Rotation matrices from the parametrisations mocap formats use (Euler angles, quaternions).
+
+Vectorised numpy: every function takes arrays with any leading shape and returns (..., 3, 3).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def axis_rotation(axis: str, angle: np.ndarray) -> np.ndarray:
+    """Rotation by `angle` radians about the x, y or z axis: (...,) -> (..., 3, 3)."""
+    angle = np.asarray(angle, dtype=np.float64)
+    c, s = np.cos(angle), np.sin(angle)
+    zero, one = np.zeros_like(c), np.ones_like(c)
+    rows = {
+        "x": ((one, zero, zero), (zero, c, -s), (zero, s, c)),
+        "y": ((c, zero, s), (zero, one, zero), (-s, zero, c)),
+        "z": ((c, -s, zero), (s, c, zero), (zero, zero, one)),
+    }[axis.lower()]
+    return np.stack([np.stack(row, -1) for row in rows], -2)
+
+
+def euler_to_matrix(angles: np.ndarray, order: str, degrees: bool = True) -> np.ndarray:
+    """Compose R = R_order[0] @ R_order[1] @ ... from angles (..., len(order)).
+
+    `order` names the axis of each angle column, e.g. "zyx" for BVH channels
+    `Zrotation Yrotation Xrotation` (R = Rz Ry Rx). An empty order gives the identity.
+    """
+    angles = np.asarray(angles, dtype=np.float64)
+    if degrees:
+        angles = np.deg2rad(angles)
+    result = np.broadcast_to(np.eye(3), (*angles.shape[:-1], 3, 3)).copy()
+    for column, axis in enumerate(order):
+        result = result @ axis_rotation(axis, angles[..., column])
+    return result
+
+
+def quaternion_to_matrix(quaternions: np.ndarray) -> np.ndarray:
+    """Rotation matrices from quaternions (..., 4) in (w, x, y, z) order; normalised first."""
+    q = np.asarray(quaternions, dtype=np.float64)
+    q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
+    w, x, y, z = np.moveaxis(q, -1, 0)
+    return np.stack(
+        [
+            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
+            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
+            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
+        ],
+        -2,
+    )
