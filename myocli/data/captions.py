@@ -87,7 +87,7 @@ def find_labels(clip: Path, explicit: Path | None = None) -> Labels:
 _SWAPS = {"left": "right", "right": "left", "clockwise": "counterclockwise", "counterclockwise": "clockwise",
           "counter-clockwise": "clockwise", "anticlockwise": "clockwise", "leftward": "rightward",
           "rightward": "leftward", "leftwards": "rightwards", "rightwards": "leftwards"}  # fmt: skip
-_SWAP_PATTERN = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _SWAPS), key=len, reverse=True)) + r")\b", re.I)
+_SWAP_PATTERN = re.compile(r"\b(" + "|".join(sorted(map(re.escape, _SWAPS), key=len, reverse=True)) + r")\b", re.IGNORECASE)
 
 
 def mirror_text(text: str) -> str:

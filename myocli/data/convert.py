@@ -144,7 +144,7 @@ def convert_file(path: Path, options: ConvertOptions) -> list[Sequence]:
         if options.mirror:
             sequences.append(
                 Sequence(f"{clip.name}_mirror", sk.mirror(motion), [cap.mirror_text(c) for c in captions],
-                         group, source, license_text)  # fmt: skip
+                         group, source, license_text)
             )
     return sequences
 
@@ -158,9 +158,10 @@ def convert(
         try:
             report.sequences.extend(convert_file(path, options))
         except MyoError as exc:
+            message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
             if options.strict:
-                raise MyoError(f"{exc} (--strict: nothing was written)") from exc
-            report.failures.append((path, str(exc)))
+                raise MyoError(f"{message} (--strict: nothing was written)") from exc
+            report.failures.append((path, message))
         if on_file:
             on_file(path)
     return report

@@ -163,6 +163,11 @@ def write_dataset(path: str | Path, sequences: list[Sequence], fps: float = DEFA
     if not sequences:
         raise MyoError(f"{path}: nothing to write (no sequences)")
     path = Path(path)
+    for i, seq in enumerate(sequences):
+        if np.asarray(seq.motion).shape[1:] not in ((sk.NUM_JOINTS, 3), (sk.NUM_FEATURES,)) or len(seq) < 1:
+            raise MyoError(f"{path}: sequence {i} ({seq.name!r}) is shaped {np.shape(seq.motion)}, not (T, 28, 3)")
+        if not any(c.strip() for c in seq.captions):
+            raise MyoError(f"{path}: sequence {i} ({seq.name!r}) has no caption")
     path.parent.mkdir(parents=True, exist_ok=True)
     t_max = max(len(s) for s in sequences)
     string = h5py.string_dtype("utf-8")

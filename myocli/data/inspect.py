@@ -11,8 +11,9 @@ import numpy as np
 from myocli import skeleton as sk
 from myocli.data.h5 import read_dataset
 
-STANDING_PELVIS_HEIGHT = 0.85  # legs nearly straight
-STANDING_TORSO_RISE = 0.5  # neck at least this far above the pelvis: upright torso
+STANDING_PELVIS_HEIGHT = 0.88  # legs nearly straight (0.94 m when straight)
+STANDING_TORSO_RISE = 0.52  # neck this far above the pelvis (0.541 m upright): no bowing or slouching
+STANDING_HEAD_RISE = 0.10  # head this far above the neck (0.12 m upright): head not bowed
 
 
 def _stats(values: np.ndarray) -> dict:
@@ -24,7 +25,8 @@ def standing_frames(motion: np.ndarray) -> np.ndarray:
     """Mask of frames where the body stands upright with both feet on the floor."""
     feet_down = motion[:, sk.FOOT_CONTACT_JOINTS, 1].reshape(len(motion), 2, 2).min(axis=-1).max(axis=-1) < 0.05
     pelvis = motion[:, sk.JOINT_INDEX["pelvis"]]
-    upright = motion[:, sk.JOINT_INDEX["neck"], 1] - pelvis[:, 1] > STANDING_TORSO_RISE
+    neck = motion[:, sk.JOINT_INDEX["neck"], 1]
+    upright = (neck - pelvis[:, 1] > STANDING_TORSO_RISE) & (motion[:, sk.JOINT_INDEX["head"], 1] - neck > STANDING_HEAD_RISE)
     return feet_down & upright & (pelvis[:, 1] > STANDING_PELVIS_HEIGHT)
 
 
@@ -37,7 +39,7 @@ def inspect_file(path: str | Path, samples: int = 5, seed: int = 0) -> dict:
     good = frames[finite]
     bones = sk.bone_lengths(good)
     deviation = np.abs(bones - sk.CANONICAL_BONE_LENGTHS)
-    head_standing = [float(np.median(s.motion[standing_frames(s.motion), sk.JOINT_INDEX["head"], 1]))
+    head_standing = [float(np.max(s.motion[standing_frames(s.motion), sk.JOINT_INDEX["head"], 1]))
                      for s in sequences if np.isfinite(s.motion).all() and standing_frames(s.motion).any()]  # fmt: skip
     feet_per_sequence = np.array([np.nanmin(s.motion[:, sk.FOOT_CONTACT_JOINTS, 1]) for s in sequences])
     captions = [c for s in sequences for c in s.captions]

@@ -71,7 +71,7 @@ def read(path: Path, array: np.ndarray, fps: float = FPS) -> list[SourceClip]:
         if (start, end) == (0.0, 0.0):
             segment, name = full, stem
         else:
-            first, last = int(round(start * fps)), int(round(end * fps))
+            first, last = round(start * fps), round(end * fps)
             segment, name = full[first:last], f"{stem}_{start:g}-{end:g}s"
             if len(segment) < 2:
                 raise MyoError(f"{text_path}: crop {start:g}-{end:g} s leaves {len(segment)} frame(s) of {len(full)}; fix the times")
