@@ -140,19 +140,21 @@ def forward_kinematics(
     frame. A joint's rotation moves its children: p_j = p_parent + R_parent @ offset_j.
     Returns positions (..., 28, 3) and global rotations (..., 28, 3, 3).
     """
-    local_rotations = np.asarray(local_rotations, dtype=np.float64)
-    offsets = np.broadcast_to(offsets, (*local_rotations.shape[:-3], NUM_JOINTS, 3))
-    rotations = np.empty_like(local_rotations)
-    positions = np.empty((*local_rotations.shape[:-3], NUM_JOINTS, 3))
-    rotations[..., 0, :, :] = local_rotations[..., 0, :, :]
-    positions[..., 0, :] = root_positions
+    # Joint-major contiguous copies: batched 3x3 products on strided slices are several times slower.
+    local = np.ascontiguousarray(np.moveaxis(np.asarray(local_rotations, dtype=np.float64), -3, 0))
+    offsets = np.asarray(offsets, dtype=np.float64)
+    per_frame_offsets = offsets.ndim > 2
+    if per_frame_offsets:
+        offsets = np.ascontiguousarray(np.moveaxis(offsets, -2, 0))
+    rotations = [local[0]]
+    positions = [np.broadcast_to(np.asarray(root_positions, dtype=np.float64), local.shape[1:-2] + (3,))]
     for j in range(1, NUM_JOINTS):
-        p = PARENTS[j]
-        rotations[..., j, :, :] = rotations[..., p, :, :] @ local_rotations[..., j, :, :]
-        positions[..., j, :] = positions[..., p, :] + np.einsum(
-            "...ij,...j->...i", rotations[..., p, :, :], offsets[..., j, :]
-        )
-    return positions, rotations
+        parent_rotation = rotations[PARENTS[j]]
+        rotations.append(parent_rotation @ local[j])
+        offset = offsets[j][..., None] if per_frame_offsets else offsets[j]
+        step = parent_rotation @ offset
+        positions.append(positions[PARENTS[j]] + (step[..., 0] if per_frame_offsets else step))
+    return np.stack(positions, axis=-2), np.stack(rotations, axis=-3)
 
 
 def rest_pose(floor: bool = True) -> np.ndarray:
