@@ -71,7 +71,7 @@ def convert(
     ) as progress:  # fmt: skip
         task = progress.add_task("", total=len(paths))
         report = conv.convert(paths, options, on_file=lambda p: progress.update(task, advance=1, description=p.name))
-    for path, reason in report.failures:
+    for _path, reason in report.failures:
         console.print(f"[yellow]Skipped[/] {reason}", highlight=False, soft_wrap=True)
     if not report.sequences:
         raise MyoError(f"none of the {len(paths)} file(s) converted; nothing was written (reasons above)")
@@ -143,7 +143,7 @@ def _print_inspection(facts: dict) -> None:
     histogram = facts["length_histogram_s"]
     peak = max(histogram["counts"]) or 1
     lengths = Table(title="length distribution", title_justify="left", show_header=False, box=None)
-    for lo, hi, count in zip(histogram["edges"], histogram["edges"][1:], histogram["counts"]):
+    for lo, hi, count in zip(histogram["edges"], histogram["edges"][1:], histogram["counts"], strict=False):
         lengths.add_row(f"{lo:6.1f}-{hi:5.1f} s", "█" * max(0, round(30 * count / peak)), str(count))
     console.print(lengths)
     bones = Table(title="bone lengths (m)", title_justify="left")

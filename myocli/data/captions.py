@@ -28,6 +28,11 @@ _KNOWN_LICENSES = {
 }
 
 
+def license_near(*folders: Path) -> str:
+    """The licence named by a known LICENSE-<source>.txt file in the first folder that has one."""
+    return next((text for folder in folders for name, text in _KNOWN_LICENSES.items() if (folder / name).exists()), "")
+
+
 @dataclass
 class Labels:
     captions: list[str] = field(default_factory=list)
@@ -42,7 +47,7 @@ def read_sidecar(csv_path: Path) -> dict[Path, Labels]:
     """Rows of a labels.csv keyed by the resolved path of the clip each names."""
     table: dict[Path, Labels] = {}
     folder = csv_path.parent
-    license_text = next((v for k, v in _KNOWN_LICENSES.items() if (folder / k).exists()), "")
+    license_text = license_near(folder)
     try:
         with open(csv_path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
@@ -72,15 +77,12 @@ def find_labels(clip: Path, explicit: Path | None = None) -> Labels:
             labels = read_sidecar(csv_path.resolve()).get(clip)
             if labels:
                 return labels
-    builtin = {p.name: l for p, l in read_sidecar(_BUILTIN_DEEPMIMIC).items()}
+    builtin = {p.name: labels for p, labels in read_sidecar(_BUILTIN_DEEPMIMIC).items()}
     if clip.name in builtin:
         labels = builtin[clip.name]
         if "pybullet_data" in clip.parts:
             return Labels(captions=list(labels.captions), license="zlib (pybullet_data)", dataset="pybullet")
-        license_text = next(
-            (v for folder in (clip.parent, clip.parent.parent) for k, v in _KNOWN_LICENSES.items() if (folder / k).exists()), ""
-        )
-        return Labels(captions=list(labels.captions), license=license_text, dataset="deepmimic")
+        return Labels(captions=list(labels.captions), license=license_near(clip.parent, clip.parent.parent), dataset="deepmimic")
     return Labels()
 
 

@@ -184,7 +184,7 @@ def split_by_group(sequences: list[Sequence], fractions: tuple[float, ...], seed
     """
     groups = list(dict.fromkeys(s.group for s in sequences))
     random.Random(seed).shuffle(groups)
-    wanted = [(name, f) for name, f in zip(SPLIT_NAMES, fractions) if f > 0]
+    wanted = [(name, f) for name, f in zip(SPLIT_NAMES, fractions, strict=False) if f > 0]
     if len(groups) < len(wanted):
         raise MyoError(f"--split: {len(groups)} recording(s) cannot fill {len(wanted)} splits; convert more clips or use fewer splits")
     counts = [max(1, round(f * len(groups))) for _, f in wanted]
@@ -192,7 +192,7 @@ def split_by_group(sequences: list[Sequence], fractions: tuple[float, ...], seed
     if counts[0] < 1:
         raise MyoError(f"--split: {len(groups)} recordings are too few for these fractions")
     assignment, start = {}, 0
-    for (name, _), count in zip(wanted, counts):
+    for (name, _), count in zip(wanted, counts, strict=True):
         for group in groups[start : start + count]:
             assignment[group] = name
         start += count

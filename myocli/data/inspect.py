@@ -39,8 +39,11 @@ def inspect_file(path: str | Path, samples: int = 5, seed: int = 0) -> dict:
     good = frames[finite]
     bones = sk.bone_lengths(good)
     deviation = np.abs(bones - sk.CANONICAL_BONE_LENGTHS)
-    head_standing = [float(np.max(s.motion[standing_frames(s.motion), sk.JOINT_INDEX["head"], 1]))
-                     for s in sequences if np.isfinite(s.motion).all() and standing_frames(s.motion).any()]  # fmt: skip
+    head_standing = []
+    for seq in sequences:
+        standing = standing_frames(seq.motion)  # NaN compares False, so bad frames never count
+        if standing.any():
+            head_standing.append(float(seq.motion[standing, sk.JOINT_INDEX["head"], 1].max()))
     feet_per_sequence = np.array([np.nanmin(s.motion[:, sk.FOOT_CONTACT_JOINTS, 1]) for s in sequences])
     captions = [c for s in sequences for c in s.captions]
     picked = random.Random(seed).sample(range(len(sequences)), min(samples, len(sequences)))

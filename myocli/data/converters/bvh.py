@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from myocli.data.retarget import JointMap, SourceClip, map_to_myo28
+from myocli.data.retarget import JointMap, SourceClip, leg_length, map_to_myo28
 from myocli.errors import MyoError
 from myocli.rotations import euler_to_matrix
 
@@ -199,16 +199,15 @@ def read(path: Path, scale: float | None = None) -> list[SourceClip]:
     # A hand or thumb point that sits on the wrist (a zero offset in this release) carries no
     # direction: leave it to the synthesis instead.
     mapping = dict(joint_map.joints)
-    for role in ("left_hand", "right_hand", "left_thumb", "right_thumb"):
-        if role in mapping:
-            gap = points_all[0, names.index(mapping[role])] - points_all[0, names.index(mapping[role.replace("hand", "wrist").replace("thumb", "wrist")])]
-            if np.linalg.norm(gap) < 1e-6:
+    for side in ("left", "right"):
+        wrist = points_all[0, names.index(mapping[f"{side}_wrist"])]
+        for role in (f"{side}_hand", f"{side}_thumb"):
+            if role in mapping and np.linalg.norm(points_all[0, names.index(mapping[role])] - wrist) < 1e-6:
                 del mapping[role]
     joint_map = JointMap(joints=mapping, spine=joint_map.spine)
-    if scale is None:
-        rest = {name: points_all[0, k] for k, name in enumerate(names)}
-        hip, knee, ankle = (rest[mapping[f"left_{j}"]] for j in ("hip", "knee", "ankle"))
-        scale = guess_unit(float(np.linalg.norm(knee - hip) + np.linalg.norm(ankle - knee)))
+    if scale is None:  # hips, knees and ankles are mapped directly, so frame 0 in file units gives the leg
+        first_frame = {name: points_all[:1, k] for k, name in enumerate(names)}
+        scale = guess_unit(leg_length(map_to_myo28(first_frame, joint_map)))
     points = {name: points_all[:, k] * scale for k, name in enumerate(names)}
     times = np.arange(len(values)) * frame_time
     return [
