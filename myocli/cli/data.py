@@ -31,8 +31,8 @@ def convert(
     keep_proportions: bool = typer.Option(False, "--keep-proportions", help="Keep the source's bone lengths instead of the canonical myo28 ones."),
     mirror: bool = typer.Option(False, "--mirror", help="Also add a left/right mirrored copy of every clip (left/right swapped in its text too)."),
     text: str | None = typer.Option(None, "--text", help="Caption for clips that have none of their own (no labels.csv entry)."),
-    skeleton: Path | None = typer.Option(None, "--skeleton", help="ASF skeleton for every AMC clip (default: each clip's own, found beside it or in labels.csv)."),
-    labels: Path | None = typer.Option(None, "--labels", help="A labels.csv (file,text columns) to take captions from instead of the nearest one."),
+    skeleton: Path | None = typer.Option(None, "--skeleton", exists=True, dir_okay=False, help="ASF skeleton for every AMC clip (default: each clip's own, found beside it or in labels.csv)."),
+    labels: Path | None = typer.Option(None, "--labels", exists=True, dir_okay=False, help="A labels.csv (file,text columns) to take captions from instead of the nearest one."),
     source_fps: float | None = typer.Option(None, "--source-fps", min=1.0, help="Frame rate of sources that do not say (.npy: 20, AMC: 120)."),
     scale: float | None = typer.Option(None, "--scale", min=0.0, help="Metres per BVH unit (default: inferred from the leg length)."),
     license_text: str | None = typer.Option(None, "--license", help="Licence to record for every clip (default: from the source's LICENSE file)."),
@@ -50,15 +50,14 @@ def convert(
 
     from myocli.data import convert as conv
 
-    fractions = conv.parse_split(split) if split else None
+    try:
+        fractions = conv.parse_split(split) if split else None
+    except MyoError as exc:  # a bad option value is a usage error (exit 2)
+        raise typer.BadParameter(str(exc).removeprefix(f"--split {split!r}: "), param_hint="--split") from exc
     targets = list(conv.split_paths(output, conv.SPLIT_NAMES).values()) if fractions else [output]
     existing = [str(p) for p in targets if p.exists()]
     if existing and not overwrite:
         raise MyoError(f"{', '.join(existing)} already exists; pass --overwrite to replace it, or choose another -o")
-    if skeleton is not None and not skeleton.is_file():
-        raise MyoError(f"--skeleton {skeleton}: no such file")
-    if labels is not None and not labels.is_file():
-        raise MyoError(f"--labels {labels}: no such file")
     options = conv.ConvertOptions(
         fps=fps, keep_proportions=keep_proportions, mirror=mirror, text=text, skeleton=skeleton, labels=labels,
         source_fps=source_fps, scale=scale, license=license_text, strict=strict,
