@@ -204,27 +204,41 @@ def _raise_bad_frame(path: Path, lines: list[str], order: list[str], per_frame: 
 
 
 def forward_kinematics(skeleton: Skeleton, values: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Bone end points {name: (T, 3)} in metres, plus 'root'."""
+    """Bone end points {name: (T, 3)} in metres, plus 'root'.
+
+    All local rotations are built in one vectorised call (numpy call overhead, not
+    arithmetic, dominates at a few hundred frames per clip); only the walk down the
+    hierarchy is a Python loop, two array operations per bone.
+    """
     degrees = bool(values["__degrees__"])
     root = values["root"]
     frames = len(root)
+    bones = list(skeleton.bones.values())
     column = {name: k for k, name in enumerate(skeleton.root_order)}
-    translation = np.stack([root[:, column[c]] for c in ("tx", "ty", "tz")], -1)
-    angles = np.stack([root[:, column[c]] for c in ("rx", "ry", "rz")], -1)
-    # ASF "axis XYZ" for the root means R = Rz Ry Rx of (rx, ry, rz).
-    rotations = {"root": euler_to_matrix(angles[:, ::-1], "zyx", degrees)}
-    points = {"root": translation}
-    for bone in skeleton.bones.values():
-        c = euler_to_matrix(bone.axis[::-1], "zyx", degrees=True)
-        dof_values = values.get(bone.name, np.zeros((frames, 0)))
-        xyz = np.zeros((frames, 3))
+    # angles[j] holds (rx, ry, rz) of joint j; joint 0 is the root, joint b + 1 is bones[b].
+    angles = np.zeros((len(bones) + 1, frames, 3))
+    angles[0] = root[:, [column["rx"], column["ry"], column["rz"]]]
+    for j, bone in enumerate(bones, 1):
+        dof_values = values.get(bone.name)
         for k, dof in enumerate(bone.dofs):
-            xyz[:, "xyz".index(dof[1])] = dof_values[:, k]
-        m = euler_to_matrix(xyz[:, ::-1], "zyx", degrees)
-        rotations[bone.name] = rotations[bone.parent] @ c @ m @ c.T
-        offset = bone.direction * bone.length
-        points[bone.name] = points[bone.parent] + np.einsum("tij,j->ti", rotations[bone.name], offset)
-    return {name: p * skeleton.metres_per_unit for name, p in points.items()}
+            if dof_values is not None:
+                angles[j, :, "xyz".index(dof[1])] = dof_values[:, k]
+    # ASF "axis XYZ" means R = Rz Ry Rx of (x, y, z), for the root's motion and every bone's axis.
+    local = euler_to_matrix(angles[..., ::-1], "zyx", degrees)
+    axes = euler_to_matrix(np.array([bone.axis for bone in bones])[:, ::-1], "zyx", degrees=True)
+    local[1:] = axes[:, None] @ local[1:] @ axes.transpose(0, 2, 1)[:, None]
+
+    index = {"root": 0} | {bone.name: j for j, bone in enumerate(bones, 1)}
+    rotations = np.empty_like(local)
+    rotations[0] = local[0]
+    points = np.empty((len(bones) + 1, frames, 3))
+    points[0] = root[:, [column["tx"], column["ty"], column["tz"]]]
+    for j, bone in enumerate(bones, 1):
+        parent = index[bone.parent]
+        rotations[j] = rotations[parent] @ local[j]
+        points[j] = points[parent] + rotations[j] @ (bone.direction * bone.length)
+    points *= skeleton.metres_per_unit
+    return {name: points[j] for name, j in index.items()}
 
 
 def read(path: Path, skeleton_path: Path, fps: float = AMC_FPS) -> list[SourceClip]:
