@@ -12,22 +12,9 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
+from cli_helpers import assert_clean_failure, myo
 
 from myocli import skeleton as sk
-
-
-def myo(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != "MYO_DEBUG"}
-    return subprocess.run([sys.executable, "-m", "myocli", *args], capture_output=True, text=True, cwd=cwd, env=env)
-
-
-def assert_clean_failure(result: subprocess.CompletedProcess, *fragments: str) -> None:
-    assert result.returncode == 1, result.stderr
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
-    for fragment in fragments:
-        assert fragment in lines[0], (fragment, lines[0])
-    assert "Traceback" not in result.stderr
 
 
 def test_help_version_and_usage_errors():

@@ -14,7 +14,9 @@ import sys
 import typer
 
 from myocli import __version__
+from myocli.cli.ckpt import app as ckpt_app
 from myocli.cli.data import app as data_app
+from myocli.cli.tokenizer import app as tokenizer_app
 from myocli.errors import MyoError
 
 app = typer.Typer(
@@ -27,6 +29,8 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 app.add_typer(data_app, name="data")
+app.add_typer(tokenizer_app, name="tokenizer")
+app.add_typer(ckpt_app, name="ckpt")
 
 
 def _version(value: bool) -> None:
@@ -50,7 +54,7 @@ def main() -> None:
         if debug:
             raise
         sys.stderr.write(f"Error: {exc}\n")
-        sys.exit(1)
+        sys.exit(getattr(exc, "exit_code", 1))  # 1, or 128 + signal for an interrupted training
     except KeyboardInterrupt:
         sys.stderr.write("Error: interrupted\n")
         sys.exit(130)

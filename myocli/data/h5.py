@@ -22,8 +22,6 @@ myo28 at 20 fps.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -31,6 +29,7 @@ import numpy as np
 
 from myocli import __version__
 from myocli import skeleton as sk
+from myocli.atomic import atomic_path
 from myocli.errors import MyoError
 
 FORMAT = "myo-motion"
@@ -168,13 +167,10 @@ def write_dataset(path: str | Path, sequences: list[Sequence], fps: float = DEFA
             raise MyoError(f"{path}: sequence {i} ({seq.name!r}) is shaped {np.shape(seq.motion)}, not (T, 28, 3)")
         if not any(c.strip() for c in seq.captions):
             raise MyoError(f"{path}: sequence {i} ({seq.name!r}) has no caption")
-    path.parent.mkdir(parents=True, exist_ok=True)
     t_max = max(len(s) for s in sequences)
     string = h5py.string_dtype("utf-8")
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        with h5py.File(tmp_name, "w") as handle:
+    with atomic_path(path) as tmp_path:
+        with h5py.File(tmp_path, "w") as handle:
             motion = handle.create_dataset(
                 "motion", shape=(len(sequences), t_max, sk.NUM_FEATURES), dtype=np.float32,
                 chunks=(1, t_max, sk.NUM_FEATURES), compression="gzip", compression_opts=1,
@@ -204,7 +200,3 @@ def write_dataset(path: str | Path, sequences: list[Sequence], fps: float = DEFA
                     **(attrs or {}),
                 }
             )
-        os.replace(tmp_name, path)
-    except BaseException:
-        Path(tmp_name).unlink(missing_ok=True)
-        raise

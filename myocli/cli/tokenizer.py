@@ -1,0 +1,167 @@
+"""`myo tokenizer`: train the VQ-VAE motion tokenizer, measure it, turn datasets into tokens."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from myocli.cli import training as t
+from myocli.errors import MyoError
+
+app = typer.Typer(
+    help="VQ-VAE motion tokenizer: motions <-> discrete tokens for the language model.\n\n"
+    "Example: myo tokenizer train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --config tiny --name demo",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., "--data", help="Training set (myo28 .h5 from `myo data convert`)."),
+    name: str = typer.Option(..., "--name", help="Registry name: the checkpoint becomes tokenizer/NAME@<next version>."),
+    val: Path | None = typer.Option(None, "--val", help="Validation set, measured every --eval-every steps and recorded in the manifest."),
+    config: str = typer.Option("tiny", "--config", help="Preset (tiny, paper) or a YAML file with model: and train: sections."),
+    num_quantizers: int | None = typer.Option(None, "--num-quantizers", min=1, help="Codebooks; > 1 is residual VQ (MoMask style)."),
+    gpus: t.Gpus = 1,
+    num_machines: t.NumMachines = 1,
+    machine_rank: t.MachineRank = 0,
+    main_process_ip: t.MainProcessIp = None,
+    main_process_port: t.MainProcessPort = None,
+    mixed_precision: t.MixedPrecision = "no",
+    grad_accum: t.GradAccum = 1,
+    max_steps: t.MaxSteps = None,
+    max_minutes: t.MaxMinutes = None,
+    batch_size: t.BatchSize = None,
+    lr: t.LearningRate = None,
+    seed: t.Seed = None,
+    save_every: t.SaveEvery = None,
+    eval_every: t.EvalEvery = None,
+    log_every: t.LogEvery = None,
+    resume: t.Resume = False,
+    debug: t.Debug = False,
+    keep_state: t.KeepState = False,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the checkpoint and its metrics."),
+) -> None:
+    """Train a VQ-VAE tokenizer and register it as tokenizer/NAME.
+
+    Example: myo tokenizer train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --config tiny --name demo --max-minutes 10
+    """
+    t.relaunch_if_needed(gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision)
+    from myocli.train.tokenizer import TokenizerRun, train_tokenizer
+
+    overrides = t.train_overrides(
+        max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, learning_rate=lr, seed=seed,
+        save_every=save_every, eval_every=eval_every, log_every=log_every,
+    )  # fmt: skip
+    if mixed_precision != "no":
+        overrides["mixed_precision"] = mixed_precision
+    if grad_accum != 1:
+        overrides["grad_accum"] = grad_accum
+    run = TokenizerRun(
+        data=data, name=name, config=config, val=val, resume=resume, debug=debug, keep_state=keep_state,
+        model_overrides={"num_quantizers": num_quantizers} if num_quantizers else {}, train_overrides=overrides,
+    )  # fmt: skip
+    summary = train_tokenizer(run)
+    if summary is None:  # not the main process
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    typer.echo(f"Saved {summary['checkpoint']} ({summary['path']}) after {summary['steps']} steps")
+    if summary["val"]:
+        v = summary["val"]
+        typer.echo(f"  validation: MPJPE {v['mpjpe_mm']:.1f} mm, PA-MPJPE {v['pa_mpjpe_mm']:.1f} mm, codebook usage {100 * v['codebook_usage']:.0f}%")
+
+
+@app.command("eval")
+def evaluate(
+    checkpoint: str = typer.Argument(..., help="tokenizer/NAME, NAME, NAME@VERSION or a checkpoint folder."),
+    data: Path = typer.Option(..., "--data", help="A myo28 .h5 set to reconstruct (held-out data for a fair figure)."),
+    num_quantizers: int | None = typer.Option(None, "--num-quantizers", min=1, help="Decode with only the first N codebooks of a residual VQ."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON document."),
+) -> None:
+    """Reconstruct a dataset through the tokenizer: MPJPE, PA-MPJPE, acceleration error (mm), codebook usage, perplexity.
+
+    Example: myo tokenizer eval demo --data datasets/demo_test.h5 --json
+    """
+    from myocli import tokenizer as tok
+    from myocli.data.h5 import read_dataset
+
+    ref, model, _ = tok.load_tokenizer(checkpoint)
+    dataset = read_dataset(data)
+    tok.check_dataset_fits(model, dataset, str(data))
+    if num_quantizers and num_quantizers > len(model.quantizers):
+        raise MyoError(f"--num-quantizers {num_quantizers}: {ref.label} has only {len(model.quantizers)} codebook(s)")
+    summary = tok.reconstruction_sums(model, tok.sequence_features(dataset), num_quantizers).summary()
+    summary = {"checkpoint": ref.label, "data": str(data), "sequences": len(dataset), "quantizers_used": num_quantizers or len(model.quantizers)} | summary
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{ref.label} on {data}", title_justify="left", show_header=False)
+    for key, label, fmt in (
+        ("mpjpe_mm", "MPJPE (pelvis-aligned)", "{:.1f} mm"),
+        ("pa_mpjpe_mm", "PA-MPJPE", "{:.1f} mm"),
+        ("global_mpjpe_mm", "MPJPE (global, path included)", "{:.1f} mm"),
+        ("accel_error_mm", "acceleration error", "{:.2f} mm/frame²"),
+        ("codebook_usage", "codebook usage (first codebook)", "{:.1%}"),
+        ("perplexity", "perplexity (first codebook)", "{:.1f}"),
+        ("frames", "frames", "{}"),
+        ("sequences_skipped", "sequences too short to encode", "{}"),
+    ):
+        table.add_row(label, fmt.format(summary[key]))
+    Console().print(table)
+
+
+@app.command()
+def encode(
+    checkpoint: str = typer.Argument(..., help="tokenizer/NAME, NAME, NAME@VERSION or a checkpoint folder."),
+    data: Path = typer.Option(..., "--data", help="A myo28 .h5 dataset."),
+    output: Path = typer.Option(..., "--output", "-o", help="Token file (.h5) for the language-model stages."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file if it exists."),
+) -> None:
+    """Turn every sequence of a dataset into motion tokens, recording which tokenizer made them.
+
+    Example: myo tokenizer encode demo --data datasets/demo_train.h5 -o datasets/demo_train_tokens.h5
+    """
+    from myocli import registry
+    from myocli import tokenizer as tok
+    from myocli.data.h5 import read_dataset
+    from myocli.data.tokens import TokenSet, write_tokens
+
+    if output.exists() and not overwrite:
+        raise MyoError(f"{output} already exists; pass --overwrite to replace it, or choose another -o")
+    ref, model, manifest = tok.load_tokenizer(checkpoint)
+    dataset = read_dataset(data)
+    tok.check_dataset_fits(model, dataset, str(data))
+    kept, skipped = [], []
+    for seq, f in zip(dataset.sequences, tok.sequence_features(dataset), strict=True):
+        (kept if len(f) >= model.config.downsample else skipped).append((seq, f))
+    if not kept:
+        raise MyoError(f"{data}: no sequence has {model.config.downsample} frames or more; nothing to encode")
+    tokens = TokenSet(
+        tokens=[tok.encode(model, f) for _, f in kept],
+        captions=[s.captions for s, _ in kept],
+        names=[s.name for s, _ in kept],
+        groups=[s.group or s.name for s, _ in kept],
+        attrs={
+            "tokenizer": ref.label,
+            "tokenizer_sha256": manifest["files"][registry.WEIGHTS]["sha256"],
+            "codebook_size": model.config.codebook_size,
+            "num_quantizers": len(model.quantizers),
+            "downsample": model.config.downsample,
+            "fps": dataset.fps,
+            "source": str(data),
+            "source_sha256": registry.sha256(data),
+        },
+    )
+    write_tokens(output, tokens)
+    count = sum(len(x) for x in tokens.tokens)
+    typer.echo(f"Wrote {len(kept)} token sequences ({count} tokens) to {output} with {ref.label}")
+    for seq, _ in skipped:
+        sys.stderr.write(f"Skipped {seq.name!r}: shorter than {model.config.downsample} frames\n")

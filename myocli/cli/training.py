@@ -1,0 +1,44 @@
+"""Options every `myo ... train` command shares, declared once (Typer reads the Annotated types).
+
+A stage's command takes these parameters, calls `relaunch_if_needed` first, then turns
+them into training-option overrides with `train_overrides`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+Gpus = Annotated[int, typer.Option("--gpus", min=1, help="Processes per machine; N > 1 re-launches through `accelerate launch` (CPU processes with gloo when there is no CUDA).")]
+NumMachines = Annotated[int, typer.Option("--num-machines", min=1, help="Machines in a multi-node run (passed to accelerate launch).")]
+MachineRank = Annotated[int, typer.Option("--machine-rank", min=0, help="This machine's rank in a multi-node run.")]
+MainProcessIp = Annotated[str | None, typer.Option("--main-process-ip", help="Address of the rank-0 machine in a multi-node run.")]
+MainProcessPort = Annotated[int | None, typer.Option("--main-process-port", help="Port of the rank-0 machine in a multi-node run.")]
+MixedPrecision = Annotated[str, typer.Option("--mixed-precision", help="no, bf16 or fp16 (fp16 needs a CUDA GPU).")]
+GradAccum = Annotated[int, typer.Option("--grad-accum", min=1, help="Micro-batches per optimizer step.")]
+MaxSteps = Annotated[int | None, typer.Option("--max-steps", min=1, help="Optimizer steps (default: the config's).")]
+MaxMinutes = Annotated[float | None, typer.Option("--max-minutes", min=0.0, help="Stop cleanly and save after this many minutes (0: no limit).")]
+BatchSize = Annotated[int | None, typer.Option("--batch-size", min=1, help="Samples per process per micro-batch (default: the config's).")]
+LearningRate = Annotated[float | None, typer.Option("--lr", min=0.0, help="Peak learning rate (default: the config's).")]
+Seed = Annotated[int | None, typer.Option("--seed", help="Seed of initialisation and data order (default: the config's, else 0).")]
+SaveEvery = Annotated[int | None, typer.Option("--save-every", min=1, help="Save the training state every N steps.")]
+EvalEvery = Annotated[int | None, typer.Option("--eval-every", min=1, help="Validate every N steps.")]
+LogEvery = Annotated[int | None, typer.Option("--log-every", min=1, help="Log (TensorBoard, and stderr when not a terminal) every N steps.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the newest saved training state of --name (same settings).")]
+Debug = Annotated[bool, typer.Option("--debug", help="A few steps on a few sequences, to check a setup end to end.")]
+KeepState = Annotated[bool, typer.Option("--keep-state", help="Keep the training state (optimizer, RNG) after finishing, to train on later with --resume.")]
+
+
+def relaunch_if_needed(gpus: int, num_machines: int, machine_rank: int, main_process_ip, main_process_port, mixed_precision: str) -> None:
+    """With --gpus N > 1 (or several machines) run this command under accelerate launch and exit with its code."""
+    from myocli.train.launch import LaunchOptions, needs_launch, relaunch
+
+    options = LaunchOptions(gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision)
+    if needs_launch(options):
+        raise typer.Exit(relaunch(options))
+
+
+def train_overrides(**values) -> dict:
+    """Training options given on the command line (None means: keep the config's)."""
+    return {key: value for key, value in values.items() if value is not None}

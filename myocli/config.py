@@ -1,0 +1,38 @@
+"""Stage configs: YAML files with a `model:` and a `train:` section.
+
+`--config` takes a preset name (a file shipped in myocli/configs/<stage>/, such as `tiny`
+or `paper`) or the path of a YAML file of your own with the same sections. Presets ship
+inside the package, not in a top-level folder, so `--config tiny` works from any directory
+after `pip install`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from myocli.errors import MyoError
+
+PRESETS = Path(__file__).resolve().parent / "configs"
+
+
+def presets(stage: str) -> list[str]:
+    return sorted(p.stem for p in (PRESETS / stage).glob("*.yaml"))
+
+
+def load_config(stage: str, spec: str) -> tuple[dict, str]:
+    """(config dict with 'model' and 'train' sections, where it came from)."""
+    import yaml
+
+    path = Path(spec)
+    if not path.is_file():
+        preset = PRESETS / stage / f"{spec}.yaml"
+        if not preset.is_file():
+            raise MyoError(f"--config {spec!r}: no such file, and not a {stage} preset (presets: {', '.join(presets(stage))})")
+        path = preset
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise MyoError(f"{path}: not valid YAML ({exc})") from exc
+    if not isinstance(values, dict) or set(values) - {"model", "train"}:
+        raise MyoError(f"{path}: a {stage} config has only 'model:' and 'train:' sections")
+    return {"model": values.get("model") or {}, "train": values.get("train") or {}}, str(path)

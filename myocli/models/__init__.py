@@ -1,0 +1,1 @@
+"""Models: each module is a Config dataclass followed by the nn.Module it configures."""

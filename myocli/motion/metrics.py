@@ -1,0 +1,55 @@
+"""Reconstruction metrics on myo28 positions (metres in, metres out) and codebook statistics.
+
+Conventions follow the tokenizer papers (MotionGPT, MoMask): MPJPE is measured after moving
+both poses' pelvis to the origin in every frame; PA-MPJPE after a per-frame similarity
+(Procrustes) alignment; acceleration error is the mean distance between second differences.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def mpjpe(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-frame mean joint error after aligning the pelvis: (T, J, 3) x2 -> (T,)."""
+    p = predicted - predicted[:, :1]
+    t = target - target[:, :1]
+    return np.linalg.norm(p - t, axis=-1).mean(axis=-1)
+
+
+def global_mpjpe(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-frame mean joint error without alignment (the path counts too): (T,)."""
+    return np.linalg.norm(predicted - target, axis=-1).mean(axis=-1)
+
+
+def pa_mpjpe(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-frame mean joint error after the best rotation, scale and translation: (T,)."""
+    p = predicted - predicted.mean(axis=1, keepdims=True)
+    t = target - target.mean(axis=1, keepdims=True)
+    # Optimal rotation of p onto t per frame (Umeyama): SVD of the cross-covariance.
+    u, s, vt = np.linalg.svd(np.einsum("tji,tjk->tik", p, t))
+    d = np.sign(np.linalg.det(np.einsum("tij,tjk->tik", u, vt)))
+    s[:, -1] *= d
+    u[:, :, -1] *= d[:, None]
+    rotation = np.einsum("tij,tjk->tik", u, vt)  # applied as p @ rotation
+    scale = s.sum(axis=-1) / np.maximum((p * p).sum(axis=(1, 2)), 1e-12)
+    aligned = scale[:, None, None] * np.einsum("tji,tik->tjk", p, rotation)
+    return np.linalg.norm(aligned - t, axis=-1).mean(axis=-1)
+
+
+def acceleration_error(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-frame mean distance between joint accelerations (metres per frame^2): (T - 2,)."""
+    def accel(x):
+        return x[2:] - 2 * x[1:-1] + x[:-2]
+
+    return np.linalg.norm(accel(predicted) - accel(target), axis=-1).mean(axis=-1)
+
+
+def codebook_usage(counts: np.ndarray) -> tuple[float, float]:
+    """Fraction of codes used at least once, and perplexity exp(entropy) of their frequencies."""
+    counts = np.asarray(counts, dtype=np.float64)
+    total = counts.sum()
+    if total == 0:
+        return 0.0, 0.0
+    freq = counts[counts > 0] / total
+    return float((counts > 0).mean()), float(np.exp(-(freq * np.log(freq)).sum()))

@@ -1,0 +1,261 @@
+"""The checkpoint registry: named, versioned model directories under checkpoints/ (or $MYO_HOME).
+
+    checkpoints/<kind>/<name>/v<N>/
+        config.json          the model config, with its "type"
+        model.safetensors    weights and buffers (no pickle anywhere)
+        manifest.json        written last: sha256 of each file, myo version, git commit,
+                             training options, dataset fingerprint, parents, metrics
+        training_state/      Accelerate save_state, while training (and with --keep-state)
+        logs/                TensorBoard events
+
+A name such as `tokenizer/myo-mini` means its newest complete version (one with a
+manifest), `tokenizer/myo-mini@2` a given one; a path to a checkpoint directory works too.
+Loading verifies every hash in the manifest first and refuses what does not match.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from myocli import __version__
+from myocli.atomic import atomic_path
+from myocli.errors import MyoError
+
+KINDS = ("tokenizer", "lm", "ssm", "rl")
+MANIFEST = "manifest.json"
+CONFIG = "config.json"
+WEIGHTS = "model.safetensors"
+STATE = "training_state"
+FORMAT = "myo-checkpoint"
+FORMAT_VERSION = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+
+
+def home() -> Path:
+    return Path(os.environ.get("MYO_HOME", "checkpoints"))
+
+
+@dataclass(frozen=True)
+class CheckpointRef:
+    kind: str
+    name: str
+    version: int
+    path: Path
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}/{self.name}@{self.version}"
+
+
+def check_name(name: str) -> str:
+    if not _NAME.match(name):
+        raise MyoError(f"checkpoint name {name!r}: use letters, digits, '.', '_' and '-' (e.g. myo-mini)")
+    return name
+
+
+def _versions(kind: str, name: str) -> list[int]:
+    folder = home() / kind / name
+    if not folder.is_dir():
+        return []
+    return sorted(int(p.name[1:]) for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"v\d+", p.name))
+
+
+def version_dir(kind: str, name: str, version: int) -> Path:
+    return home() / kind / name / f"v{version}"
+
+
+def is_complete(path: Path) -> bool:
+    return (path / MANIFEST).is_file()
+
+
+def new_version(kind: str, name: str) -> CheckpointRef:
+    """Create the directory of the next version of kind/name (not complete until saved)."""
+    check_name(name)
+    version = (_versions(kind, name) or [0])[-1] + 1
+    path = version_dir(kind, name, version)
+    path.mkdir(parents=True, exist_ok=False)
+    return CheckpointRef(kind, name, version, path)
+
+
+def resumable(kind: str, name: str) -> CheckpointRef | None:
+    """The newest version of kind/name that holds a training state, if any."""
+    for version in reversed(_versions(kind, name)):
+        path = version_dir(kind, name, version)
+        if (path / STATE).is_dir():
+            return CheckpointRef(kind, name, version, path)
+    return None
+
+
+def resolve(spec: str, kind: str | None = None) -> CheckpointRef:
+    """`kind/name`, `kind/name@N`, `name` (with kind given) or a checkpoint directory -> a complete checkpoint."""
+    path = Path(spec)
+    if (path / MANIFEST).is_file():
+        manifest = json.loads((path / MANIFEST).read_text())
+        return CheckpointRef(manifest.get("kind", kind or "?"), manifest.get("name", path.name), manifest.get("version", 0), path)
+    base, _, version_text = spec.partition("@")
+    parts = base.split("/")
+    if len(parts) == 1 and kind:
+        parts = [kind, parts[0]]
+    elif len(parts) == 1:  # a bare name: fine when exactly one kind has it
+        owners = [k for k in KINDS if (home() / k / parts[0]).is_dir()]
+        if len(owners) == 1:
+            parts = [owners[0], parts[0]]
+        elif len(owners) > 1:
+            raise MyoError(f"checkpoint {spec!r} is ambiguous: write one of {', '.join(f'{k}/{base}' for k in owners)}")
+    if len(parts) != 2 or parts[0] not in KINDS:
+        raise MyoError(f"checkpoint {spec!r}: expected KIND/NAME[@VERSION] with KIND one of {', '.join(KINDS)}, or a checkpoint folder")
+    found_kind, name = parts
+    if kind and found_kind != kind:
+        raise MyoError(f"checkpoint {spec!r} is a {found_kind}, but a {kind} is needed here")
+    complete = [v for v in _versions(found_kind, name) if is_complete(version_dir(found_kind, name, v))]
+    if not complete:
+        raise MyoError(f"no checkpoint {found_kind}/{name} under {home()}; `myo ckpt list` shows what there is")
+    if version_text in ("", "latest"):
+        version = complete[-1]
+    else:
+        if not version_text.isdigit():
+            raise MyoError(f"checkpoint {spec!r}: the version after '@' must be a number or 'latest'")
+        version = int(version_text)
+        if version not in complete:
+            raise MyoError(f"no complete version {version} of {found_kind}/{name}; there are {', '.join(map(str, complete))}")
+    return CheckpointRef(found_kind, name, version, version_dir(found_kind, name, version))
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def git_commit() -> str | None:
+    """The commit of the myo source tree, with '-dirty' when it has uncommitted changes; None outside git."""
+    source = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=5)
+        if commit.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source, capture_output=True, text=True, timeout=5)
+        return commit.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def dataset_fingerprint(path: str | Path) -> dict:
+    path = Path(path)
+    return {"path": str(path), "sha256": sha256(path), "bytes": path.stat().st_size}
+
+
+def _write_json(path: Path, value: dict) -> None:
+    with atomic_path(path) as tmp:
+        tmp.write_text(json.dumps(value, indent=2, sort_keys=False) + "\n")
+
+
+def save(ref: CheckpointRef, config: dict, state_dict: dict, **manifest_fields) -> Path:
+    """Write config, weights and (last) the manifest into ref.path; returns the path."""
+    import torch
+    from safetensors.torch import save_file
+
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
+    _write_json(ref.path / CONFIG, config)
+    with atomic_path(ref.path / WEIGHTS) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt", "type": config.get("type", "")})
+    files = {f: {"sha256": sha256(ref.path / f), "bytes": (ref.path / f).stat().st_size} for f in (CONFIG, WEIGHTS)}
+    manifest = {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "kind": ref.kind,
+        "name": ref.name,
+        "version": ref.version,
+        "type": config.get("type"),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "myo_version": __version__,
+        "git_commit": git_commit(),
+        "files": files,
+        "config": config,
+        **manifest_fields,
+    }
+    _write_json(ref.path / MANIFEST, manifest)
+    return ref.path
+
+
+def read_manifest(path: Path) -> dict:
+    try:
+        manifest = json.loads((path / MANIFEST).read_text())
+    except FileNotFoundError as exc:
+        raise MyoError(f"{path}: no {MANIFEST}; the checkpoint is incomplete (was training interrupted?)") from exc
+    except json.JSONDecodeError as exc:
+        raise MyoError(f"{path / MANIFEST}: not valid JSON ({exc}); the checkpoint is damaged") from exc
+    if manifest.get("format") != FORMAT or int(manifest.get("format_version", 0)) > FORMAT_VERSION:
+        raise MyoError(f"{path / MANIFEST}: not a {FORMAT} v{FORMAT_VERSION} manifest; upgrade myo or re-train")
+    return manifest
+
+
+def verify(path: Path) -> list[str]:
+    """Every problem found: missing files, hash and size mismatches. Empty when all is well."""
+    manifest = read_manifest(path)
+    problems = []
+    for name, expected in manifest.get("files", {}).items():
+        file = path / name
+        if not file.is_file():
+            problems.append(f"{file}: missing")
+        elif sha256(file) != expected["sha256"]:
+            problems.append(f"{file}: sha256 differs from the manifest (modified or damaged after saving)")
+    if CONFIG in manifest.get("files", {}) and (path / CONFIG).is_file():
+        if json.loads((path / CONFIG).read_text()) != manifest.get("config"):
+            problems.append(f"{path / CONFIG}: differs from the config recorded in the manifest")
+    return problems
+
+
+def load(spec: str, kind: str, expected_type: str) -> tuple[CheckpointRef, dict, dict, dict]:
+    """Verify and load a checkpoint: (ref, config, tensors, manifest). Never unpickles."""
+    from safetensors.torch import load_file
+
+    ref = resolve(spec, kind)
+    manifest = read_manifest(ref.path)
+    problems = verify(ref.path)
+    if problems:
+        raise MyoError(f"checkpoint {ref.label} failed verification: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+    config = json.loads((ref.path / CONFIG).read_text())
+    if config.get("type") != expected_type:
+        raise MyoError(f"checkpoint {ref.label} holds a {config.get('type')!r} model, not a {expected_type!r}")
+    return ref, config, load_file(str(ref.path / WEIGHTS)), manifest
+
+
+def list_all() -> list[dict]:
+    """One row per version under the registry root, newest last."""
+    rows = []
+    for kind in KINDS:
+        folder = home() / kind
+        if not folder.is_dir():
+            continue
+        for name_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
+            for version in _versions(kind, name_dir.name):
+                path = version_dir(kind, name_dir.name, version)
+                row = {"name": f"{kind}/{name_dir.name}", "version": version, "path": str(path)}
+                if is_complete(path):
+                    try:
+                        manifest = read_manifest(path)
+                    except MyoError as exc:
+                        rows.append(row | {"status": "damaged", "problem": str(exc)})
+                        continue
+                    row |= {
+                        "status": "complete",
+                        "type": manifest.get("type"),
+                        "created": manifest.get("created"),
+                        "steps": manifest.get("training", {}).get("steps_done"),
+                        "metrics": manifest.get("metrics", {}),
+                        "bytes": sum(f["bytes"] for f in manifest.get("files", {}).values()),
+                    }
+                else:
+                    row["status"] = "training" if (path / STATE).is_dir() else "incomplete"
+                rows.append(row)
+    return rows

@@ -1,0 +1,136 @@
+"""Using a trained motion tokenizer: load it, turn motions into tokens and back, measure it.
+
+Training lives in myocli/train/tokenizer.py; the network in myocli/models/vqvae.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from myocli import registry
+from myocli.data.h5 import MotionDataset
+from myocli.errors import MyoError
+from myocli.motion import features as feat
+from myocli.motion import metrics
+
+
+def sequence_features(dataset: MotionDataset) -> list[np.ndarray]:
+    """Features (T, FEATURE_DIM) float32 of every sequence, unnormalised."""
+    return [feat.to_features(s.motion, dataset.fps).astype(np.float32) for s in dataset.sequences]
+
+
+def load_tokenizer(spec: str):
+    """(ref, VQVAE in eval mode, manifest) from the registry, verified; refuses what does not fit."""
+    from myocli.models.vqvae import VQVAE, VQVAEConfig
+
+    ref, config, tensors, manifest = registry.load(spec, "tokenizer", "vqvae")
+    try:
+        model_config = VQVAEConfig.from_dict(config)
+    except (TypeError, ValueError) as exc:
+        raise MyoError(f"checkpoint {ref.label}: config.json does not describe a VQ-VAE this myo can build ({exc})") from exc
+    if model_config.feature_version != feat.FEATURE_VERSION or model_config.feature_dim != feat.FEATURE_DIM:
+        raise MyoError(
+            f"checkpoint {ref.label} uses motion features v{model_config.feature_version} ({model_config.feature_dim} dims); "
+            f"this myo uses v{feat.FEATURE_VERSION} ({feat.FEATURE_DIM}); re-train the tokenizer"
+        )
+    model = VQVAE(model_config)
+    try:
+        model.load_state_dict(tensors, strict=True)
+    except RuntimeError as exc:
+        raise MyoError(f"checkpoint {ref.label}: weights do not match its config ({str(exc).splitlines()[0]})") from exc
+    return ref, model.eval(), manifest
+
+
+def check_dataset_fits(model, dataset: MotionDataset, where: str) -> None:
+    if abs(dataset.fps - model.config.fps) > 1e-6:
+        raise MyoError(
+            f"{where} is at {dataset.fps:g} fps but the tokenizer was trained at {model.config.fps:g} fps; "
+            f"re-convert it with `myo data convert {where} --fps {model.config.fps:g}`"
+        )
+
+
+def usable_length(frames: int, downsample: int) -> int:
+    return frames // downsample * downsample
+
+
+def encode(model, features: np.ndarray):
+    """Unnormalised features (T, D) -> codes (T // downsample, Q) int64 (trailing frames dropped)."""
+    import torch
+
+    frames = usable_length(len(features), model.config.downsample)
+    x = torch.from_numpy(np.ascontiguousarray(features[:frames], dtype=np.float32))[None].to(model.mean.device)
+    return model.encode(model.normalise(x))[0].cpu().numpy()
+
+
+def decode(model, codes: np.ndarray) -> np.ndarray:
+    """Codes (L, Q) -> unnormalised features (L * downsample, D) float64."""
+    import torch
+
+    codes = torch.as_tensor(codes, dtype=torch.long, device=model.mean.device)[None]
+    return model.denormalise(model.decode(codes))[0].double().cpu().numpy()
+
+
+@dataclass
+class ReconstructionSums:
+    """Error sums that add up across sequences and processes; `summary()` turns them into figures."""
+
+    frames: int = 0
+    mpjpe: float = 0.0
+    pa_mpjpe: float = 0.0
+    global_mpjpe: float = 0.0
+    accel_frames: int = 0
+    accel: float = 0.0
+    code_counts: np.ndarray | None = None  # (Q, K)
+    skipped: int = 0
+
+    def as_array(self) -> np.ndarray:
+        head = [self.frames, self.mpjpe, self.pa_mpjpe, self.global_mpjpe, self.accel_frames, self.accel, self.skipped]
+        return np.concatenate([np.array(head, dtype=np.float64), self.code_counts.reshape(-1)])
+
+    @classmethod
+    def from_array(cls, values: np.ndarray, quantizers: int, codebook: int) -> ReconstructionSums:
+        f, m, pa, g, af, a, sk = values[:7]
+        return cls(int(f), m, pa, g, int(af), a, values[7:].reshape(quantizers, codebook), int(sk))
+
+    def summary(self) -> dict:
+        per_frame = max(self.frames, 1)
+        usage = [metrics.codebook_usage(c) for c in self.code_counts]
+        return {
+            "mpjpe_mm": 1000 * self.mpjpe / per_frame,
+            "pa_mpjpe_mm": 1000 * self.pa_mpjpe / per_frame,
+            "global_mpjpe_mm": 1000 * self.global_mpjpe / per_frame,
+            "accel_error_mm": 1000 * self.accel / max(self.accel_frames, 1),
+            "codebook_usage": usage[0][0],
+            "perplexity": usage[0][1],
+            "codebook_usage_per_quantizer": [u for u, _ in usage],
+            "perplexity_per_quantizer": [p for _, p in usage],
+            "frames": self.frames,
+            "sequences_skipped": self.skipped,
+        }
+
+
+def reconstruction_sums(model, features: list[np.ndarray], quantizers: int | None = None) -> ReconstructionSums:
+    """Encode and decode each sequence, compare the positions (both from features: the
+    reference is the clip itself for converted data, which starts at the origin facing +Z)."""
+    q_used = quantizers or len(model.quantizers)
+    sums = ReconstructionSums(code_counts=np.zeros((len(model.quantizers), model.config.codebook_size)))
+    for f in features:
+        frames = usable_length(len(f), model.config.downsample)
+        if frames < model.config.downsample:
+            sums.skipped += 1
+            continue
+        codes = encode(model, f)[:, :q_used]
+        target = feat.from_features(f[:frames])
+        predicted = feat.from_features(decode(model, codes))
+        sums.frames += frames
+        sums.mpjpe += metrics.mpjpe(predicted, target).sum()
+        sums.pa_mpjpe += metrics.pa_mpjpe(predicted, target).sum()
+        sums.global_mpjpe += metrics.global_mpjpe(predicted, target).sum()
+        if frames > 2:
+            sums.accel_frames += frames - 2
+            sums.accel += metrics.acceleration_error(predicted, target).sum()
+        for q in range(codes.shape[-1]):
+            sums.code_counts[q] += np.bincount(codes[:, q], minlength=model.config.codebook_size)
+    return sums

@@ -1,0 +1,1 @@
+"""Training: one Accelerator factory, the `--gpus N` re-launcher, the shared loop, one module per stage."""

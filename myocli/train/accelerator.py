@@ -1,0 +1,23 @@
+"""The one place an Accelerator is built, for every trainer."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def make_accelerator(mixed_precision: str, grad_accum: int, log_dir: Path | None):
+    """Settings are checked beforehand by TrainOptions.check."""
+    import torch
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
+
+    project = ProjectConfiguration(project_dir=str(log_dir), logging_dir=str(log_dir)) if log_dir else None
+    return Accelerator(
+        mixed_precision=mixed_precision,
+        gradient_accumulation_steps=grad_accum,
+        log_with="tensorboard" if log_dir else None,
+        project_config=project,
+        cpu=not torch.cuda.is_available(),
+        # The sample stream is already deterministic (myocli.data.windows): shard it as is.
+        dataloader_config=DataLoaderConfiguration(split_batches=False, even_batches=True),
+    )

@@ -1,0 +1,309 @@
+"""The training loop every stage shares: steps, accumulation, logging, validation, saving, resume.
+
+A stage hands `fit` a model, a Dataset whose samples are a pure function of their index
+(so a resumed run sees the batches an uninterrupted one would), a loss function and an
+optional evaluation function; `fit` does the rest through Accelerate. The training state
+(model, optimizer, RNG streams: Accelerate's `save_state`, plus the step in progress.json)
+goes to `state_dir` every `save_every` steps, at the end, and when SIGINT or SIGTERM
+arrives; then `TrainingInterrupted` is raised so the command can say how to resume.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import signal
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+
+from myocli.errors import MyoError
+
+PROGRESS_FILE = "progress.json"
+
+
+@dataclass
+class TrainOptions:
+    max_steps: int = 1000  # optimizer steps
+    batch_size: int = 64  # per process and per micro-batch
+    learning_rate: float = 2e-4
+    weight_decay: float = 0.0
+    beta1: float = 0.9
+    beta2: float = 0.99
+    warmup_steps: int = 0
+    lr_schedule: str = "constant"  # or "cosine" (to 10% of the peak at max_steps)
+    grad_clip: float = 0.0  # 0: off
+    grad_accum: int = 1
+    mixed_precision: str = "no"
+    seed: int = 0
+    log_every: int = 50
+    eval_every: int = 500
+    save_every: int = 1000
+    max_minutes: float = 0.0  # stop cleanly (and save) after this long; 0: no limit
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainOptions:
+        known = {f.name for f in fields(cls)}
+        unknown = set(values) - known
+        if unknown:
+            raise MyoError(f"unknown training options in the config: {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def check(self, where: str) -> TrainOptions:
+        """Refuse settings that cannot work before anything is created; returns self."""
+        import torch
+
+        if self.mixed_precision not in ("no", "bf16", "fp16"):
+            raise MyoError(f"{where}: mixed_precision {self.mixed_precision!r}: choose no, bf16 or fp16")
+        if self.mixed_precision == "fp16" and not torch.cuda.is_available():
+            raise MyoError(f"{where}: mixed precision fp16 needs a CUDA GPU; use bf16 or no on the CPU")
+        if self.lr_schedule not in ("constant", "cosine"):
+            raise MyoError(f"{where}: lr_schedule {self.lr_schedule!r}: use constant or cosine")
+        for name in ("max_steps", "batch_size", "grad_accum", "log_every", "eval_every", "save_every"):
+            if int(getattr(self, name)) < 1:
+                raise MyoError(f"{where}: {name} must be at least 1")
+        return self
+
+    def samples_needed(self, num_processes: int) -> int:
+        return self.max_steps * self.grad_accum * self.batch_size * num_processes
+
+
+class TrainingInterrupted(MyoError):
+    """Training stopped on a signal after saving its state; exit code 128 + signal number."""
+
+    def __init__(self, message: str, signal_number: int):
+        super().__init__(message)
+        self.exit_code = 128 + signal_number
+
+
+@dataclass
+class FitResult:
+    steps_done: int
+    last_logs: dict
+    last_eval: dict
+    samples_per_second: float
+    data_wait_fraction: float
+    seconds: float
+    stopped_early: bool  # --max-minutes ran out
+    rank_digests: list[str]  # sha256 of each process's final weights and buffers: data-parallel ranks must agree
+
+
+def learning_rate_at(step: int, options: TrainOptions) -> float:
+    """Linear warm-up, then constant or cosine decay to 10% at max_steps."""
+    if options.warmup_steps and step < options.warmup_steps:
+        return options.learning_rate * (step + 1) / options.warmup_steps
+    if options.lr_schedule == "cosine":
+        span = max(options.max_steps - options.warmup_steps, 1)
+        progress = min((step - options.warmup_steps) / span, 1.0)
+        return options.learning_rate * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+    return options.learning_rate
+
+
+class _StopSignals:
+    """Turn SIGINT/SIGTERM into a flag checked between steps (restores the old handlers on exit)."""
+
+    def __init__(self):
+        self.received: int | None = None
+        self._previous = {}
+
+    def __enter__(self):
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def _handle(self, number, _frame):
+        self.received = number
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def save_training_state(accelerator, state_dir: Path, step: int) -> None:
+    accelerator.save_state(str(state_dir), safe_serialization=True)
+    if accelerator.is_main_process:
+        (state_dir / PROGRESS_FILE).write_text(json.dumps({"step": step}) + "\n")
+    accelerator.wait_for_everyone()
+
+
+def load_training_state(accelerator, state_dir: Path) -> int:
+    progress = state_dir / PROGRESS_FILE
+    if not progress.is_file():
+        raise MyoError(f"{state_dir}: no {PROGRESS_FILE}; the saved training state is incomplete and cannot be resumed")
+    accelerator.load_state(str(state_dir))
+    return int(json.loads(progress.read_text())["step"])
+
+
+def _progress_bar(accelerator, total: int, start: int, label: str):
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    progress = Progress(
+        TextColumn(label), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[stats]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console,
+        disable=not (accelerator.is_main_process and console.is_terminal),
+    )  # fmt: skip
+    task = progress.add_task("", total=total, completed=start, stats="")
+    return progress, task, console.is_terminal
+
+
+def fit(
+    accelerator,
+    model,
+    dataset,
+    loss_fn: Callable,
+    options: TrainOptions,
+    state_dir: Path,
+    evaluate: Callable | None = None,
+    resume: bool = False,
+    label: str = "training",
+    collate_fn: Callable | None = None,
+) -> FitResult:
+    """Train until options.max_steps; `loss_fn(model, batch) -> (loss, {name: tensor})`,
+    `evaluate(unwrapped_model) -> {name: float}` (called on every process)."""
+    import torch
+    from accelerate.utils import gather_object
+    from torch.utils.data import DataLoader
+
+    optimizer = torch.optim.AdamW(
+        model.parameters(), lr=options.learning_rate, betas=(options.beta1, options.beta2), weight_decay=options.weight_decay
+    )
+    # Its own generator: creating an iterator draws a seed, and drawing it from the global RNG
+    # would shift every later random number of a resumed run against an uninterrupted one.
+    loader = DataLoader(
+        dataset, batch_size=options.batch_size, shuffle=False, collate_fn=collate_fn, num_workers=0,
+        generator=torch.Generator().manual_seed(options.seed),
+    )  # fmt: skip
+    model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    step = load_training_state(accelerator, state_dir) if resume else 0
+    if step >= options.max_steps:
+        raise MyoError(f"the saved state is already at step {step}; pass a larger --max-steps than {options.max_steps} to train on")
+    batches = accelerator.skip_first_batches(loader, step * options.grad_accum) if step else loader
+
+    samples_per_step = options.batch_size * options.grad_accum * accelerator.num_processes
+    progress, task, interactive = _progress_bar(accelerator, options.max_steps, step, label)
+    logs: dict = {}
+    last_eval: dict = {}
+    data_wait = 0.0
+    started = time.perf_counter()
+    first_step = step
+    stopped_early = False
+    model.train()
+    with progress, _StopSignals() as signals:
+        iterator = iter(batches)
+        while step < options.max_steps:
+            for group in optimizer.param_groups:
+                group["lr"] = learning_rate_at(step, options)
+            for _ in range(options.grad_accum):
+                fetch = time.perf_counter()
+                batch = next(iterator)
+                data_wait += time.perf_counter() - fetch
+                with accelerator.accumulate(model), accelerator.autocast():
+                    loss, logs = loss_fn(model, batch)
+                    accelerator.backward(loss)
+                    if accelerator.sync_gradients and options.grad_clip > 0:
+                        accelerator.clip_grad_norm_(model.parameters(), options.grad_clip)
+                    optimizer.step()
+                    optimizer.zero_grad()
+            step += 1
+            elapsed = time.perf_counter() - started
+            throughput = (step - first_step) * samples_per_step / max(elapsed, 1e-9)
+            if step % options.log_every == 0 or step == options.max_steps:
+                scalars = {k: float(accelerator.reduce(v.detach().float(), "mean")) for k, v in logs.items()}
+                scalars |= {"lr": optimizer.param_groups[0]["lr"], "samples_per_second": throughput}
+                accelerator.log(scalars, step=step)
+                logs = scalars
+                if accelerator.is_main_process and not interactive:
+                    sys.stderr.write(f"{label}: step {step}/{options.max_steps} loss {scalars['loss']:.4f} {throughput:.0f} samples/s\n")
+                    sys.stderr.flush()
+            progress.update(task, completed=step, stats=f"loss {float(logs['loss']):.4f}  {throughput:.0f} samples/s")
+            if evaluate and (step % options.eval_every == 0 or step == options.max_steps):
+                last_eval = _evaluate(accelerator, model, evaluate, step)
+            if step % options.save_every == 0 and step < options.max_steps:
+                save_training_state(accelerator, state_dir, step)
+            stop = _agreed_stop(accelerator, signals.received, options, elapsed)
+            if stop == "signal":
+                save_training_state(accelerator, state_dir, step)
+                number = signals.received or signal.SIGTERM
+                raise TrainingInterrupted(
+                    f"interrupted by {signal.Signals(number).name} at step {step}/{options.max_steps}; "
+                    f"the training state is saved in {state_dir}; run the same command with --resume to go on",
+                    number,
+                )
+            if stop == "time":
+                stopped_early = True
+                if evaluate and step % options.eval_every != 0:
+                    last_eval = _evaluate(accelerator, model, evaluate, step)
+                break
+    save_training_state(accelerator, state_dir, step)
+    seconds = time.perf_counter() - started
+    digests = [state_digest(accelerator.unwrap_model(model))]
+    if accelerator.num_processes > 1:
+        digests = gather_object(digests)
+    if len(set(digests)) > 1:
+        raise MyoError(f"the {len(digests)} training processes ended with different weights; please report this as a bug")
+    return FitResult(
+        steps_done=step,
+        last_logs={k: float(v) for k, v in logs.items()},
+        last_eval=last_eval,
+        samples_per_second=(step - first_step) * samples_per_step / max(seconds, 1e-9),
+        data_wait_fraction=data_wait / max(seconds, 1e-9),
+        seconds=seconds,
+        stopped_early=stopped_early,
+        rank_digests=digests,
+    )
+
+
+def state_digest(model) -> str:
+    """sha256 over every parameter and buffer, in state_dict order."""
+    import hashlib
+
+    import torch
+
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _evaluate(accelerator, model, evaluate: Callable, step: int) -> dict:
+    model.eval()
+    metrics = evaluate(accelerator.unwrap_model(model))
+    model.train()
+    accelerator.log({f"val/{k}": v for k, v in metrics.items()}, step=step)
+    if accelerator.is_main_process:
+        shown = ", ".join(f"{k} {v:.4g}" for k, v in metrics.items())
+        sys.stderr.write(f"validation at step {step}: {shown}\n")
+        sys.stderr.flush()
+    return metrics
+
+
+def _agreed_stop(accelerator, received: int | None, options: TrainOptions, elapsed: float) -> str | None:
+    """Every process must stop at the same step, or the others hang in the next all-reduce."""
+    import torch
+
+    flags = torch.tensor(
+        [float(received is not None), float(options.max_minutes > 0 and elapsed >= options.max_minutes * 60)],
+        device=accelerator.device,
+    )
+    if accelerator.num_processes > 1:
+        flags = accelerator.reduce(flags, "sum")
+    if flags[0] > 0:
+        return "signal"
+    if flags[1] > 0:
+        return "time"
+    return None

@@ -1,0 +1,93 @@
+"""The checkpoint registry: versions, names, manifests, and refusing tampered or foreign checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from myocli import registry
+from myocli.errors import MyoError
+
+
+@pytest.fixture(autouse=True)
+def registry_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("MYO_HOME", str(tmp_path / "home"))
+    return tmp_path / "home"
+
+
+def _save(name="demo", kind="tokenizer", type_="vqvae", scale=1.0):
+    ref = registry.new_version(kind, name)
+    weights = {"layer.weight": torch.arange(6, dtype=torch.float32).reshape(2, 3) * scale, "step": torch.tensor(3)}
+    registry.save(ref, {"type": type_, "width": 3}, weights, metrics={"val": {"mpjpe_mm": 12.5}}, parents=[])
+    return ref
+
+
+def test_versions_latest_and_explicit_versions_resolve():
+    first, second = _save(scale=1.0), _save(scale=2.0)
+    assert (first.version, second.version) == (1, 2)
+    assert registry.resolve("tokenizer/demo").version == 2
+    assert registry.resolve("tokenizer/demo@1").path == first.path
+    assert registry.resolve("demo").version == 2  # a bare name when only one kind has it
+    assert registry.resolve(str(first.path)).version == 1
+    _, config, tensors, manifest = registry.load("demo@1", "tokenizer", "vqvae")
+    assert config == {"type": "vqvae", "width": 3} and torch.equal(tensors["layer.weight"], torch.arange(6.0).reshape(2, 3))
+    assert manifest["metrics"]["val"]["mpjpe_mm"] == 12.5 and manifest["myo_version"]
+    assert set(manifest["files"]) == {"config.json", "model.safetensors"}
+
+
+def test_an_unfinished_version_is_not_latest_and_is_listed_as_such():
+    _save()
+    unfinished = registry.new_version("tokenizer", "demo")
+    (unfinished.path / registry.STATE).mkdir()
+    assert registry.resolve("tokenizer/demo").version == 1
+    assert registry.resumable("tokenizer", "demo").version == 2
+    statuses = {(r["name"], r["version"]): r["status"] for r in registry.list_all()}
+    assert statuses == {("tokenizer/demo", 1): "complete", ("tokenizer/demo", 2): "training"}
+    with pytest.raises(MyoError, match="no complete version 2"):
+        registry.resolve("tokenizer/demo@2")
+
+
+def test_tampered_weights_fail_verification_and_loading():
+    ref = _save()
+    assert registry.verify(ref.path) == []
+    weights = ref.path / registry.WEIGHTS
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0x01  # one bit of one weight
+    weights.write_bytes(bytes(data))
+    problems = registry.verify(ref.path)
+    assert len(problems) == 1 and "model.safetensors" in problems[0] and "sha256" in problems[0]
+    with pytest.raises(MyoError, match="failed verification.*model.safetensors"):
+        registry.load("tokenizer/demo", "tokenizer", "vqvae")
+
+
+def test_edited_config_and_missing_files_are_caught():
+    ref = _save()
+    config = ref.path / registry.CONFIG
+    config.write_text(json.dumps({"type": "vqvae", "width": 4}))
+    assert any("config.json" in p for p in registry.verify(ref.path))
+    (ref.path / registry.WEIGHTS).unlink()
+    assert any("missing" in p for p in registry.verify(ref.path))
+
+
+def test_wrong_kind_type_and_bad_names_are_refused():
+    _save(name="lm-one", kind="lm", type_="t5")
+    with pytest.raises(MyoError, match="is a lm, but a tokenizer is needed"):
+        registry.resolve("lm/lm-one", "tokenizer")
+    _save(name="odd", type_="something-else")
+    with pytest.raises(MyoError, match="holds a 'something-else' model"):
+        registry.load("tokenizer/odd", "tokenizer", "vqvae")
+    with pytest.raises(MyoError, match="use letters"):
+        registry.new_version("tokenizer", "../escape")
+    with pytest.raises(MyoError, match="no checkpoint tokenizer/absent"):
+        registry.resolve("tokenizer/absent")
+    with pytest.raises(MyoError, match="KIND/NAME"):
+        registry.resolve("nonsense/x/y")
+
+
+def test_weights_are_safetensors_not_pickle():
+    ref = _save()
+    header = (ref.path / registry.WEIGHTS).read_bytes()[:8]
+    assert int.from_bytes(header, "little") < 10_000  # a safetensors JSON header length, not a pickle/zip magic
+    assert not (ref.path / registry.WEIGHTS).read_bytes().startswith(b"PK")
