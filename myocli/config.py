@@ -8,11 +8,44 @@ after `pip install`.
 
 from __future__ import annotations
 
+from dataclasses import asdict, fields
 from pathlib import Path
+from typing import get_type_hints
 
 from myocli.errors import MyoError
 
 PRESETS = Path(__file__).resolve().parent / "configs"
+
+
+def _coerce(key: str, value, kind):
+    """A YAML value as the field's type. YAML reads `2e-4` as a string, so numbers in strings count."""
+    try:
+        if kind is bool and isinstance(value, bool):
+            return value
+        if kind is int and not isinstance(value, bool) and float(value) == int(float(value)):
+            return int(float(value))
+        if kind is float and not isinstance(value, bool):
+            return float(value)
+        if kind is str and isinstance(value, str):
+            return value
+    except (TypeError, ValueError):
+        pass
+    raise MyoError(f"{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
+
+
+class DictConfig:
+    """For config dataclasses: build from a dict (refusing unknown keys by name) and back."""
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise MyoError(f"unknown {cls.__name__} settings: {', '.join(sorted(unknown))}")
+        types = get_type_hints(cls)
+        return cls(**{key: _coerce(key, value, types[key]) for key, value in values.items()})
+
+    def to_dict(self) -> dict:
+        return asdict(self)
 
 
 def presets(stage: str) -> list[str]:

@@ -39,6 +39,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
 def home() -> Path:
+    """$MYO_HOME, else checkpoints/ in the current directory (like datasets/: a project folder)."""
     return Path(os.environ.get("MYO_HOME", "checkpoints"))
 
 
@@ -97,8 +98,10 @@ def resolve(spec: str, kind: str | None = None) -> CheckpointRef:
     """`kind/name`, `kind/name@N`, `name` (with kind given) or a checkpoint directory -> a complete checkpoint."""
     path = Path(spec)
     if (path / MANIFEST).is_file():
-        manifest = json.loads((path / MANIFEST).read_text())
-        return CheckpointRef(manifest.get("kind", kind or "?"), manifest.get("name", path.name), manifest.get("version", 0), path)
+        manifest = read_manifest(path)
+        if kind and manifest.get("kind") != kind:
+            raise MyoError(f"{path} is a {manifest.get('kind')} checkpoint, but a {kind} is needed here")
+        return CheckpointRef(manifest.get("kind", "?"), manifest.get("name", path.name), manifest.get("version", 0), path)
     base, _, version_text = spec.partition("@")
     parts = base.split("/")
     if len(parts) == 1 and kind:

@@ -96,6 +96,7 @@ HUMANML3D_FOOT_JOINTS = (7, 10, 8, 11)
 LEFT_FOOT_CONTACTS = (JOINT_INDEX["left_heel"], JOINT_INDEX["left_foot"])
 RIGHT_FOOT_CONTACTS = (JOINT_INDEX["right_heel"], JOINT_INDEX["right_foot"])
 FOOT_CONTACT_JOINTS = LEFT_FOOT_CONTACTS + RIGHT_FOOT_CONTACTS
+FOOT_CONTACT_HEIGHT_M = 0.05  # a contact point below this is on the floor (GMD/OmniControl's foot-skating convention)
 #: Toe joints used by the foot skating ratio (GMD / OmniControl definition).
 TOE_JOINTS = (JOINT_INDEX["left_foot"], JOINT_INDEX["right_foot"])
 #: Joints that define which way the body faces: right hip, left hip, right shoulder, left shoulder.

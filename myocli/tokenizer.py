@@ -28,7 +28,7 @@ def load_tokenizer(spec: str):
     ref, config, tensors, manifest = registry.load(spec, "tokenizer", "vqvae")
     try:
         model_config = VQVAEConfig.from_dict(config)
-    except (TypeError, ValueError) as exc:
+    except (MyoError, TypeError) as exc:
         raise MyoError(f"checkpoint {ref.label}: config.json does not describe a VQ-VAE this myo can build ({exc})") from exc
     if model_config.feature_version != feat.FEATURE_VERSION or model_config.feature_dim != feat.FEATURE_DIM:
         raise MyoError(
@@ -52,7 +52,13 @@ def check_dataset_fits(model, dataset: MotionDataset, where: str) -> None:
 
 
 def usable_length(frames: int, downsample: int) -> int:
+    """Frames a tokenizer encodes: a whole number of tokens (up to downsample - 1 trailing frames are dropped)."""
     return frames // downsample * downsample
+
+
+def can_encode(frames: int, downsample: int) -> bool:
+    """At least one token's worth of frames."""
+    return frames >= downsample
 
 
 def encode(model, features: np.ndarray):
@@ -117,10 +123,10 @@ def reconstruction_sums(model, features: list[np.ndarray], quantizers: int | Non
     q_used = quantizers or len(model.quantizers)
     sums = ReconstructionSums(code_counts=np.zeros((len(model.quantizers), model.config.codebook_size)))
     for f in features:
-        frames = usable_length(len(f), model.config.downsample)
-        if frames < model.config.downsample:
+        if not can_encode(len(f), model.config.downsample):
             sums.skipped += 1
             continue
+        frames = usable_length(len(f), model.config.downsample)
         codes = encode(model, f)[:, :q_used]
         target = feat.from_features(f[:frames])
         predicted = feat.from_features(decode(model, codes))

@@ -106,8 +106,9 @@ def test_resume_after_max_steps_matches_an_uninterrupted_run(motion_sets, tiny_t
     assert train(motion_sets, tiny_tokenizer_config, home, "split", "--max-steps", "3", "--keep-state").returncode == 0
     resumed = train(motion_sets, tiny_tokenizer_config, home, "split", "--max-steps", "6", "--resume")
     assert resumed.returncode == 0, resumed.stderr
-    assert_same_weights(weights(home, "straight"), weights(home, "split"))
-    assert manifest(home, "split")["training"]["steps_done"] == 6
+    # The first leg finished (kept with --keep-state), so training on writes version 2.
+    assert_same_weights(weights(home, "straight"), weights(home, "split", 2))
+    assert manifest(home, "split", 2)["training"]["steps_done"] == 6
 
 
 def test_sigterm_saves_state_and_resume_matches_an_uninterrupted_run(motion_sets, tiny_tokenizer_config, home):
@@ -143,14 +144,26 @@ def test_residual_quantizers_and_debug_mode(motion_sets, tiny_tokenizer_config, 
     assert len(full["codebook_usage_per_quantizer"]) == 3
 
 
+def assert_usage_error(result, *fragments: str) -> None:
+    assert result.returncode == 2, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, (fragment, result.stderr)
+
+
 def test_bad_input_gives_one_clear_error_and_leaves_no_checkpoint(motion_sets, tiny_tokenizer_config, home, tmp_path):
     missing = myo("tokenizer", "train", "--data", str(tmp_path / "nope.h5"), "--name", "x", env=home)
     assert_clean_failure(missing, "nope.h5", "no such file")
-    assert_clean_failure(myo("tokenizer", "train", "--data", str(motion_sets["train"]), "--name", "x", "--config", "huge", env=home),
-                         "--config 'huge'", "tiny")  # fmt: skip
+    assert_usage_error(myo("tokenizer", "train", "--data", str(motion_sets["train"]), "--name", "x", "--config", "huge", env=home),
+                       "--config", "tiny")  # fmt: skip
+    assert_usage_error(train(motion_sets, tiny_tokenizer_config, home, "x", "--mixed-precision", "fp8"), "--mixed-precision")
+    assert_usage_error(train(motion_sets, tiny_tokenizer_config, home, "../x"), "--name", "use letters")
     assert_clean_failure(train(motion_sets, tiny_tokenizer_config, home, "x", "--resume"), "nothing to resume")
-    assert_clean_failure(train(motion_sets, tiny_tokenizer_config, home, "x", "--mixed-precision", "fp8"), "mixed_precision 'fp8'")
-    assert_clean_failure(train(motion_sets, tiny_tokenizer_config, home, "../x"), "use letters")
+    bad_config = tmp_path / "bad.yaml"
+    bad_config.write_text("model:\n  width: wide\n")
+    assert_clean_failure(train(motion_sets, bad_config, home, "x"), "bad.yaml", "width: expected int, got 'wide'")
+    damaged = tmp_path / "damaged.h5"
+    damaged.write_bytes(b"not hdf5")
+    assert_clean_failure(myo("tokenizer", "train", "--data", str(damaged), "--name", "x", env=home), "damaged.h5")
     assert not (tmp_path / "home" / "tokenizer" / "x").exists()
     assert_clean_failure(myo("tokenizer", "eval", "ghost", "--data", str(motion_sets["test"]), env=home), "no checkpoint")
 
@@ -159,3 +172,17 @@ def test_bad_input_gives_one_clear_error_and_leaves_no_checkpoint(motion_sets, t
     clip = read_dataset(motion_sets["test"]).sequences[0]
     write_dataset(slow, [Sequence("a", np.repeat(clip.motion, 2, axis=0), ["a person moves"])], fps=40.0)
     assert_clean_failure(myo("tokenizer", "eval", "ok", "--data", str(slow), env=home), "40 fps", "--fps 20")
+
+
+def test_training_on_from_a_finished_version_makes_a_new_version(motion_sets, tiny_tokenizer_config, home):
+    assert train(motion_sets, tiny_tokenizer_config, home, "grow", "--max-steps", "2", "--keep-state").returncode == 0
+    first = weights(home, "grow")
+    wrong_data = myo("tokenizer", "train", "--data", str(motion_sets["val"]), "--config", str(tiny_tokenizer_config),
+                     "--name", "grow", "--resume", "--max-steps", "4", env=home)  # fmt: skip
+    assert_clean_failure(wrong_data, "other datasets")
+    more = train(motion_sets, tiny_tokenizer_config, home, "grow", "--max-steps", "4", "--resume")
+    assert more.returncode == 0, more.stderr
+    assert_same_weights(first, weights(home, "grow", 1))  # the published version is untouched
+    assert myo("ckpt", "verify", "tokenizer/grow@1", env=home).returncode == 0
+    second = manifest(home, "grow", 2)
+    assert second["parents"][0]["name"] == "tokenizer/grow@1" and second["training"]["steps_done"] == 4

@@ -53,7 +53,8 @@ def main() -> None:
     except MyoError as exc:
         if debug:
             raise
-        sys.stderr.write(f"Error: {exc}\n")
+        if os.environ.get("RANK", "0") == "0":  # in a multi-process run, rank 0 speaks for all
+            sys.stderr.write(f"Error: {exc}\n")
         sys.exit(getattr(exc, "exit_code", 1))  # 1, or 128 + signal for an interrupted training
     except KeyboardInterrupt:
         sys.stderr.write("Error: interrupted\n")

@@ -75,7 +75,5 @@ def verify(checkpoint: str = typer.Argument(..., help="KIND/NAME[@VERSION] or a 
     ref = registry.resolve(checkpoint)
     problems = registry.verify(ref.path)
     if problems:
-        for problem in problems[1:]:
-            sys.stderr.write(f"  {problem}\n")
-        raise MyoError(f"{ref.label} failed verification: {problems[0]}")
+        raise MyoError(f"{ref.label} failed verification: {'; '.join(problems)}")
     typer.echo(f"{ref.label}: OK ({len(registry.read_manifest(ref.path)['files'])} files match their sha256)")

@@ -21,17 +21,17 @@ app = typer.Typer(
 @app.command()
 def train(
     data: Path = typer.Option(..., "--data", help="Training set (myo28 .h5 from `myo data convert`)."),
-    name: str = typer.Option(..., "--name", help="Registry name: the checkpoint becomes tokenizer/NAME@<next version>."),
+    name: str = typer.Option(..., "--name", callback=t.check_name, help="Registry name: the checkpoint becomes tokenizer/NAME@<next version>."),
     val: Path | None = typer.Option(None, "--val", help="Validation set, measured every --eval-every steps and recorded in the manifest."),
-    config: str = typer.Option("tiny", "--config", help="Preset (tiny, paper) or a YAML file with model: and train: sections."),
+    config: str = typer.Option("tiny", "--config", callback=t.config_callback("tokenizer"), help="Preset (tiny, paper) or a YAML file with model: and train: sections."),
     num_quantizers: int | None = typer.Option(None, "--num-quantizers", min=1, help="Codebooks; > 1 is residual VQ (MoMask style)."),
     gpus: t.Gpus = 1,
     num_machines: t.NumMachines = 1,
     machine_rank: t.MachineRank = 0,
     main_process_ip: t.MainProcessIp = None,
     main_process_port: t.MainProcessPort = None,
-    mixed_precision: t.MixedPrecision = "no",
-    grad_accum: t.GradAccum = 1,
+    mixed_precision: t.MixedPrecision = None,
+    grad_accum: t.GradAccum = None,
     max_steps: t.MaxSteps = None,
     max_minutes: t.MaxMinutes = None,
     batch_size: t.BatchSize = None,
@@ -49,21 +49,19 @@ def train(
 
     Example: myo tokenizer train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --config tiny --name demo --max-minutes 10
     """
-    t.relaunch_if_needed(gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision)
-    from myocli.train.tokenizer import TokenizerRun, train_tokenizer
+    from myocli.train.tokenizer import TokenizerRun, preflight, train_tokenizer
 
     overrides = t.train_overrides(
         max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, learning_rate=lr, seed=seed,
-        save_every=save_every, eval_every=eval_every, log_every=log_every,
+        save_every=save_every, eval_every=eval_every, log_every=log_every, grad_accum=grad_accum,
+        mixed_precision=mixed_precision.value if mixed_precision else None,
     )  # fmt: skip
-    if mixed_precision != "no":
-        overrides["mixed_precision"] = mixed_precision
-    if grad_accum != 1:
-        overrides["grad_accum"] = grad_accum
     run = TokenizerRun(
         data=data, name=name, config=config, val=val, resume=resume, debug=debug, keep_state=keep_state,
         model_overrides={"num_quantizers": num_quantizers} if num_quantizers else {}, train_overrides=overrides,
     )  # fmt: skip
+    preflight(run)  # bad input fails here once, not in every launched process
+    t.relaunch_if_needed(gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision)
     summary = train_tokenizer(run)
     if summary is None:  # not the main process
         return
@@ -141,7 +139,7 @@ def encode(
     tok.check_dataset_fits(model, dataset, str(data))
     kept, skipped = [], []
     for seq, f in zip(dataset.sequences, tok.sequence_features(dataset), strict=True):
-        (kept if len(f) >= model.config.downsample else skipped).append((seq, f))
+        (kept if tok.can_encode(len(f), model.config.downsample) else skipped).append((seq, f))
     if not kept:
         raise MyoError(f"{data}: no sequence has {model.config.downsample} frames or more; nothing to encode")
     tokens = TokenSet(

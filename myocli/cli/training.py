@@ -6,17 +6,27 @@ them into training-option overrides with `train_overrides`.
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Annotated
 
 import typer
+
+from myocli.errors import MyoError
+
+
+class Precision(str, Enum):
+    no = "no"
+    bf16 = "bf16"
+    fp16 = "fp16"
+
 
 Gpus = Annotated[int, typer.Option("--gpus", min=1, help="Processes per machine; N > 1 re-launches through `accelerate launch` (CPU processes with gloo when there is no CUDA).")]
 NumMachines = Annotated[int, typer.Option("--num-machines", min=1, help="Machines in a multi-node run (passed to accelerate launch).")]
 MachineRank = Annotated[int, typer.Option("--machine-rank", min=0, help="This machine's rank in a multi-node run.")]
 MainProcessIp = Annotated[str | None, typer.Option("--main-process-ip", help="Address of the rank-0 machine in a multi-node run.")]
 MainProcessPort = Annotated[int | None, typer.Option("--main-process-port", help="Port of the rank-0 machine in a multi-node run.")]
-MixedPrecision = Annotated[str, typer.Option("--mixed-precision", help="no, bf16 or fp16 (fp16 needs a CUDA GPU).")]
-GradAccum = Annotated[int, typer.Option("--grad-accum", min=1, help="Micro-batches per optimizer step.")]
+MixedPrecision = Annotated[Precision | None, typer.Option("--mixed-precision", help="no, bf16 or fp16 (fp16 needs a CUDA GPU); default: the config's, else no.")]
+GradAccum = Annotated[int | None, typer.Option("--grad-accum", min=1, help="Micro-batches per optimizer step (default: the config's, else 1).")]
 MaxSteps = Annotated[int | None, typer.Option("--max-steps", min=1, help="Optimizer steps (default: the config's).")]
 MaxMinutes = Annotated[float | None, typer.Option("--max-minutes", min=0.0, help="Stop cleanly and save after this many minutes (0: no limit).")]
 BatchSize = Annotated[int | None, typer.Option("--batch-size", min=1, help="Samples per process per micro-batch (default: the config's).")]
@@ -30,13 +40,42 @@ Debug = Annotated[bool, typer.Option("--debug", help="A few steps on a few seque
 KeepState = Annotated[bool, typer.Option("--keep-state", help="Keep the training state (optimizer, RNG) after finishing, to train on later with --resume.")]
 
 
-def relaunch_if_needed(gpus: int, num_machines: int, machine_rank: int, main_process_ip, main_process_port, mixed_precision: str) -> None:
+def check_name(name: str) -> str:
+    """Typer callback: a registry name is a usage error when malformed."""
+    from myocli import registry
+
+    try:
+        return registry.check_name(name)
+    except MyoError as exc:
+        raise typer.BadParameter(str(exc)) from exc
+
+
+def config_callback(stage: str):
+    def check(spec: str) -> str:
+        from pathlib import Path
+
+        from myocli.config import presets
+
+        if not Path(spec).is_file() and spec not in presets(stage):
+            raise typer.BadParameter(f"{spec!r} is neither a file nor a preset ({', '.join(presets(stage))})")
+        return spec
+
+    return check
+
+
+def relaunch_if_needed(gpus: int, num_machines: int, machine_rank: int, main_process_ip, main_process_port, mixed_precision) -> None:
     """With --gpus N > 1 (or several machines) run this command under accelerate launch and exit with its code."""
     from myocli.train.launch import LaunchOptions, needs_launch, relaunch
 
-    options = LaunchOptions(gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision)
-    if needs_launch(options):
-        raise typer.Exit(relaunch(options))
+    precision = mixed_precision.value if mixed_precision else "no"
+    options = LaunchOptions(gpus, num_machines, machine_rank, main_process_ip, main_process_port, precision)
+    if not needs_launch(options):
+        return
+    import torch
+
+    if torch.cuda.is_available() and torch.cuda.device_count() < gpus:
+        raise MyoError(f"--gpus {gpus}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
+    raise typer.Exit(relaunch(options))
 
 
 def train_overrides(**values) -> dict:

@@ -69,7 +69,20 @@ class MotionDataset:
         return self.sequences[index]
 
 
-def _strings(dataset) -> list[str]:
+def open_h5(path: Path):
+    """(open h5py.File, its attributes as str/number values); a missing or damaged file is a MyoError."""
+    import h5py
+
+    if not path.is_file():
+        raise MyoError(f"{path}: no such file")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as exc:
+        raise MyoError(f"{path}: not a readable HDF5 file ({exc}); is it damaged or still being written?") from exc
+    return handle, {k: (v.decode() if isinstance(v, bytes) else v) for k, v in handle.attrs.items()}
+
+
+def read_strings(dataset) -> list[str]:
     """Read an HDF5 string dataset (variable or fixed length, bytes or str) as Python strings."""
     values = dataset[()]
     return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.atleast_1d(values)]
@@ -85,17 +98,9 @@ def read_dataset(path: str | Path, check_values: bool = True) -> MotionDataset:
     `check_values=False` still checks the structure but lets NaN/Inf through, for tools such as
     `myo data inspect` that report them instead of refusing the file.
     """
-    import h5py
-
     path = Path(path)
-    if not path.is_file():
-        raise MyoError(f"{path}: no such file")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise MyoError(f"{path}: not a readable HDF5 file ({exc}); is it damaged or still being written?") from exc
+    handle, attrs = open_h5(path)
     with handle:
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in handle.attrs.items()}
         skeleton = str(attrs.get("skeleton", sk.NAME))
         if skeleton != sk.NAME:
             raise MyoError(f"{path}: skeleton is {skeleton!r}, not {sk.NAME}; convert it with `myo data convert`")
@@ -121,11 +126,11 @@ def read_dataset(path: str | Path, check_values: bool = True) -> MotionDataset:
             raise MyoError(f"{path}: 'lengths' has dtype {lengths_ds.dtype}; it must be integer (int32)")
         count, t_max, _ = motion_ds.shape
         lengths = np.asarray(lengths_ds[()]).reshape(-1)
-        texts = _strings(handle["text"])
+        texts = read_strings(handle["text"])
         if len(lengths) != count or len(texts) != count:
             raise MyoError(f"{path}: {count} motions but {len(lengths)} lengths and {len(texts)} texts; they must match")
-        extra = {name: _strings(handle[name]) for name in _STRING_FIELDS if name in handle}
-        captions = _strings(handle["captions"]) if "captions" in handle else texts
+        extra = {name: read_strings(handle[name]) for name in _STRING_FIELDS if name in handle}
+        captions = read_strings(handle["captions"]) if "captions" in handle else texts
         names = extra.get("names")
         motion = motion_ds[()].astype(np.float32, copy=False)
 

@@ -23,7 +23,7 @@ def _stats(values: np.ndarray) -> dict:
 
 def standing_frames(motion: np.ndarray) -> np.ndarray:
     """Mask of frames where the body stands upright with both feet on the floor."""
-    feet_down = motion[:, sk.FOOT_CONTACT_JOINTS, 1].reshape(len(motion), 2, 2).min(axis=-1).max(axis=-1) < 0.05
+    feet_down = motion[:, sk.FOOT_CONTACT_JOINTS, 1].reshape(len(motion), 2, 2).min(axis=-1).max(axis=-1) < sk.FOOT_CONTACT_HEIGHT_M
     pelvis = motion[:, sk.JOINT_INDEX["pelvis"]]
     neck = motion[:, sk.JOINT_INDEX["neck"], 1]
     upright = (neck - pelvis[:, 1] > STANDING_TORSO_RISE) & (motion[:, sk.JOINT_INDEX["head"], 1] - neck > STANDING_HEAD_RISE)

@@ -54,27 +54,22 @@ def write_tokens(path: str | Path, tokens: TokenSet) -> None:
 
 
 def read_tokens(path: str | Path) -> TokenSet:
-    import h5py
-
-    from myocli.data.h5 import _strings
+    from myocli.data.h5 import open_h5, read_strings
 
     path = Path(path)
-    if not path.is_file():
-        raise MyoError(f"{path}: no such file")
-    try:
-        handle = h5py.File(path, "r")
-    except OSError as exc:
-        raise MyoError(f"{path}: not a readable HDF5 file ({exc})") from exc
+    handle, attrs = open_h5(path)
     with handle:
-        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in handle.attrs.items()}
         if attrs.get("format") != FORMAT:
             raise MyoError(f"{path}: not a motion-token file (format {attrs.get('format')!r}); make one with `myo tokenizer encode`")
         if int(attrs.get("format_version", 0)) > FORMAT_VERSION:
             raise MyoError(f"{path}: format_version {attrs['format_version']} is newer than this myo reads; upgrade myo")
+        missing = [name for name in ("tokens", "token_lengths", "captions", "names", "group") if name not in handle]
+        if missing:
+            raise MyoError(f"{path}: no {', '.join(missing)} dataset(s); the token file is damaged, re-run `myo tokenizer encode`")
         table = handle["tokens"][()]
         lengths = handle["token_lengths"][()]
-        captions = [c.split("\n") for c in _strings(handle["captions"])]
-        names, groups = _strings(handle["names"]), _strings(handle["group"])
+        captions = [c.split("\n") for c in read_strings(handle["captions"])]
+        names, groups = read_strings(handle["names"]), read_strings(handle["group"])
     codebook = int(attrs.get("codebook_size", 0))
     sequences = []
     for i, length in enumerate(lengths):

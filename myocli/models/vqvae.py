@@ -4,8 +4,9 @@ Architecture as published for T2M-GPT / MotionGPT (REFERENCES.md): the encoder d
 time by 2 per stage (two stages: 4 frames -> 1 token, 20 fps -> 5 tokens/s) with dilated
 residual blocks, the decoder mirrors it with nearest-neighbour upsampling. The quantizer
 keeps its codebook as an exponential moving average of the encoder outputs assigned to
-each code (mu 0.99) and re-seeds codes nobody used with random encoder outputs, so the
-codebook stays alive. With `num_quantizers > 1` each further codebook quantizes what the
+each code (mu 0.99) and re-seeds codes whose running count falls below one (codes hardly
+anyone uses) with random encoder outputs, so the codebook stays alive. Padding frames of
+short clips never reach the codebook. With `num_quantizers > 1` each further codebook quantizes what the
 previous ones left over (residual VQ, as MoMask does), with quantizer dropout in training
 so that the first codebooks alone stay a usable coarse code.
 
@@ -16,18 +17,19 @@ all-reduced across processes, so data-parallel ranks keep identical codebooks.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
+from myocli.config import DictConfig
 from myocli.motion import features as feat
 
 
 @dataclass
-class VQVAEConfig:
+class VQVAEConfig(DictConfig):
     type: str = "vqvae"
     feature_dim: int = feat.FEATURE_DIM
     feature_version: int = feat.FEATURE_VERSION
@@ -50,16 +52,6 @@ class VQVAEConfig:
     def downsample(self) -> int:
         return 2**self.down_stages
 
-    @classmethod
-    def from_dict(cls, values: dict) -> VQVAEConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise ValueError(f"unknown VQ-VAE config keys: {', '.join(sorted(unknown))}")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 class ResidualBlock(nn.Module):
@@ -130,10 +122,10 @@ class EMAQuantizer(nn.Module):
         self.register_buffer("code_count", torch.zeros(codebook_size))
         self.register_buffer("initialised", torch.zeros((), dtype=torch.bool))
 
-    def _random_rows(self, x: torch.Tensor) -> torch.Tensor:
+    def _random_rows(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         """codebook_size rows drawn from x, the same on every rank (rank 0's draw)."""
-        rows = x[torch.randint(len(x), (len(self.codebook),), device=x.device)]
-        return _from_rank_zero(rows.contiguous())
+        picks = torch.randint(len(x), (len(self.codebook),), generator=generator).to(x.device)
+        return _from_rank_zero(x[picks].contiguous())
 
     def nearest(self, x: torch.Tensor) -> torch.Tensor:
         """Index of the nearest code for each row of x (N, code_dim)."""
@@ -141,33 +133,37 @@ class EMAQuantizer(nn.Module):
         return distances.argmin(dim=1)
 
     @torch.no_grad()
-    def _update(self, x: torch.Tensor, indices: torch.Tensor) -> None:
-        if not bool(self.initialised):
-            self.codebook.copy_(self._random_rows(x))
-            self.code_sum.copy_(self.codebook)
-            self.code_count.fill_(1.0)
-            self.initialised.fill_(True)
-            return
+    def _update(self, x: torch.Tensor, indices: torch.Tensor, generator: torch.Generator) -> None:
         onehot = F.one_hot(indices, len(self.codebook)).type(x.dtype)  # (N, K)
         counts, sums = onehot.sum(0), onehot.t() @ x
         _all_reduce_sum(counts, sums)
         self.code_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.code_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
-        alive = (self.code_count >= 1.0).unsqueeze(1)
-        means = self.code_sum / self.code_count.clamp(min=1e-5).unsqueeze(1)
-        self.codebook.copy_(torch.where(alive, means, self._random_rows(x)))
+        self.codebook.copy_(self.code_sum / self.code_count.clamp(min=1e-5).unsqueeze(1))
+        dead = self.code_count < 1.0  # identical on every rank: the counts were all-reduced
+        if dead.any():
+            self.codebook.copy_(torch.where(dead.unsqueeze(1), self._random_rows(x, generator), self.codebook))
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """x (N, code_dim) -> (quantized with straight-through gradient, indices, commitment loss)."""
+    def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None, generator: torch.Generator | None = None):
+        """x (N, code_dim) -> (quantized with straight-through gradient, indices, commitment loss).
+
+        In training, only the rows marked `valid` (not padding) update the codebook, seed
+        dead codes and count in the commitment loss; `generator` makes the draws repeatable.
+        """
+        rows = x if valid is None or not valid.any() else x[valid]
         if self.training:
-            if not bool(self.initialised):
-                self._update(x.detach(), torch.zeros(len(x), dtype=torch.long, device=x.device))
+            generator = generator or torch.Generator().manual_seed(0)
+            if not bool(self.initialised):  # seed the codebook with encoder outputs
+                self.codebook.copy_(self._random_rows(rows.detach(), generator))
+                self.code_sum.copy_(self.codebook)
+                self.code_count.fill_(1.0)
+                self.initialised.fill_(True)
             indices = self.nearest(x.detach())
-            self._update(x.detach(), indices)
+            self._update(rows.detach(), indices if rows is x else indices[valid], generator)
         else:
             indices = self.nearest(x)
         quantized = self.codebook[indices]
-        commitment = F.mse_loss(x, quantized.detach())
+        commitment = F.mse_loss(rows, quantized.detach() if rows is x else quantized[valid].detach())
         return x + (quantized - x).detach(), indices, commitment
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
@@ -197,25 +193,32 @@ class VQVAE(nn.Module):
     def denormalise(self, features: torch.Tensor) -> torch.Tensor:
         return features * self.std + self.mean
 
+    def _step_generator(self, salt: int) -> torch.Generator:
+        """Random draws of this training step: a function of (seed, step), so identical on every
+        rank and in a resumed run, whatever else used the global RNG."""
+        return torch.Generator().manual_seed(self.config.seed * 1_000_003 + int(self.step) * 101 + salt)
+
     def _active_quantizers(self) -> int:
         """How many codebooks this training step uses (all, unless quantizer dropout fires)."""
         count = len(self.quantizers)
         if not self.training or count == 1 or self.config.quantizer_dropout <= 0:
             return count
-        generator = torch.Generator().manual_seed(self.config.seed * 1_000_003 + int(self.step))
+        generator = self._step_generator(salt=100)
         if torch.rand((), generator=generator) < self.config.quantizer_dropout:
             return int(torch.randint(1, count + 1, (), generator=generator))
         return count
 
-    def quantize(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """z (B, code_dim, L) -> (quantized (B, code_dim, L), codes (B, L, Q), commitment loss)."""
+    def quantize(self, z: torch.Tensor, valid: torch.Tensor | None = None):
+        """z (B, code_dim, L), valid (B, L) or None -> (quantized (B, code_dim, L), codes (B, L, Q), commitment loss)."""
         batch, dim, length = z.shape
+        valid_rows = None if valid is None else valid.reshape(-1)
         with torch.autocast(device_type=z.device.type, enabled=False):  # distances in float32
             residual = z.float().permute(0, 2, 1).reshape(-1, dim)
             total = torch.zeros_like(residual)
             codes, commitment = [], residual.new_zeros(())
-            for quantizer in self.quantizers[: self._active_quantizers()]:
-                quantized, indices, loss = quantizer(residual)
+            for q, quantizer in enumerate(self.quantizers[: self._active_quantizers()]):
+                generator = self._step_generator(salt=q) if self.training else None
+                quantized, indices, loss = quantizer(residual, valid_rows, generator)
                 total = total + quantized
                 residual = residual - quantized.detach()
                 codes.append(indices)
@@ -231,7 +234,9 @@ class VQVAE(nn.Module):
         """
         if self.training:
             self.step += 1
-        quantized, _codes, commitment = self.quantize(self.encoder(x.permute(0, 2, 1)))
+        # A token is real when the last of its frames is (windows are padded at the end only).
+        valid = None if mask is None else mask[:, self.config.downsample - 1 :: self.config.downsample]
+        quantized, _codes, commitment = self.quantize(self.encoder(x.permute(0, 2, 1)), valid)
         reconstruction = self.decoder(quantized).permute(0, 2, 1)
         weights = torch.ones(x.shape[:2], device=x.device) if mask is None else mask.float()
         denominator = weights.sum().clamp(min=1.0)

@@ -47,8 +47,8 @@ BLOCKS = {
     "foot_contacts": FOOT_CONTACTS,
 }
 
-CONTACT_HEIGHT_M = 0.05  # the foot-skating convention of GMD/OmniControl (REFERENCES.md)
-CONTACT_SPEED_M_S = 0.5
+CONTACT_HEIGHT_M = sk.FOOT_CONTACT_HEIGHT_M
+CONTACT_SPEED_M_S = 0.5  # the foot-skating convention of GMD/OmniControl (REFERENCES.md)
 _GROUND = np.array([1.0, 0.0, 1.0])
 
 

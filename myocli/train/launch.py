@@ -8,6 +8,7 @@ very same path on a laptop or CI.
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -51,11 +52,30 @@ def launch_command(options: LaunchOptions, argv: list[str]) -> list[str]:
 
 
 def relaunch(options: LaunchOptions, argv: list[str] | None = None) -> int:
-    """Run this command again under accelerate launch; returns its exit code."""
+    """Run this command again under accelerate launch; returns its exit code.
+
+    Ctrl-C and SIGTERM are passed on to the launcher, which stops the workers with SIGTERM;
+    they save their training state, and this process waits for that and then exits with
+    128 + the signal number, as a single-process run does.
+    """
     command = launch_command(options, list(sys.argv[1:] if argv is None else argv))
     sys.stderr.write(f"Launching {options.gpus} process(es) per machine on {options.num_machines} machine(s) with accelerate\n")
-    env = os.environ | {LAUNCHED: "1"}
+    process = subprocess.Popen(command, env=os.environ | {LAUNCHED: "1"})
+    received: list[int] = []
+
+    def forward(number, _frame):
+        received.append(number)
+        process.send_signal(number)
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return subprocess.run(command, env=env).returncode
-    except KeyboardInterrupt:  # the workers got the Ctrl-C too; they save and stop on their own
-        return 130
+        code = process.wait()
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    return 128 + received[0] if received else code
+
+
+def is_main_rank() -> bool:
+    """False in the workers of a multi-process run other than rank 0."""
+    return os.environ.get("RANK", "0") == "0"

@@ -16,16 +16,17 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
 
+from myocli.config import DictConfig
 from myocli.errors import MyoError
 
 PROGRESS_FILE = "progress.json"
 
 
 @dataclass
-class TrainOptions:
+class TrainOptions(DictConfig):
     max_steps: int = 1000  # optimizer steps
     batch_size: int = 64  # per process and per micro-batch
     learning_rate: float = 2e-4
@@ -43,30 +44,19 @@ class TrainOptions:
     save_every: int = 1000
     max_minutes: float = 0.0  # stop cleanly (and save) after this long; 0: no limit
 
-    @classmethod
-    def from_dict(cls, values: dict) -> TrainOptions:
-        known = {f.name for f in fields(cls)}
-        unknown = set(values) - known
-        if unknown:
-            raise MyoError(f"unknown training options in the config: {', '.join(sorted(unknown))}")
-        return cls(**values)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
-
-    def check(self, where: str) -> TrainOptions:
+    def check(self) -> TrainOptions:
         """Refuse settings that cannot work before anything is created; returns self."""
         import torch
 
         if self.mixed_precision not in ("no", "bf16", "fp16"):
-            raise MyoError(f"{where}: mixed_precision {self.mixed_precision!r}: choose no, bf16 or fp16")
+            raise MyoError(f"mixed_precision {self.mixed_precision!r}: choose no, bf16 or fp16")
         if self.mixed_precision == "fp16" and not torch.cuda.is_available():
-            raise MyoError(f"{where}: mixed precision fp16 needs a CUDA GPU; use bf16 or no on the CPU")
+            raise MyoError("mixed precision fp16 needs a CUDA GPU; use bf16 or no on the CPU")
         if self.lr_schedule not in ("constant", "cosine"):
-            raise MyoError(f"{where}: lr_schedule {self.lr_schedule!r}: use constant or cosine")
+            raise MyoError(f"lr_schedule {self.lr_schedule!r}: use constant or cosine")
         for name in ("max_steps", "batch_size", "grad_accum", "log_every", "eval_every", "save_every"):
             if int(getattr(self, name)) < 1:
-                raise MyoError(f"{where}: {name} must be at least 1")
+                raise MyoError(f"{name} must be at least 1")
         return self
 
     def samples_needed(self, num_processes: int) -> int:
@@ -125,13 +115,31 @@ class _StopSignals:
 
 
 def save_training_state(accelerator, state_dir: Path, step: int) -> None:
-    accelerator.save_state(str(state_dir), safe_serialization=True)
+    """Accelerate's save_state into a fresh folder beside state_dir, renamed over it when every
+    process is done, so a crash while saving never leaves a mix of old and new files."""
+    import shutil
+
+    fresh = state_dir.with_name(state_dir.name + ".saving")
     if accelerator.is_main_process:
-        (state_dir / PROGRESS_FILE).write_text(json.dumps({"step": step}) + "\n")
+        shutil.rmtree(fresh, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.save_state(str(fresh), safe_serialization=True)
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (fresh / PROGRESS_FILE).write_text(json.dumps({"step": step}) + "\n")
+        old = state_dir.with_name(state_dir.name + ".old")
+        if state_dir.exists():
+            state_dir.rename(old)
+        fresh.rename(state_dir)
+        shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()
 
 
 def load_training_state(accelerator, state_dir: Path) -> int:
+    old = state_dir.with_name(state_dir.name + ".old")
+    if not state_dir.exists() and old.is_dir() and accelerator.is_main_process:
+        old.rename(state_dir)  # the process died between the two renames of a save
+    accelerator.wait_for_everyone()
     progress = state_dir / PROGRESS_FILE
     if not progress.is_file():
         raise MyoError(f"{state_dir}: no {PROGRESS_FILE}; the saved training state is incomplete and cannot be resumed")
@@ -189,8 +197,7 @@ def fit(
     )  # fmt: skip
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     step = load_training_state(accelerator, state_dir) if resume else 0
-    if step >= options.max_steps:
-        raise MyoError(f"the saved state is already at step {step}; pass a larger --max-steps than {options.max_steps} to train on")
+    # A state saved at max_steps (the run ended before it was registered) just goes on to registration.
     batches = accelerator.skip_first_batches(loader, step * options.grad_accum) if step else loader
 
     samples_per_step = options.batch_size * options.grad_accum * accelerator.num_processes
@@ -226,14 +233,22 @@ def fit(
                 scalars |= {"lr": optimizer.param_groups[0]["lr"], "samples_per_second": throughput}
                 accelerator.log(scalars, step=step)
                 logs = scalars
+                if not math.isfinite(scalars["loss"]):
+                    raise MyoError(
+                        f"the loss became {scalars['loss']} at step {step}; training diverged. Lower --lr, or use "
+                        "--mixed-precision no; the last good training state is kept for inspection"
+                    )
                 if accelerator.is_main_process and not interactive:
                     sys.stderr.write(f"{label}: step {step}/{options.max_steps} loss {scalars['loss']:.4f} {throughput:.0f} samples/s\n")
                     sys.stderr.flush()
-            progress.update(task, completed=step, stats=f"loss {float(logs['loss']):.4f}  {throughput:.0f} samples/s")
+            if interactive:  # reading the loss waits for the device: only when someone is watching
+                progress.update(task, completed=step, stats=f"loss {float(logs['loss']):.4f}  {throughput:.0f} samples/s")
             if evaluate and (step % options.eval_every == 0 or step == options.max_steps):
                 last_eval = _evaluate(accelerator, model, evaluate, step)
             if step % options.save_every == 0 and step < options.max_steps:
                 save_training_state(accelerator, state_dir, step)
+            if step == options.max_steps:
+                break  # finished: a signal now changes nothing, the state is saved below
             stop = _agreed_stop(accelerator, signals.received, options, elapsed)
             if stop == "signal":
                 save_training_state(accelerator, state_dir, step)

@@ -1,8 +1,11 @@
 """Stage 1: train the VQ-VAE motion tokenizer on a myo28 dataset and register it.
 
-The run's settings (model config, training options, window, data fingerprints) are written
-to run.json in the new checkpoint version as soon as it exists, so `--resume` rebuilds
-exactly the same run: only --max-steps and --max-minutes may change on resume.
+A run's settings (model config, training options, window) and what it trained on (the
+datasets' sha256, --debug, the number of processes) go to run.json in its checkpoint
+version as soon as that exists. `--resume` rebuilds exactly that run and refuses other
+data or another process count; only the step limits and the log/eval/save intervals may
+change. Resuming a finished version (kept with --keep-state) trains on into a new version
+whose parent is the finished one, so published versions never change.
 """
 
 from __future__ import annotations
@@ -43,13 +46,13 @@ def _settings(run: TokenizerRun) -> dict:
 
     config, source = load_config("tokenizer", run.config)
     train = config["train"] | run.train_overrides
-    window = int(train.pop("window", 64))
     try:
+        window = int(train.pop("window", 64))
         model = VQVAEConfig.from_dict(config["model"] | run.model_overrides)
-    except (TypeError, ValueError) as exc:
+        options = TrainOptions.from_dict(train).check()
+    except (MyoError, ValueError, TypeError) as exc:
         raise MyoError(f"{source}: {exc}") from exc
-    model.seed = int(train.get("seed", 0))
-    options = TrainOptions.from_dict(train).check(source)
+    model.seed = options.seed
     if run.debug:
         options.max_steps = min(options.max_steps, DEBUG_STEPS)
         options.log_every = options.eval_every = options.save_every = 1
@@ -58,29 +61,56 @@ def _settings(run: TokenizerRun) -> dict:
     return {"model": model.to_dict(), "train": options.to_dict(), "window": window, "config_source": source}
 
 
-def _checkpoint_for(run: TokenizerRun, state) -> tuple[registry.CheckpointRef, dict]:
-    """The version directory this run writes (new, or the one being resumed) and its settings."""
+def preflight(run: TokenizerRun) -> None:
+    """Cheap checks of names, files and settings, before anything starts (or is launched)."""
+    registry.check_name(run.name)
+    for option, path in (("--data", run.data), ("--val", run.val)):
+        if path is not None and not Path(path).is_file():
+            raise MyoError(f"{option} {path}: no such file")
+    if run.resume:
+        if registry.resumable("tokenizer", run.name) is None:
+            raise MyoError(f"nothing to resume: no version of tokenizer/{run.name} has a saved training state under {registry.home()}")
+        if set(run.train_overrides) - set(RESUMABLE_OVERRIDES) or run.model_overrides:
+            raise MyoError("--resume continues a run with its own settings; only --max-steps, --max-minutes and the "
+                           "--log/--eval/--save-every intervals can change")  # fmt: skip
+    else:
+        _settings(run)
+
+
+def _resume_settings(run: TokenizerRun, trained_on: dict) -> tuple[registry.CheckpointRef, dict]:
+    ref = registry.resumable("tokenizer", run.name)
+    settings = json.loads((ref.path / RUN_FILE).read_text())
+    for key, label in (("data", "datasets (sha256)"), ("debug", "--debug"), ("num_processes", "number of processes (--gpus)")):
+        if settings.get(key) != trained_on[key]:
+            raise MyoError(f"--resume: {ref.label} was trained with other {label} ({settings.get(key)} vs now {trained_on[key]}); "
+                           "resume with the same data and --gpus, or train a new version without --resume")  # fmt: skip
+    settings["train"] |= run.train_overrides
+    if registry.is_complete(ref.path):  # a finished version stays as published: continue into a new one
+        parent = ref
+        ref = registry.new_version("tokenizer", run.name)
+        shutil.copytree(parent.path / registry.STATE, ref.path / registry.STATE)
+        settings["parent"] = {"name": parent.label, "sha256": registry.read_manifest(parent.path)["files"][registry.WEIGHTS]["sha256"]}
+    (ref.path / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n")
+    return ref, settings
+
+
+def _checkpoint_for(run: TokenizerRun, state, trained_on: dict) -> tuple[registry.CheckpointRef, dict]:
+    """The version directory this run writes (new, or the one resumed) and its settings, the
+    same on every process (rank 0 decides, and shares a failure too, so no rank waits forever)."""
     from accelerate.utils import broadcast_object_list
 
     payload = [None]
     if state.is_main_process:
         try:
             if run.resume:
-                ref = registry.resumable("tokenizer", registry.check_name(run.name))
-                if ref is None:
-                    raise MyoError(f"nothing to resume: no version of tokenizer/{run.name} has a saved training state under {registry.home()}")
-                settings = json.loads((ref.path / RUN_FILE).read_text())
-                extra = set(run.train_overrides) - set(RESUMABLE_OVERRIDES)
-                if extra or run.model_overrides:
-                    raise MyoError(f"--resume continues {ref.label} with its own settings; only --max-steps and --max-minutes can change")
-                settings["train"] |= run.train_overrides
+                ref, settings = _resume_settings(run, trained_on)
             else:
-                settings = _settings(run)
+                settings = _settings(run) | trained_on
                 ref = registry.new_version("tokenizer", run.name)
                 (ref.path / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n")
             payload = [(ref.kind, ref.name, ref.version, str(ref.path), settings)]
-        except MyoError as exc:
-            payload = [("error", str(exc))]
+        except Exception as exc:  # noqa: BLE001 - handed to every rank, raised there as one clear error
+            payload = [("error", str(exc) if isinstance(exc, MyoError) else f"{type(exc).__name__}: {exc}")]
     if state.num_processes > 1:
         broadcast_object_list(payload)
     if payload[0][0] == "error":
@@ -100,9 +130,41 @@ def _read(path: Path, debug: bool, limit: int):
 
 def train_tokenizer(run: TokenizerRun) -> dict | None:
     """Train (or resume) and register a tokenizer; returns a summary for the CLI (None on other ranks)."""
-    import numpy as np
     import torch
     from accelerate import PartialState
+
+    from myocli import tokenizer as tok
+
+    preflight(run)
+    # Read and check all the data before anything is created in the registry.
+    train_set = _read(run.data, run.debug, DEBUG_SEQUENCES)
+    val_set = _read(run.val, run.debug, DEBUG_SEQUENCES // 2) if run.val else None
+    if val_set is not None and abs(val_set.fps - train_set.fps) > 1e-6:
+        raise MyoError(f"{run.val} is at {val_set.fps:g} fps but {run.data} at {train_set.fps:g}; convert both at one --fps")
+    train_features = tok.sequence_features(train_set)
+    state = PartialState(cpu=not torch.cuda.is_available())
+    trained_on = {
+        "data": {"train": registry.sha256(run.data), "val": registry.sha256(run.val) if run.val else None},
+        "debug": run.debug,
+        "num_processes": state.num_processes,
+    }
+    ref, settings = _checkpoint_for(run, state, trained_on)
+    state_dir = ref.path / registry.STATE
+    had_state = state_dir.exists()
+    try:
+        return _train(run, ref, settings, train_set, train_features, val_set)
+    except TrainingInterrupted:
+        raise
+    except BaseException:
+        # A run that failed before saving anything leaves no empty version behind.
+        if state.is_main_process and not had_state and not state_dir.exists():
+            shutil.rmtree(ref.path, ignore_errors=True)
+        raise
+
+
+def _train(run: TokenizerRun, ref, settings: dict, train_set, train_features, val_set) -> dict | None:
+    import numpy as np
+    import torch
     from accelerate.utils import set_seed
 
     from myocli import tokenizer as tok
@@ -112,29 +174,20 @@ def train_tokenizer(run: TokenizerRun) -> dict | None:
     from myocli.train.accelerator import make_accelerator
     from myocli.train.loop import fit
 
-    # Read and check the data before anything is created in the registry.
-    train_set = _read(run.data, run.debug, DEBUG_SEQUENCES)
-    val_set = _read(run.val, run.debug, DEBUG_SEQUENCES // 2) if run.val else None
-    ref, settings = _checkpoint_for(run, PartialState(cpu=not torch.cuda.is_available()))
     accelerator = make_accelerator(settings["train"]["mixed_precision"], settings["train"]["grad_accum"], log_dir=ref.path / "logs")
     options = TrainOptions.from_dict(settings["train"])
     model_config = VQVAEConfig.from_dict(settings["model"])
     model_config.fps = train_set.fps
-    window = settings["window"]
-    for where, dataset in ((run.data, train_set), (run.val, val_set)):
-        if dataset is not None and abs(dataset.fps - train_set.fps) > 1e-6:
-            raise MyoError(f"{where} is at {dataset.fps:g} fps but {run.data} at {train_set.fps:g}; convert both at one --fps")
-
-    set_seed(options.seed)
-    train_features = tok.sequence_features(train_set)
-    usable = [f for f in train_features if len(f) >= model_config.downsample]
+    usable = [f for f in train_features if tok.can_encode(len(f), model_config.downsample)]
     if not usable:
         raise MyoError(f"{run.data}: no sequence has {model_config.downsample} frames or more; nothing to train on")
+
+    set_seed(options.seed)
     mean, std = feature_stats(usable)
     model = VQVAE(model_config)
     model.set_stats(mean, std)
     normalised = [(f - mean) / std for f in usable]
-    dataset = FeatureWindows(normalised, window, options.samples_needed(accelerator.num_processes), seed=options.seed)
+    dataset = FeatureWindows(normalised, settings["window"], options.samples_needed(accelerator.num_processes), seed=options.seed)
     val_features = tok.sequence_features(val_set) if val_set else []
 
     def evaluate(unwrapped) -> dict:
@@ -151,25 +204,18 @@ def train_tokenizer(run: TokenizerRun) -> dict | None:
         return loss, logs
 
     if accelerator.is_main_process:
-        accelerator.init_trackers("tokenizer", config={k: v for k, v in (settings["model"] | settings["train"]).items() if isinstance(v, int | float | str | bool)})
-        verb = "Resuming" if run.resume else "Training"
+        hparams = {k: v for k, v in (settings["model"] | settings["train"]).items() if isinstance(v, int | float | str | bool)}
+        accelerator.init_trackers("tokenizer", config=hparams)
         sys.stderr.write(
-            f"{verb} {ref.label}: {len(usable)} sequences ({sum(map(len, usable))} frames), "
-            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {accelerator.num_processes} process(es) on {accelerator.device}\n"
+            f"{'Resuming' if run.resume else 'Training'} {ref.label}: {len(usable)} sequences ({sum(map(len, usable))} frames), "
+            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
+            f"{accelerator.num_processes} process(es) on {accelerator.device}\n"
         )
     state_dir = ref.path / registry.STATE
-    try:
-        result = fit(
-            accelerator, model, dataset, loss_fn, options, state_dir,
-            evaluate=evaluate if val_features else None, resume=run.resume, label=ref.label, collate_fn=keep_batch,
-        )  # fmt: skip
-    except TrainingInterrupted:
-        raise
-    except BaseException:
-        # A new run that failed before saving anything leaves no empty version behind.
-        if accelerator.is_main_process and not run.resume and not state_dir.exists():
-            shutil.rmtree(ref.path, ignore_errors=True)
-        raise
+    result = fit(
+        accelerator, model, dataset, loss_fn, options, state_dir,
+        evaluate=evaluate if val_features else None, resume=run.resume, label=ref.label, collate_fn=keep_batch,
+    )  # fmt: skip
 
     unwrapped = accelerator.unwrap_model(model)
     if accelerator.is_main_process:
@@ -181,7 +227,7 @@ def train_tokenizer(run: TokenizerRun) -> dict | None:
             model_config.to_dict(),
             unwrapped.state_dict(),
             training=settings["train"] | {
-                "window": window,
+                "window": settings["window"],
                 "steps_done": result.steps_done,
                 "stopped_early": result.stopped_early,
                 "seconds": round(result.seconds, 1),
@@ -196,7 +242,7 @@ def train_tokenizer(run: TokenizerRun) -> dict | None:
                 "train_frames": int(np.sum([len(f) for f in usable])),
             },
             dataset=fingerprints,
-            parents=[],
+            parents=[settings["parent"]] if "parent" in settings else [],
             metrics={"train": result.last_logs, "val": result.last_eval},
         )
         if not run.keep_state:
