@@ -203,6 +203,8 @@ def fit(
     samples_per_step = options.batch_size * options.grad_accum * accelerator.num_processes
     progress, task, interactive = _progress_bar(accelerator, options.max_steps, step, label)
     logs: dict = {}
+    sums: dict = {}  # of each logged value since the last log line, kept on the device (no sync per step)
+    summed = 0
     last_eval: dict = {}
     data_wait = 0.0
     started = time.perf_counter()
@@ -220,6 +222,8 @@ def fit(
                 data_wait += time.perf_counter() - fetch
                 with accelerator.accumulate(model), accelerator.autocast():
                     loss, logs = loss_fn(model, batch)
+                    sums = {k: sums.get(k, 0) + v.detach().float() for k, v in logs.items()}
+                    summed += 1
                     accelerator.backward(loss)
                     if accelerator.sync_gradients and options.grad_clip > 0:
                         accelerator.clip_grad_norm_(model.parameters(), options.grad_clip)
@@ -229,7 +233,9 @@ def fit(
             elapsed = time.perf_counter() - started
             throughput = (step - first_step) * samples_per_step / max(elapsed, 1e-9)
             if step % options.log_every == 0 or step == options.max_steps:
-                scalars = {k: float(accelerator.reduce(v.detach().float(), "mean")) for k, v in logs.items()}
+                # Means over every micro-batch since the last log line, and over processes.
+                scalars = {k: float(accelerator.reduce(v / summed, "mean")) for k, v in sums.items()}
+                sums, summed = {}, 0
                 scalars |= {"lr": optimizer.param_groups[0]["lr"], "samples_per_second": throughput}
                 accelerator.log(scalars, step=step)
                 logs = scalars
