@@ -116,15 +116,8 @@ def test_sigterm_saves_state_and_resume_matches_an_uninterrupted_run(motion_sets
     assert train(motion_sets, tiny_tokenizer_config, home, "calm", "--max-steps", steps).returncode == 0
     command = [sys.executable, "-m", "myocli", "tokenizer", "train", "--data", str(motion_sets["train"]),
                "--config", str(tiny_tokenizer_config), "--name", "stormy", "--max-steps", steps]  # fmt: skip
-    import os
-
-    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=os.environ | home)
-    for line in process.stderr:
-        if "step 3/" in line:
-            process.send_signal(signal.SIGTERM)
-            break
-    rest = process.stderr.read()
-    assert process.wait(timeout=120) == 128 + signal.SIGTERM, rest
+    code, rest = _interrupt_after_step(command, home, 3)
+    assert code == 128 + signal.SIGTERM, rest
     assert "interrupted by SIGTERM" in rest and "--resume" in rest
     rows = json.loads(myo("ckpt", "list", "--json", env=home).stdout)
     assert {"name": "tokenizer/stormy", "version": 1, "status": "training"}.items() <= next(r for r in rows if r["name"] == "tokenizer/stormy").items()
@@ -186,3 +179,38 @@ def test_training_on_from_a_finished_version_makes_a_new_version(motion_sets, ti
     assert myo("ckpt", "verify", "tokenizer/grow@1", env=home).returncode == 0
     second = manifest(home, "grow", 2)
     assert second["parents"][0]["name"] == "tokenizer/grow@1" and second["training"]["steps_done"] == 4
+
+
+def _interrupt_after_step(command: list[str], env: dict, step: int) -> tuple[int, str]:
+    """Start a training, send SIGTERM once it logs `step`, return (exit code, rest of stderr)."""
+    import os
+
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=os.environ | env)
+    for line in process.stderr:
+        if f"step {step}/" in line:
+            process.send_signal(signal.SIGTERM)
+            break
+    rest = process.stderr.read()
+    return process.wait(timeout=180), rest
+
+
+def test_sigterm_under_gpus_2_saves_and_resumes_to_the_same_weights(motion_sets, tiny_tokenizer_config, home):
+    common = ["--data", str(motion_sets["train"]), "--config", str(tiny_tokenizer_config), "--gpus", "2", "--max-steps", "80"]
+    assert myo("tokenizer", "train", *common, "--name", "calm2", env=home).returncode == 0
+    command = [sys.executable, "-m", "myocli", "tokenizer", "train", *common, "--name", "stormy2"]
+    code, stderr = _interrupt_after_step(command, home, 3)
+    assert code == 128 + signal.SIGTERM, stderr
+    assert stderr.count("Error: interrupted by SIGTERM") == 1  # rank 0 speaks for both
+    resumed = myo("tokenizer", "train", *common, "--name", "stormy2", "--resume", env=home)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_weights(weights(home, "calm2"), weights(home, "stormy2"))
+
+
+def test_help_lists_the_groups_and_every_command_has_an_example():
+    top = myo("--help")
+    assert "tokenizer" in top.stdout and "ckpt" in top.stdout
+    for group, commands in (("tokenizer", ("train", "eval", "encode")), ("ckpt", ("list", "show", "verify"))):
+        listing = myo(group, "--help").stdout
+        for command in commands:
+            assert command in listing
+            assert "Example: myo" in myo(group, command, "--help").stdout, (group, command)

@@ -1,16 +1,11 @@
 """Stage 1: train the VQ-VAE motion tokenizer on a myo28 dataset and register it.
 
-A run's settings (model config, training options, window) and what it trained on (the
-datasets' sha256, --debug, the number of processes) go to run.json in its checkpoint
-version as soon as that exists. `--resume` rebuilds exactly that run and refuses other
-data or another process count; only the step limits and the log/eval/save intervals may
-change. Resuming a finished version (kept with --keep-state) trains on into a new version
-whose parent is the finished one, so published versions never change.
+The registry bookkeeping of a run (run.json, resume checks, new versions) is shared with
+the other stages in myocli/train/runs.py; the loop in myocli/train/loop.py.
 """
 
 from __future__ import annotations
 
-import json
 import shutil
 import sys
 from dataclasses import dataclass, field
@@ -18,12 +13,12 @@ from pathlib import Path
 
 from myocli import registry
 from myocli.errors import MyoError
-from myocli.train.loop import TrainingInterrupted, TrainOptions
+from myocli.train import runs
+from myocli.train.loop import TrainOptions
 
-RUN_FILE = "run.json"
+KIND = "tokenizer"
 DEBUG_SEQUENCES = 8
 DEBUG_STEPS = 5
-RESUMABLE_OVERRIDES = ("max_steps", "max_minutes", "log_every", "eval_every", "save_every")
 
 
 @dataclass
@@ -44,7 +39,7 @@ def _settings(run: TokenizerRun) -> dict:
     from myocli.config import load_config
     from myocli.models.vqvae import VQVAEConfig
 
-    config, source = load_config("tokenizer", run.config)
+    config, source = load_config(KIND, run.config)
     train = config["train"] | run.train_overrides
     try:
         window = int(train.pop("window", 64))
@@ -68,55 +63,9 @@ def preflight(run: TokenizerRun) -> None:
         if path is not None and not Path(path).is_file():
             raise MyoError(f"{option} {path}: no such file")
     if run.resume:
-        if registry.resumable("tokenizer", run.name) is None:
-            raise MyoError(f"nothing to resume: no version of tokenizer/{run.name} has a saved training state under {registry.home()}")
-        if set(run.train_overrides) - set(RESUMABLE_OVERRIDES) or run.model_overrides:
-            raise MyoError("--resume continues a run with its own settings; only --max-steps, --max-minutes and the "
-                           "--log/--eval/--save-every intervals can change")  # fmt: skip
+        runs.check_resume(KIND, run.name, run.train_overrides, run.model_overrides)
     else:
         _settings(run)
-
-
-def _resume_settings(run: TokenizerRun, trained_on: dict) -> tuple[registry.CheckpointRef, dict]:
-    ref = registry.resumable("tokenizer", run.name)
-    settings = json.loads((ref.path / RUN_FILE).read_text())
-    for key, label in (("data", "datasets (sha256)"), ("debug", "--debug"), ("num_processes", "number of processes (--gpus)")):
-        if settings.get(key) != trained_on[key]:
-            raise MyoError(f"--resume: {ref.label} was trained with other {label} ({settings.get(key)} vs now {trained_on[key]}); "
-                           "resume with the same data and --gpus, or train a new version without --resume")  # fmt: skip
-    settings["train"] |= run.train_overrides
-    if registry.is_complete(ref.path):  # a finished version stays as published: continue into a new one
-        parent = ref
-        ref = registry.new_version("tokenizer", run.name)
-        shutil.copytree(parent.path / registry.STATE, ref.path / registry.STATE)
-        settings["parent"] = {"name": parent.label, "sha256": registry.read_manifest(parent.path)["files"][registry.WEIGHTS]["sha256"]}
-    (ref.path / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n")
-    return ref, settings
-
-
-def _checkpoint_for(run: TokenizerRun, state, trained_on: dict) -> tuple[registry.CheckpointRef, dict]:
-    """The version directory this run writes (new, or the one resumed) and its settings, the
-    same on every process (rank 0 decides, and shares a failure too, so no rank waits forever)."""
-    from accelerate.utils import broadcast_object_list
-
-    payload = [None]
-    if state.is_main_process:
-        try:
-            if run.resume:
-                ref, settings = _resume_settings(run, trained_on)
-            else:
-                settings = _settings(run) | trained_on
-                ref = registry.new_version("tokenizer", run.name)
-                (ref.path / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n")
-            payload = [(ref.kind, ref.name, ref.version, str(ref.path), settings)]
-        except Exception as exc:  # noqa: BLE001 - handed to every rank, raised there as one clear error
-            payload = [("error", str(exc) if isinstance(exc, MyoError) else f"{type(exc).__name__}: {exc}")]
-    if state.num_processes > 1:
-        broadcast_object_list(payload)
-    if payload[0][0] == "error":
-        raise MyoError(payload[0][1])
-    kind, name, version, path, settings = payload[0]
-    return registry.CheckpointRef(kind, name, version, Path(path)), settings
 
 
 def _read(path: Path, debug: bool, limit: int):
@@ -143,23 +92,10 @@ def train_tokenizer(run: TokenizerRun) -> dict | None:
         raise MyoError(f"{run.val} is at {val_set.fps:g} fps but {run.data} at {train_set.fps:g}; convert both at one --fps")
     train_features = tok.sequence_features(train_set)
     state = PartialState(cpu=not torch.cuda.is_available())
-    trained_on = {
-        "data": {"train": registry.sha256(run.data), "val": registry.sha256(run.val) if run.val else None},
-        "debug": run.debug,
-        "num_processes": state.num_processes,
-    }
-    ref, settings = _checkpoint_for(run, state, trained_on)
-    state_dir = ref.path / registry.STATE
-    had_state = state_dir.exists()
-    try:
+    used = runs.trained_on({"train": run.data, "val": run.val}, run.debug, state.num_processes)
+    ref, settings = runs.open_run(KIND, run.name, run.resume, lambda: _settings(run), used, run.train_overrides, state)
+    with runs.removed_if_nothing_saved(ref, state):
         return _train(run, ref, settings, train_set, train_features, val_set)
-    except TrainingInterrupted:
-        raise
-    except BaseException:
-        # A run that failed before saving anything leaves no empty version behind.
-        if state.is_main_process and not had_state and not state_dir.exists():
-            shutil.rmtree(ref.path, ignore_errors=True)
-        raise
 
 
 def _train(run: TokenizerRun, ref, settings: dict, train_set, train_features, val_set) -> dict | None:
@@ -205,7 +141,7 @@ def _train(run: TokenizerRun, ref, settings: dict, train_set, train_features, va
 
     if accelerator.is_main_process:
         hparams = {k: v for k, v in (settings["model"] | settings["train"]).items() if isinstance(v, int | float | str | bool)}
-        accelerator.init_trackers("tokenizer", config=hparams)
+        accelerator.init_trackers(KIND, config=hparams)
         sys.stderr.write(
             f"{'Resuming' if run.resume else 'Training'} {ref.label}: {len(usable)} sequences ({sum(map(len, usable))} frames), "
             f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "

@@ -1,0 +1,101 @@
+"""A training run's home in the registry, shared by every stage: allocation, run.json, resume.
+
+A run's settings (model config, training options, stage extras) and what it trained on
+(dataset hashes, --debug, the number of processes) go to run.json in its checkpoint
+version as soon as that exists. `--resume` rebuilds exactly that run and refuses other
+data or another process count; only the step limits and the log/eval/save intervals may
+change. Resuming a finished version (kept with --keep-state) trains on into a new version
+whose parent is the finished one, so published versions never change.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from contextlib import contextmanager
+from pathlib import Path
+
+from myocli import registry
+from myocli.errors import MyoError
+from myocli.train.loop import TrainingInterrupted
+
+RUN_FILE = "run.json"
+RESUMABLE_OVERRIDES = ("max_steps", "max_minutes", "log_every", "eval_every", "save_every")
+
+
+def check_resume(kind: str, name: str, train_overrides: dict, model_overrides: dict) -> None:
+    """Before anything starts: is there a state to resume, and are only resumable settings changed?"""
+    if registry.resumable(kind, name) is None:
+        raise MyoError(f"nothing to resume: no version of {kind}/{name} has a saved training state under {registry.home()}")
+    if set(train_overrides) - set(RESUMABLE_OVERRIDES) or model_overrides:
+        raise MyoError("--resume continues a run with its own settings; only --max-steps, --max-minutes and the "
+                       "--log/--eval/--save-every intervals can change")  # fmt: skip
+
+
+def _resume(kind: str, name: str, trained_on: dict, train_overrides: dict) -> tuple[registry.CheckpointRef, dict]:
+    ref = registry.resumable(kind, name)
+    settings = json.loads((ref.path / RUN_FILE).read_text())
+    for key, label in (("data", "datasets (sha256)"), ("debug", "--debug"), ("num_processes", "number of processes (--gpus)")):
+        if settings.get(key) != trained_on[key]:
+            raise MyoError(f"--resume: {ref.label} was trained with other {label} ({settings.get(key)} vs now {trained_on[key]}); "
+                           "resume with the same data and --gpus, or train a new version without --resume")  # fmt: skip
+    settings["train"] |= train_overrides
+    if registry.is_complete(ref.path):  # a finished version stays as published: continue into a new one
+        parent = ref
+        ref = registry.new_version(kind, name)
+        shutil.copytree(parent.path / registry.STATE, ref.path / registry.STATE)
+        settings["parent"] = {"name": parent.label, "sha256": registry.read_manifest(parent.path)["files"][registry.WEIGHTS]["sha256"]}
+    (ref.path / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n")
+    return ref, settings
+
+
+def open_run(
+    kind: str, name: str, resume: bool, new_settings: Callable[[], dict], trained_on: dict, train_overrides: dict, state
+) -> tuple[registry.CheckpointRef, dict]:
+    """The version directory this run writes (new, or the one resumed) and its settings, the same
+    on every process: rank 0 decides and shares the outcome, a failure too, so no rank waits forever."""
+    from accelerate.utils import broadcast_object_list
+
+    payload = [None]
+    if state.is_main_process:
+        try:
+            if resume:
+                ref, settings = _resume(kind, name, trained_on, train_overrides)
+            else:
+                settings = new_settings() | trained_on
+                ref = registry.new_version(kind, name)
+                (ref.path / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n")
+            payload = [(ref.kind, ref.name, ref.version, str(ref.path), settings)]
+        except Exception as exc:  # noqa: BLE001 - handed to every rank, raised there as one clear error
+            payload = [("error", str(exc) if isinstance(exc, MyoError) else f"{type(exc).__name__}: {exc}")]
+    if state.num_processes > 1:
+        broadcast_object_list(payload)
+    if payload[0][0] == "error":
+        raise MyoError(payload[0][1])
+    kind, name, version, path, settings = payload[0]
+    return registry.CheckpointRef(kind, name, version, Path(path)), settings
+
+
+@contextmanager
+def removed_if_nothing_saved(ref: registry.CheckpointRef, state):
+    """A run that fails before it saved any training state leaves no empty version behind."""
+    state_dir = ref.path / registry.STATE
+    had_state = state_dir.exists()
+    try:
+        yield
+    except TrainingInterrupted:
+        raise
+    except BaseException:
+        if state.is_main_process and not had_state and not state_dir.exists():
+            shutil.rmtree(ref.path, ignore_errors=True)
+        raise
+
+
+def trained_on(data: dict[str, Path | None], debug: bool, num_processes: int) -> dict:
+    """What a resume must match: the datasets' sha256, --debug and the process count."""
+    return {
+        "data": {key: registry.sha256(path) if path else None for key, path in data.items()},
+        "debug": debug,
+        "num_processes": num_processes,
+    }
