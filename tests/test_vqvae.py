@@ -78,3 +78,30 @@ def test_windows_are_a_deterministic_stream_with_masks_for_short_clips(windows):
     assert sorted(mask.sum(1).tolist()) == [5, 16]
     row = int(mask.sum(1).argmin())
     assert x[row, 5:].abs().sum() == 0  # padding is zero (the mean in normalised units)
+
+
+def test_saved_tokenizer_loads_identically_and_incompatible_ones_are_refused(windows, tmp_path, monkeypatch):
+    from myocli import registry
+    from myocli.errors import MyoError
+
+    monkeypatch.setenv("MYO_HOME", str(tmp_path))
+    data, mean, std = windows
+    model = VQVAE(VQVAEConfig(**TINY)).train()
+    model.set_stats(mean, std)
+    x, mask = data.__getitems__(list(range(8)))
+    model(x, mask)  # one step initialises the codebook
+    registry.save(registry.new_version("tokenizer", "good"), model.config.to_dict(), model.state_dict())
+    _, loaded, _ = tok.load_tokenizer("good")
+    assert torch.equal(loaded.encode(x), model.eval().encode(x)) and torch.equal(loaded.mean, model.mean)
+    for name, change, message in (
+        ("old-features", {"feature_version": 0}, "features v0"),
+        ("other-skeleton", {"skeleton": "smpl22"}, "smpl22"),
+        ("odd-config", {"colour": "blue"}, "unknown VQVAEConfig settings"),
+    ):
+        registry.save(registry.new_version("tokenizer", name), model.config.to_dict() | change, model.state_dict())
+        with pytest.raises(MyoError, match=message):
+            tok.load_tokenizer(name)
+    wider = VQVAE(VQVAEConfig(**TINY | {"width": 48}))
+    registry.save(registry.new_version("tokenizer", "mismatch"), model.config.to_dict(), wider.state_dict())
+    with pytest.raises(MyoError, match="weights do not match its config"):
+        tok.load_tokenizer("mismatch")

@@ -139,16 +139,18 @@ class EMAQuantizer(nn.Module):
         _all_reduce_sum(counts, sums)
         self.code_count.mul_(self.decay).add_(counts, alpha=1 - self.decay)
         self.code_sum.mul_(self.decay).add_(sums, alpha=1 - self.decay)
-        self.codebook.copy_(self.code_sum / self.code_count.clamp(min=1e-5).unsqueeze(1))
         dead = self.code_count < 1.0  # identical on every rank: the counts were all-reduced
         if dead.any():
-            self.codebook.copy_(torch.where(dead.unsqueeze(1), self._random_rows(x, generator), self.codebook))
+            # A re-seeded code starts over as one fresh sample, so it is not dead again at once.
+            self.code_sum.copy_(torch.where(dead.unsqueeze(1), self._random_rows(x, generator), self.code_sum))
+            self.code_count.masked_fill_(dead, 1.0)
+        self.codebook.copy_(self.code_sum / self.code_count.unsqueeze(1))
 
     def forward(self, x: torch.Tensor, valid: torch.Tensor | None = None, generator: torch.Generator | None = None):
         """x (N, code_dim) -> (quantized with straight-through gradient, indices, commitment loss).
 
-        In training, only the rows marked `valid` (not padding) update the codebook, seed
-        dead codes and count in the commitment loss; `generator` makes the draws repeatable.
+        In training, only the rows marked `valid` (not padding) update the codebook and seed
+        dead codes; `generator` makes the draws repeatable.
         """
         rows = x if valid is None or not valid.any() else x[valid]
         if self.training:
@@ -163,7 +165,9 @@ class EMAQuantizer(nn.Module):
         else:
             indices = self.nearest(x)
         quantized = self.codebook[indices]
-        commitment = F.mse_loss(rows, quantized.detach() if rows is x else quantized[valid].detach())
+        # Every row, padding included, is pulled towards its code: latents that nothing held
+        # would drift without bound and drag the encoder's weights (and the real latents) along.
+        commitment = F.mse_loss(x, quantized.detach())
         return x + (quantized - x).detach(), indices, commitment
 
     def lookup(self, indices: torch.Tensor) -> torch.Tensor:
