@@ -49,6 +49,14 @@ def test_ema_codebook_moves_to_assigned_means_and_dead_codes_are_reset():
         quantizer(elsewhere)
     # Every code ends near the new data: the used one by EMA, the unused ones by reset.
     assert (quantizer.codebook - torch.tensor([-5.0, 3.0])).abs().max() < 0.2
+    # A re-seeded code restarts as one sample (count 1), so it can come alive instead of being
+    # re-seeded again at every step.
+    assert (quantizer.code_count > 0.5).all()
+    two = torch.cat([torch.tensor([[1.0, 0.0]]) + 0.01 * torch.randn(32, 2), torch.tensor([[0.0, 1.0]]) + 0.01 * torch.randn(32, 2)])
+    for _ in range(30):
+        quantizer(two)
+    used = quantizer.nearest(two).unique()
+    assert len(used) >= 2  # both clusters have codes of their own
 
 
 def test_a_few_steps_on_real_windows_lower_the_loss(windows):
@@ -60,11 +68,11 @@ def test_a_few_steps_on_real_windows_lower_the_loss(windows):
     x, mask = data.__getitems__(list(range(32)))
     losses = []
     for _ in range(40):
-        _, loss, _ = model(x, mask)
+        _, loss, logs = model(x, mask)
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        losses.append(loss.item())
+        losses.append(logs["reconstruction"].item())
     assert losses[-1] < 0.9 * losses[0]
 
 
