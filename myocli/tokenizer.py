@@ -87,6 +87,7 @@ class ReconstructionSums:
 
     frames: int = 0
     mpjpe: float = 0.0
+    heading_mpjpe: float = 0.0
     pa_mpjpe: float = 0.0
     global_mpjpe: float = 0.0
     accel_frames: int = 0
@@ -95,19 +96,20 @@ class ReconstructionSums:
     skipped: int = 0
 
     def as_array(self) -> np.ndarray:
-        head = [self.frames, self.mpjpe, self.pa_mpjpe, self.global_mpjpe, self.accel_frames, self.accel, self.skipped]
+        head = [self.frames, self.mpjpe, self.heading_mpjpe, self.pa_mpjpe, self.global_mpjpe, self.accel_frames, self.accel, self.skipped]
         return np.concatenate([np.array(head, dtype=np.float64), self.code_counts.reshape(-1)])
 
     @classmethod
     def from_array(cls, values: np.ndarray, quantizers: int, codebook: int) -> ReconstructionSums:
-        f, m, pa, g, af, a, sk = values[:7]
-        return cls(int(f), m, pa, g, int(af), a, values[7:].reshape(quantizers, codebook), int(sk))
+        f, m, h, pa, g, af, a, skipped = values[:8]
+        return cls(int(f), m, h, pa, g, int(af), a, values[8:].reshape(quantizers, codebook), int(skipped))
 
     def summary(self) -> dict:
         per_frame = max(self.frames, 1)
         usage = [metrics.codebook_usage(c) for c in self.code_counts]
         return {
             "mpjpe_mm": 1000 * self.mpjpe / per_frame,
+            "heading_aligned_mpjpe_mm": 1000 * self.heading_mpjpe / per_frame,
             "pa_mpjpe_mm": 1000 * self.pa_mpjpe / per_frame,
             "global_mpjpe_mm": 1000 * self.global_mpjpe / per_frame,
             "accel_error_mm": 1000 * self.accel / max(self.accel_frames, 1),
@@ -135,6 +137,7 @@ def reconstruction_sums(model, features: list[np.ndarray], quantizers: int | Non
         predicted = feat.from_features(decode(model, codes))
         sums.frames += frames
         sums.mpjpe += metrics.mpjpe(predicted, target).sum()
+        sums.heading_mpjpe += metrics.heading_aligned_mpjpe(predicted, target).sum()
         sums.pa_mpjpe += metrics.pa_mpjpe(predicted, target).sum()
         sums.global_mpjpe += metrics.global_mpjpe(predicted, target).sum()
         if frames > 2:

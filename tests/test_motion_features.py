@@ -66,6 +66,9 @@ def test_metrics_align_as_documented(clips):
     shifted = target + np.array([0.5, 0.0, 0.0])
     assert metrics.mpjpe(shifted, target).max() < 1e-12  # pelvis-aligned
     assert metrics.global_mpjpe(shifted, target).mean() == pytest.approx(0.5)
+    turned = target @ sk.rotation_about_y(np.array(0.7)).T
+    assert metrics.mpjpe(turned, target).mean() > 0.05
+    assert metrics.heading_aligned_mpjpe(turned, target).max() < 1e-9  # a turn about the vertical is not pose error
     similar = 1.2 * target @ sk.rotation_about_y(np.array(0.7)).T + 2.0
     assert metrics.pa_mpjpe(similar, target).max() < 1e-9
     noisy = target + np.random.default_rng(1).normal(0, 0.01, target.shape)

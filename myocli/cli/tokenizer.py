@@ -104,6 +104,7 @@ def evaluate(
     table = Table(title=f"{ref.label} on {data}", title_justify="left", show_header=False)
     for key, label, fmt in (
         ("mpjpe_mm", "MPJPE (pelvis-aligned)", "{:.1f} mm"),
+        ("heading_aligned_mpjpe_mm", "MPJPE (pelvis and heading aligned)", "{:.1f} mm"),
         ("pa_mpjpe_mm", "PA-MPJPE", "{:.1f} mm"),
         ("global_mpjpe_mm", "MPJPE (global, path included)", "{:.1f} mm"),
         ("accel_error_mm", "acceleration error", "{:.2f} mm/frame²"),

@@ -1,7 +1,8 @@
 """Reconstruction metrics on myo28 positions (metres in, metres out) and codebook statistics.
 
 Conventions follow the tokenizer papers (MotionGPT, MoMask): MPJPE is measured after moving
-both poses' pelvis to the origin in every frame; PA-MPJPE after a per-frame similarity
+both poses' pelvis to the origin in every frame; heading-aligned MPJPE also turns the
+prediction to the target's heading, which separates pose error from heading drift; PA-MPJPE after a per-frame similarity
 (Procrustes) alignment; acceleration error is the mean distance between second differences.
 """
 
@@ -9,12 +10,26 @@ from __future__ import annotations
 
 import numpy as np
 
+from myocli import skeleton as sk
+
 
 def mpjpe(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per-frame mean joint error after aligning the pelvis: (T, J, 3) x2 -> (T,)."""
     p = predicted - predicted[:, :1]
     t = target - target[:, :1]
     return np.linalg.norm(p - t, axis=-1).mean(axis=-1)
+
+
+def heading_aligned_mpjpe(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Per-frame mean joint error after aligning the pelvis and turning the prediction about the
+    vertical to the target's heading: (T,). Separates pose error from accumulated heading drift."""
+    def heading(x):
+        forward = sk.facing_directions(x)
+        return np.arctan2(forward[..., 0], forward[..., 2])
+
+    turn = sk.rotation_about_y(heading(target) - heading(predicted))
+    p = np.einsum("tij,tkj->tki", turn, predicted - predicted[:, :1])
+    return np.linalg.norm(p - (target - target[:, :1]), axis=-1).mean(axis=-1)
 
 
 def global_mpjpe(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
