@@ -112,7 +112,7 @@ def test_resume_after_max_steps_matches_an_uninterrupted_run(motion_sets, tiny_t
 
 
 def test_sigterm_saves_state_and_resume_matches_an_uninterrupted_run(motion_sets, tiny_tokenizer_config, home):
-    steps = "60"
+    steps = "30"
     assert train(motion_sets, tiny_tokenizer_config, home, "calm", "--max-steps", steps).returncode == 0
     command = [sys.executable, "-m", "myocli", "tokenizer", "train", "--data", str(motion_sets["train"]),
                "--config", str(tiny_tokenizer_config), "--name", "stormy", "--max-steps", steps]  # fmt: skip
