@@ -16,6 +16,7 @@ import typer
 from myocli import __version__
 from myocli.cli.ckpt import app as ckpt_app
 from myocli.cli.data import app as data_app
+from myocli.cli.render import render
 from myocli.cli.tokenizer import app as tokenizer_app
 from myocli.errors import MyoError
 
@@ -31,6 +32,7 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(ckpt_app, name="ckpt")
+app.command(help="Render motions to .mp4, .gif or a .png contact sheet, side by side when several are given.")(render)
 
 
 def _version(value: bool) -> None:

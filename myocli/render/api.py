@@ -1,0 +1,174 @@
+"""`render_motion`: myo28 motions -> .mp4 / .gif / .png (a contact sheet), one panel per motion.
+
+The generators call this; `myo render` is a thin wrapper. Several motions are drawn side by
+side, each with its own camera and label (say ground truth next to generated).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from myocli import skeleton as sk
+from myocli.atomic import atomic_path
+from myocli.errors import MyoError
+
+FORMATS = (".mp4", ".gif", ".png")
+CAMERAS = ("follow", "fixed")
+SHEET_FRAMES = 8  # frames on a .png contact sheet, in 2 rows
+AZIMUTH = 150.0  # degrees: a front-left three-quarter view of a body that starts facing +x (myo's +Z)
+ELEVATION = -15.0
+FOLLOW_DISTANCE = 3.3
+LOOKAT_HEIGHT = 0.9
+FOVY_DEGREES = 45.0  # MuJoCo's default free camera
+
+
+def check_output(path: Path) -> str:
+    suffix = Path(path).suffix.lower()
+    if suffix not in FORMATS:
+        raise MyoError(f"{path}: unknown output type {suffix or '(none)'!r}; use .mp4, .gif or .png")
+    return suffix
+
+
+def _smooth(path: np.ndarray, frames: int) -> np.ndarray:
+    """Centred moving average along time (edges padded), so a follow camera does not jitter."""
+    if len(path) < 3:
+        return path
+    kernel = np.ones(frames) / frames
+    padded = np.pad(path, ((frames // 2, frames - 1 - frames // 2), (0, 0)), mode="edge")
+    return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(path.shape[1])], axis=1)
+
+
+def camera_path(joints: np.ndarray, mode: str, fps: float) -> tuple[np.ndarray, float]:
+    """Look-at point per frame (T, 3) and distance, for joints (T, 28, 3) in MuJoCo axes."""
+    ground = joints[:, 0, :2]
+    if mode == "follow":
+        centre = _smooth(ground, max(1, int(fps)))  # one second
+        distance = FOLLOW_DISTANCE
+    elif mode == "fixed":
+        low, high = joints[..., :2].reshape(-1, 2).min(0), joints[..., :2].reshape(-1, 2).max(0)
+        centre = np.broadcast_to((low + high) / 2, ground.shape)
+        half_extent = float(np.max(high - low)) / 2 + 1.0
+        distance = max(FOLLOW_DISTANCE, half_extent / np.tan(np.radians(FOVY_DEGREES / 2)))
+    else:
+        raise MyoError(f"--camera {mode!r}: use follow or fixed")
+    lookat = np.concatenate([centre, np.full((len(centre), 1), LOOKAT_HEIGHT)], axis=1)
+    return lookat, distance
+
+
+def _font(size: int):
+    from PIL import ImageFont
+
+    return ImageFont.load_default(size=size)
+
+
+def draw_text(frame: np.ndarray, lines: list[str]) -> np.ndarray:
+    """Caption lines on a dark band at the top of the frame."""
+    from PIL import Image, ImageDraw
+
+    lines = [line for line in lines if line]
+    if not lines:
+        return frame
+    image = Image.fromarray(frame)
+    draw = ImageDraw.Draw(image, "RGBA")
+    size = max(12, frame.shape[0] // 28)
+    font = _font(size)
+    wrapped = []
+    for line in lines:
+        words, current = line.split(), ""
+        for word in words:
+            trial = f"{current} {word}".strip()
+            if draw.textlength(trial, font=font) > frame.shape[1] - 2 * size and current:
+                wrapped.append(current)
+                current = word
+            else:
+                current = trial
+        wrapped.append(current)
+    band = int(len(wrapped) * size * 1.3 + size * 0.6)
+    draw.rectangle((0, 0, frame.shape[1], band), fill=(0, 0, 0, 150))
+    for i, line in enumerate(wrapped):
+        draw.text((size // 2, size * 0.3 + i * size * 1.3), line, font=font, fill=(255, 255, 255, 255))
+    return np.asarray(image)
+
+
+def render_frames(
+    motions: Sequence[np.ndarray],
+    fps: float = 20.0,
+    size: tuple[int, int] = (640, 480),
+    camera: str = "follow",
+    captions: Sequence[str] | None = None,
+    on_frame: Callable[[int], None] | None = None,
+    frame_indices: Sequence[int] | None = None,
+):
+    """Yield frames (H, W * len(motions), 3) uint8; shorter motions hold their last pose."""
+    from myocli.render.scene import BodyRenderer, to_mujoco
+
+    width, height = size
+    joints = [to_mujoco(sk.as_joints(m)) for m in motions]
+    cameras = [camera_path(j, camera, fps) for j in joints]
+    captions = list(captions or [""] * len(motions))
+    total = max(len(j) for j in joints)
+    renderer = BodyRenderer(width, height)
+    try:
+        for t in frame_indices if frame_indices is not None else range(total):
+            panels = []
+            for j, (lookat, distance), caption in zip(joints, cameras, captions, strict=True):
+                k = min(t, len(j) - 1)
+                frame = renderer.render(j[k], lookat[k], distance, AZIMUTH, ELEVATION)
+                panels.append(draw_text(frame, [caption]))
+            if on_frame:
+                on_frame(t)
+            yield np.concatenate(panels, axis=1)
+    finally:
+        renderer.close()
+
+
+def render_motion(
+    motions: np.ndarray | Sequence[np.ndarray],
+    output: str | Path,
+    fps: float = 20.0,
+    size: tuple[int, int] = (640, 480),
+    camera: str = "follow",
+    captions: Sequence[str] | None = None,
+    on_frame: Callable[[int], None] | None = None,
+) -> Path:
+    """Render one motion (T, 28, 3) or several side by side to .mp4, .gif or .png; returns the path.
+
+    Written atomically: a failure leaves no file, and an existing file is only replaced on success.
+    """
+    output = Path(output)
+    kind = check_output(output)
+    if isinstance(motions, np.ndarray):
+        motions = [motions]
+    motions = [sk.as_joints(np.asarray(m, dtype=np.float64)) for m in motions]
+    if not motions or any(len(m) == 0 for m in motions):
+        raise MyoError(f"{output}: nothing to render (an empty motion)")
+    width, height = size
+    if width < 16 or height < 16 or (kind == ".mp4" and (width % 2 or height % 2)):
+        raise MyoError(f"--size {width}x{height}: use at least 16x16, and even numbers for .mp4")
+    total = max(len(m) for m in motions)
+    options = dict(fps=fps, size=size, camera=camera, captions=captions, on_frame=on_frame)
+    import imageio.v2 as imageio
+
+    with atomic_path(output) as tmp:
+        if kind == ".png":
+            picks = np.linspace(0, total - 1, min(SHEET_FRAMES, total)).round().astype(int)
+            frames = list(render_frames(motions, frame_indices=picks, **options))
+            while len(frames) % 2 and len(frames) > 1:
+                frames.append(np.full_like(frames[0], 255))
+            rows = [np.concatenate(frames[i : i + len(frames) // 2 or 1], axis=1) for i in range(0, len(frames), len(frames) // 2 or 1)]
+            imageio.imwrite(tmp, np.concatenate(rows, axis=0), format="PNG")
+        elif kind == ".gif":
+            frames = list(render_frames(motions, **options))
+            imageio.mimwrite(tmp, frames, format="GIF", duration=1000.0 / fps, loop=0)
+        else:
+            writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=7,
+                                        pixelformat="yuv420p", macro_block_size=1)  # fmt: skip
+            try:
+                for frame in render_frames(motions, **options):
+                    writer.append_data(frame)
+            finally:
+                writer.close()
+    return output

@@ -1,0 +1,83 @@
+"""`myo render` and `render_motion` on real clips: files that decode, a body in every frame, clean errors."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import imageio.v2 as imageio
+import numpy as np
+import pytest
+from cli_helpers import assert_clean_failure, myo
+
+from myocli.data.h5 import read_dataset
+from myocli.render.api import render_frames, render_motion
+
+if importlib.util.find_spec("mujoco") is None:  # not importorskip: importing mujoco picks its GL backend
+    pytest.skip("mujoco is not installed", allow_module_level=True)
+SIZE = (160, 120)
+
+
+def body_pixels(frame: np.ndarray) -> np.ndarray:
+    """Mask of the limb colours: blue (left) and orange (right); the floor and sky are grey/pale."""
+    r, g, b = (frame[..., k].astype(int) for k in range(3))
+    blue = (b - r > 60) & (b - g > 30)
+    orange = (r - b > 80) & (r - g > 30)
+    return blue | orange
+
+
+@pytest.fixture(scope="module")
+def clips(motion_sets):
+    train, val = read_dataset(motion_sets["train"]), read_dataset(motion_sets["val"])
+    pick = lambda d, part: next(s for s in d.sequences if part in s.name)  # noqa: E731
+    def excursion(s):
+        return np.linalg.norm(s.motion[:, 0, [0, 2]] - s.motion[0, 0, [0, 2]], axis=-1).max()
+
+    longest = max((s for s in val.sequences if "long" in s.name), key=excursion)
+    return {"walk": pick(train, "walk"), "backflip": pick(train, "backflip"), "long_walk": longest}
+
+
+def test_mp4_gif_and_png_decode_with_the_right_frames_and_size(clips, tmp_path):
+    walk = clips["walk"]
+    frames = len(walk.motion)
+    mp4 = render_motion(walk.motion, tmp_path / "walk.mp4", size=SIZE, captions=[walk.captions[0]])
+    video = imageio.mimread(mp4, memtest=False)
+    assert len(video) == frames and video[0].shape == (SIZE[1], SIZE[0], 3)
+    gif = imageio.mimread(render_motion(walk.motion, tmp_path / "walk.gif", size=SIZE))
+    assert len(gif) == frames and gif[0].shape[:2] == (SIZE[1], SIZE[0])
+    sheet = imageio.imread(render_motion(walk.motion, tmp_path / "walk.png", size=SIZE))
+    assert sheet.shape[:2] == (2 * SIZE[1], 4 * SIZE[0])  # 8 frames in 2 rows
+    for frame in (video[0], video[-1], gif[frames // 2]):
+        assert frame.std() > 10 and body_pixels(frame).sum() > 50  # not blank: a body on a floor
+
+
+def test_side_by_side_panels_each_hold_a_body(clips, tmp_path):
+    pair = [clips["walk"].motion, clips["backflip"].motion]
+    video = imageio.mimread(render_motion(pair, tmp_path / "pair.mp4", size=SIZE, captions=["walk", "backflip"]))
+    assert len(video) == max(len(m) for m in pair) and video[0].shape == (SIZE[1], 2 * SIZE[0], 3)
+    for frame in video[:: max(1, len(video) // 6)]:
+        assert body_pixels(frame[:, : SIZE[0]]).sum() > 30 and body_pixels(frame[:, SIZE[0] :]).sum() > 30
+
+
+def test_follow_camera_keeps_a_long_walk_in_frame(clips):
+    walk = clips["long_walk"].motion
+    excursion = np.linalg.norm(walk[:, 0, [0, 2]] - walk[0, 0, [0, 2]], axis=-1).max()
+    assert len(walk) > 300 and excursion > 3.5  # far enough that a camera left at the start loses it
+    for t, frame in enumerate(render_frames([walk], size=SIZE, camera="follow")):
+        mask = body_pixels(frame)
+        assert mask.sum() > 30, f"no body in frame {t}"
+        columns = np.flatnonzero(mask.any(axis=0))
+        assert columns.min() > 2 and columns.max() < SIZE[0] - 3, f"body cut at the edge in frame {t}"
+
+
+def test_bad_input_gives_one_clear_error_and_no_output(motion_sets, tmp_path):
+    out = tmp_path / "out.mp4"
+    assert_clean_failure(myo("render", f"{motion_sets['train']}:9999", "-o", str(out)), "index 9999 is out of range")
+    np.save(tmp_path / "short.npy", np.zeros((5, 27, 3)))
+    assert_clean_failure(myo("render", str(tmp_path / "short.npy"), "-o", str(out)), "(5, 27, 3)", "(T, 28, 3)")
+    assert_clean_failure(myo("render", f"{motion_sets['train']}:0", "-o", str(tmp_path / "out.avi")), "unknown output type '.avi'")
+    (tmp_path / "motion.txt").write_text("1 2 3")
+    assert_clean_failure(myo("render", str(tmp_path / "motion.txt"), "-o", str(out)), "motion.txt", ".npy")
+    assert not out.exists() and not (tmp_path / "out.avi").exists()
+    assert not list(tmp_path.glob(".*tmp*"))
+    ok = myo("render", f"{motion_sets['train']}:0", "-o", str(tmp_path / "ok.png"), "--size", "160x120")
+    assert ok.returncode == 0 and (tmp_path / "ok.png").is_file()
