@@ -49,3 +49,15 @@ def quaternion_to_matrix(quaternions: np.ndarray) -> np.ndarray:
         ],
         -2,
     )
+
+
+def matrix_to_euler_zxy(matrices: np.ndarray, degrees: bool = True) -> np.ndarray:
+    """Angles (..., 3) in channel order (z, x, y) with R = Rz Rx Ry: the inverse of
+    euler_to_matrix(angles, "zxy"). Near x = +-90 degrees (gimbal lock) z absorbs the rotation."""
+    m = np.asarray(matrices, dtype=np.float64)
+    x = np.arcsin(np.clip(m[..., 2, 1], -1.0, 1.0))
+    locked = np.abs(m[..., 2, 1]) > 1 - 1e-9
+    z = np.where(locked, np.arctan2(m[..., 1, 0], m[..., 0, 0]), np.arctan2(-m[..., 0, 1], m[..., 1, 1]))
+    y = np.where(locked, 0.0, np.arctan2(-m[..., 2, 0], m[..., 2, 2]))
+    angles = np.stack([z, x, y], axis=-1)
+    return np.rad2deg(angles) if degrees else angles

@@ -16,6 +16,7 @@ import typer
 from myocli import __version__
 from myocli.cli.ckpt import app as ckpt_app
 from myocli.cli.data import app as data_app
+from myocli.cli.export import export
 from myocli.cli.render import render
 from myocli.cli.tokenizer import app as tokenizer_app
 from myocli.errors import MyoError
@@ -33,6 +34,7 @@ app.add_typer(data_app, name="data")
 app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(ckpt_app, name="ckpt")
 app.command(help="Render motions to .mp4, .gif or a .png contact sheet, side by side when several are given.")(render)
+app.command(help="Export a motion as BVH (joint rotations by inverse kinematics) for Blender, Maya, MotionBuilder.")(export)
 
 
 def _version(value: bool) -> None:

@@ -33,8 +33,8 @@ def render(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from myocli.data.motion_input import load_motion
     from myocli.render.api import CAMERAS, check_output, render_motion
-    from myocli.render.inputs import load_motion
 
     width, height = _size(size)
     if camera not in CAMERAS:

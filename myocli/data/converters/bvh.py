@@ -1,6 +1,7 @@
 """BVH (Biovision hierarchy) into myo28.
 
 Rigs recognised by their joint names (any other rig is refused with the list of its joints):
+myo28 itself (files from `myo export --bvh`, every joint mapped to itself), and
 
 | myo28 joint     | CMU, MotionBuilder names | CMU, 3dsMax names | Bandai Namco (22 joints) |
 |-----------------|--------------------------|-------------------|--------------------------|
@@ -34,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from myocli import skeleton as sk
 from myocli.data.retarget import JointMap, SourceClip, leg_length, map_to_myo28
 from myocli.errors import MyoError
 from myocli.rotations import euler_to_matrix
@@ -68,6 +70,7 @@ _LIMBS_BANDAI = {"hip": "UpperLeg{S}", "knee": "LowerLeg{S}", "ankle": "Foot{S}"
 #: (rig name, the joint that identifies it, its map). CMU MotionBuilder names come in two
 #: variants for the index finger (LeftHandIndex1 in most files, LFingers in 01_01).
 RIGS: tuple[tuple[str, str, JointMap], ...] = (
+    ("myo28", "left_thumb", JointMap(joints={name: name for name in sk.JOINT_NAMES})),  # `myo export --bvh`
     ("cmu", "LeftHandIndex1", _rig({**_LIMBS_MB, "hand": "{L}HandIndex1"}, ("Hips", "Spine", "Spine1", "Neck1"), neck="Neck1", head="Head")),
     ("cmu", "LeftUpLeg", _rig({**_LIMBS_MB, "hand": "{l}Fingers"}, ("Hips", "Spine", "Spine1", "Neck1"), neck="Neck1", head="Head")),
     ("cmu", "LeftCollar", _rig(_LIMBS_MAX, ("Hips", "Chest", "Chest2", "Neck"), neck="Neck", head="Head")),

@@ -1,4 +1,4 @@
-"""What `myo render` accepts: a .npy motion, or one sequence of a myo28 H5 file (`file.h5:I` or --index)."""
+"""What `myo render` and `myo export` accept as a motion: a .npy motion, or one sequence of a myo28 H5 file (`file.h5:I` or --index)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,33 @@
+"""`myo export`: a myo28 motion as BVH for animation tools."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from myocli.errors import MyoError
+
+
+def export(
+    motion: str = typer.Argument(..., help="A .npy (T, 28, 3) or (T, 84), or a myo28 .h5 as FILE.h5:INDEX."),
+    bvh: Path = typer.Option(..., "--bvh", help="Output .bvh file (centimetres, Y up, myo28 hierarchy)."),
+    index: int | None = typer.Option(None, "--index", help="Sequence of an .h5 input given without :INDEX (default 0)."),
+    fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of a .npy motion (default 20; an .h5 says its own)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output if it exists."),
+) -> None:
+    """Export a motion as BVH: joint rotations solved by inverse kinematics on the myo28 hierarchy.
+
+    Example: myo export datasets/pybullet.h5:3 --bvh cartwheel.bvh   (then File > Import > BVH in Blender)
+    """
+    from myocli.data.bvh_export import write_bvh
+    from myocli.data.motion_input import load_motion
+
+    if bvh.suffix.lower() != ".bvh":
+        raise MyoError(f"{bvh}: the output must end in .bvh")
+    if bvh.exists() and not overwrite:
+        raise MyoError(f"{bvh} already exists; pass --overwrite to replace it, or choose another --bvh")
+    source = load_motion(motion, index)
+    rate = source.fps or fps or 20.0
+    write_bvh(bvh, source.motion, rate)
+    typer.echo(f"Wrote {bvh} ({len(source.motion)} frames at {rate:g} fps, {len(source.motion) / rate:.1f} s)")
