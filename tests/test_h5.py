@@ -100,3 +100,14 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(tmp_path):
         write_dataset(path, broken)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["keep.h5"]
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+    import stat
+
+    path = tmp_path / "perm.h5"
+    write_dataset(path, _sequences(1))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

@@ -19,7 +19,7 @@ def _size(text: str) -> tuple[int, int]:
 
 def render(
     inputs: list[str] = typer.Argument(..., help="Motions: a .npy (T, 28, 3) or (T, 84), or a myo28 .h5 as FILE.h5:INDEX. Several render side by side."),
-    output: Path = typer.Option(..., "--output", "-o", help="Output: .mp4 (H.264), .gif, or .png (a contact sheet of 8 frames)."),
+    output: Path | None = typer.Option(None, "--output", "-o", help="Output: .mp4 (H.264), .gif, or .png (a contact sheet of 8 frames). Default: NAME.mp4 after the first input."),
     index: int | None = typer.Option(None, "--index", help="Sequence of an .h5 input given without :INDEX (default 0)."),
     fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of the motion and the video (default: the dataset's, else 20)."),
     size: str = typer.Option("640x480", "--size", help="Size of each panel, WIDTHxHEIGHT."),
@@ -36,6 +36,10 @@ def render(
     from myocli.data.motion_input import load_motion
     from myocli.render.api import CAMERAS, check_output, render_motion
 
+    if output is None:
+        first = inputs[0].split(".h5:")[0] if ".h5:" in inputs[0] else inputs[0]
+        index_part = inputs[0].rsplit(":", 1)[1] if ".h5:" in inputs[0] else (str(index) if index is not None else "")
+        output = Path(Path(first).stem + (f"_{index_part}" if index_part else "") + ".mp4")
     width, height = _size(size)
     if camera not in CAMERAS:
         raise typer.BadParameter(f"{camera!r}: use follow or fixed", param_hint="--camera")
