@@ -1,7 +1,8 @@
 """Benchmark `render_motion`: frames per second at 640x480 to .mp4 on this machine (goal: > 20).
 
 Renders a real clip (the longest of pybullet's DeepMimic clips, looped to 400 frames) to
-H.264, and times the renderer alone (no encoding) for comparison. Three runs each.
+H.264, and times the renderer alone (no encoding) for comparison, and the pybullet
+TinyRenderer fallback alone (100 frames). Three runs each.
 
 Run from the repository root:
     python benchmarks/render.py [--frames 400] [--json]
@@ -28,7 +29,7 @@ def main() -> None:
 
     clip = max(convert(expand_sources(["@pybullet"]), ConvertOptions()).sequences, key=len).motion
     motion = np.concatenate([clip] * (args.frames // len(clip) + 1))[: args.frames]
-    result = {"frames": args.frames, "size": "640x480", "mp4_fps": [], "render_only_fps": []}
+    result = {"frames": args.frames, "size": "640x480", "mp4_fps": [], "render_only_fps": [], "pybullet_render_only_fps": []}
     with tempfile.TemporaryDirectory() as tmp:
         for run in range(3):
             start = time.perf_counter()
@@ -38,10 +39,14 @@ def main() -> None:
             for _ in render_frames([motion], size=(640, 480)):
                 pass
             result["render_only_fps"].append(args.frames / (time.perf_counter() - start))
+            start = time.perf_counter()
+            for _ in render_frames([motion[:100]], size=(640, 480), renderer="pybullet"):
+                pass
+            result["pybullet_render_only_fps"].append(100 / (time.perf_counter() - start))
     if args.json:
         print(json.dumps(result, indent=2))
     else:
-        for key in ("mp4_fps", "render_only_fps"):
+        for key in ("mp4_fps", "render_only_fps", "pybullet_render_only_fps"):
             print(f"{key}: " + ", ".join(f"{v:.1f}" for v in result[key]))
 
 

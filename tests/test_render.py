@@ -81,3 +81,21 @@ def test_bad_input_gives_one_clear_error_and_no_output(motion_sets, tmp_path):
     assert not list(tmp_path.glob(".*tmp*"))
     ok = myo("render", f"{motion_sets['train']}:0", "-o", str(tmp_path / "ok.png"), "--size", "160x120")
     assert ok.returncode == 0 and (tmp_path / "ok.png").is_file()
+
+
+def test_pybullet_fallback_draws_the_same_scene(clips, tmp_path):
+    walk = clips["walk"]
+    frames = list(render_frames([walk.motion], size=SIZE, renderer="pybullet"))
+    assert len(frames) == len(walk.motion) and frames[0].shape == (SIZE[1], SIZE[0], 3)
+    assert all(body_pixels(f).sum() > 30 for f in frames)
+
+
+def test_auto_falls_back_when_mujoco_has_no_gl(motion_sets, tmp_path):
+    out = tmp_path / "fallback.png"
+    result = myo("render", f"{motion_sets['train']}:0", "-o", str(out), "--size", "160x120", env={"MUJOCO_GL": "no-such-backend"})
+    assert result.returncode == 0, result.stderr
+    assert "Falling back to pybullet" in result.stderr and out.is_file()
+    forced = myo("render", f"{motion_sets['train']}:0", "-o", str(tmp_path / "x.png"), "--renderer", "mujoco",
+                 env={"MUJOCO_GL": "no-such-backend"})  # fmt: skip
+    assert_clean_failure(forced, "MuJoCo cannot be used here")
+    assert not (tmp_path / "x.png").exists()

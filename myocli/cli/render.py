@@ -25,6 +25,7 @@ def render(
     size: str = typer.Option("640x480", "--size", help="Size of each panel, WIDTHxHEIGHT."),
     camera: str = typer.Option("follow", "--camera", help="follow (keeps the body in frame on long walks) or fixed."),
     caption: list[str] | None = typer.Option(None, "--caption", help="Text drawn on a panel (repeat once per input; default: the dataset's text, or the file name)."),
+    renderer: str = typer.Option("auto", "--renderer", help="auto (MuJoCo, else pybullet), mujoco (needs OpenGL: EGL or OSMesa) or pybullet (software, slower)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output if it exists."),
 ) -> None:
     """Render motions to video: a shaded body on a checkered floor, left limbs blue, right orange.
@@ -34,7 +35,7 @@ def render(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from myocli.data.motion_input import load_motion
-    from myocli.render.api import CAMERAS, check_output, render_motion
+    from myocli.render.api import CAMERAS, RENDERERS, check_output, render_motion
 
     if output is None:
         first = inputs[0].split(".h5:")[0] if ".h5:" in inputs[0] else inputs[0]
@@ -43,6 +44,8 @@ def render(
     width, height = _size(size)
     if camera not in CAMERAS:
         raise typer.BadParameter(f"{camera!r}: use follow or fixed", param_hint="--camera")
+    if renderer not in RENDERERS:
+        raise typer.BadParameter(f"{renderer!r}: use auto, mujoco or pybullet", param_hint="--renderer")
     check_output(output)
     if output.exists() and not overwrite:
         raise MyoError(f"{output} already exists; pass --overwrite to replace it, or choose another -o")
@@ -60,6 +63,6 @@ def render(
         task = progress.add_task("", total=min(total, frames))
         render_motion(
             [m.motion for m in motions], output, fps=rate, size=(width, height), camera=camera,
-            captions=caption or [m.caption for m in motions], on_frame=lambda _t: progress.advance(task),
+            captions=caption or [m.caption for m in motions], on_frame=lambda _t: progress.advance(task), renderer=renderer,
         )  # fmt: skip
     typer.echo(f"Wrote {output} ({frames} frames at {rate:g} fps, {len(motions)} panel(s))")

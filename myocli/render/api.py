@@ -16,6 +16,7 @@ from myocli.atomic import atomic_path
 from myocli.errors import MyoError
 
 FORMATS = (".mp4", ".gif", ".png")
+RENDERERS = ("auto", "mujoco", "pybullet")
 CAMERAS = ("follow", "fixed")
 SHEET_FRAMES = 8  # frames on a .png contact sheet, in 2 rows
 AZIMUTH = 150.0  # degrees: a front-left three-quarter view of a body that starts facing +x (myo's +Z)
@@ -93,6 +94,27 @@ def draw_text(frame: np.ndarray, lines: list[str]) -> np.ndarray:
     return np.asarray(image)
 
 
+def open_renderer(name: str, width: int, height: int):
+    """MuJoCo (fast, needs OpenGL: EGL or OSMesa), or pybullet's software TinyRenderer; `auto`
+    tries MuJoCo and falls back with a warning."""
+    import sys
+
+    if name not in RENDERERS:
+        raise MyoError(f"--renderer {name!r}: use auto, mujoco or pybullet")
+    if name in ("auto", "mujoco"):
+        from myocli.render.scene import BodyRenderer
+
+        try:
+            return BodyRenderer(width, height)
+        except MyoError as exc:
+            if name == "mujoco":
+                raise
+            sys.stderr.write(f"Warning: {exc}\nFalling back to pybullet's TinyRenderer (slower).\n")
+    from myocli.render.tiny import TinyBodyRenderer
+
+    return TinyBodyRenderer(width, height)
+
+
 def render_frames(
     motions: Sequence[np.ndarray],
     fps: float = 20.0,
@@ -101,16 +123,17 @@ def render_frames(
     captions: Sequence[str] | None = None,
     on_frame: Callable[[int], None] | None = None,
     frame_indices: Sequence[int] | None = None,
+    renderer: str = "auto",
 ):
     """Yield frames (H, W * len(motions), 3) uint8; shorter motions hold their last pose."""
-    from myocli.render.scene import BodyRenderer, to_mujoco
+    from myocli.render.scene import to_mujoco
 
     width, height = size
     joints = [to_mujoco(sk.as_joints(m)) for m in motions]
     cameras = [camera_path(j, camera, fps) for j in joints]
     captions = list(captions or [""] * len(motions))
     total = max(len(j) for j in joints)
-    renderer = BodyRenderer(width, height)
+    renderer = open_renderer(renderer, width, height)
     try:
         for t in frame_indices if frame_indices is not None else range(total):
             panels = []
@@ -133,6 +156,7 @@ def render_motion(
     camera: str = "follow",
     captions: Sequence[str] | None = None,
     on_frame: Callable[[int], None] | None = None,
+    renderer: str = "auto",
 ) -> Path:
     """Render one motion (T, 28, 3) or several side by side to .mp4, .gif or .png; returns the path.
 
@@ -149,7 +173,7 @@ def render_motion(
     if width < 16 or height < 16 or (kind == ".mp4" and (width % 2 or height % 2)):
         raise MyoError(f"--size {width}x{height}: use at least 16x16, and even numbers for .mp4")
     total = max(len(m) for m in motions)
-    options = dict(fps=fps, size=size, camera=camera, captions=captions, on_frame=on_frame)
+    options = dict(fps=fps, size=size, camera=camera, captions=captions, on_frame=on_frame, renderer=renderer)
     import imageio.v2 as imageio
 
     with atomic_path(output) as tmp:

@@ -72,8 +72,8 @@ class BodyRenderer:
         _choose_gl()
         try:
             import mujoco
-        except ImportError as exc:
-            raise MyoError("rendering needs the mujoco package: pip install mujoco") from exc
+        except Exception as exc:  # noqa: BLE001 - not installed, or MUJOCO_GL names a backend that is missing
+            raise MyoError(f"MuJoCo cannot be used here ({type(exc).__name__}: {exc})") from exc
         self.mujoco = mujoco
         xml = _FLOOR.format(width=width, height=height, half=floor_half_size, repeat=floor_half_size)
         self.model = mujoco.MjModel.from_xml_string(xml)
