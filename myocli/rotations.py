@@ -61,3 +61,20 @@ def matrix_to_euler_zxy(matrices: np.ndarray, degrees: bool = True) -> np.ndarra
     y = np.where(locked, 0.0, np.arctan2(-m[..., 2, 0], m[..., 2, 2]))
     angles = np.stack([z, x, y], axis=-1)
     return np.rad2deg(angles) if degrees else angles
+
+
+def continuous_zxy(angles: np.ndarray) -> np.ndarray:
+    """Make ZXY Euler angles (T, ..., 3), degrees, continuous over time: every rotation has two
+    ZXY solutions, (z, x, y) and (z + 180, 180 - x, y + 180), and any angle + 360 k; pick, frame
+    by frame, the one nearest the previous frame, so tools that interpolate keys do not spin."""
+    angles = np.asarray(angles, dtype=np.float64)
+    other = angles + np.array([180.0, 0.0, 180.0])
+    other[..., 1] = 180.0 - angles[..., 1]
+    out = np.empty_like(angles)
+    out[0] = angles[0]
+    for t in range(1, len(angles)):
+        previous = out[t - 1]
+        candidates = [c + 360.0 * np.round((previous - c) / 360.0) for c in (angles[t], other[t])]
+        distance = [np.abs(c - previous).sum(-1, keepdims=True) for c in candidates]
+        out[t] = np.where(distance[0] <= distance[1], candidates[0], candidates[1])
+    return out

@@ -52,3 +52,20 @@ def test_export_bad_input(motion_sets, tmp_path):
     np.save(tmp_path / "bad.npy", np.zeros((4, 27, 3)))
     assert_clean_failure(myo("export", str(tmp_path / "bad.npy"), "--bvh", str(tmp_path / "x.bvh")), "(4, 27, 3)")
     assert not (tmp_path / "x.bvh").exists() and not (tmp_path / "x.txt").exists()
+
+
+def test_source_proportions_survive_and_angles_do_not_jump(shared_data, tmp_path):
+    from pathlib import Path
+
+    from myocli.data.bvh_export import write_bvh
+    from myocli.data.convert import ConvertOptions, convert_file
+    from myocli.data.converters.bvh import read_bvh
+
+    options = ConvertOptions(text="walk", keep_proportions=True)
+    clip = convert_file(shared_data / "cmu" / "bvh" / "02_01.bvh", options)[0].motion
+    assert np.abs(sk.bone_lengths(clip).mean(0) - sk.CANONICAL_BONE_LENGTHS).max() > 0.02  # really not myo28's
+    write_bvh(tmp_path / "walk.bvh", clip, 20.0)
+    back = convert_file(Path(tmp_path / "walk.bvh"), options)[0].motion
+    assert np.linalg.norm(back - clip, axis=-1).mean() < 0.002
+    _, values, _ = read_bvh(tmp_path / "walk.bvh")
+    assert np.abs(np.diff(values[:, 3:], axis=0)).max() < 90  # a walk at 20 fps: no 180/360-degree flips

@@ -88,6 +88,14 @@ def test_pybullet_fallback_draws_the_same_scene(clips, tmp_path):
     frames = list(render_frames([walk.motion], size=SIZE, renderer="pybullet"))
     assert len(frames) == len(walk.motion) and frames[0].shape == (SIZE[1], SIZE[0], 3)
     assert all(body_pixels(f).sum() > 30 for f in frames)
+    from myocli.render.api import AZIMUTH, ELEVATION, open_renderer
+    from myocli.render.scene import to_mujoco
+
+    renderer = open_renderer("pybullet", *SIZE)
+    far = to_mujoco(walk.motion[0]) + np.array([100.0, 0.0, 0.0])  # the body 100 m away from where the camera looks
+    empty = renderer.render(far, np.array([0.0, 0.0, 0.9]), 3.3, AZIMUTH, ELEVATION)
+    renderer.close()
+    assert body_pixels(empty).sum() < 5  # the floor itself has no limb colours
 
 
 def test_auto_falls_back_when_mujoco_has_no_gl(motion_sets, tmp_path):
@@ -99,3 +107,23 @@ def test_auto_falls_back_when_mujoco_has_no_gl(motion_sets, tmp_path):
                  env={"MUJOCO_GL": "no-such-backend"})  # fmt: skip
     assert_clean_failure(forced, "MuJoCo cannot be used here")
     assert not (tmp_path / "x.png").exists()
+
+
+def test_input_specs_and_default_names(tmp_path):
+    from pathlib import Path
+
+    from myocli.data.motion_input import default_name, load_motion, parse_spec
+    from myocli.errors import MyoError
+
+    assert parse_spec("a/take.v2.h5:3") == (Path("a/take.v2.h5"), 3)
+    assert parse_spec("DATA.HDF5:-1") == (Path("DATA.HDF5"), -1)
+    assert parse_spec("walk.npy", None) == (Path("walk.npy"), None)
+    assert default_name("a/take.v2.h5:3", None, ".mp4") == Path("take.v2_3.mp4")
+    with pytest.raises(MyoError, match="not both"):
+        parse_spec("x.h5:2", 5)
+    (tmp_path / "empty.npy").write_bytes(b"")
+    with pytest.raises(MyoError, match="empty.npy"):
+        load_motion(str(tmp_path / "empty.npy"))
+    np.save(tmp_path / "words.npy", np.array([["a"] * 3] * 28 * 2).reshape(2, 28, 3))
+    with pytest.raises(MyoError, match="holds <U1"):
+        load_motion(str(tmp_path / "words.npy"))

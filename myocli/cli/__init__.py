@@ -9,6 +9,7 @@ stays fast.
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import typer
@@ -50,8 +51,15 @@ def _root(
     """Text-driven human motion on the anatomical myo28 skeleton."""
 
 
+def _terminate(signal_number, _frame) -> None:
+    # SIGTERM unwinds like an exception, so atomic writes remove their temporary files.
+    # (Training installs its own handler, which saves its state first.)
+    raise SystemExit(128 + signal_number)
+
+
 def main() -> None:
     debug = os.environ.get("MYO_DEBUG") == "1"
+    signal.signal(signal.SIGTERM, _terminate)
     try:
         app(prog_name="myo")
     except MyoError as exc:

@@ -13,7 +13,9 @@ def _size(text: str) -> tuple[int, int]:
     try:
         width, height = (int(v) for v in text.lower().split("x"))
     except ValueError as exc:
-        raise typer.BadParameter(f"{text!r}: write WIDTHxHEIGHT, e.g. 640x480") from exc
+        raise typer.BadParameter(f"{text!r}: write WIDTHxHEIGHT, e.g. 640x480", param_hint="--size") from exc
+    if not (16 <= width <= 4096 and 16 <= height <= 4096):
+        raise typer.BadParameter(f"{text!r}: each side must be 16 to 4096 pixels", param_hint="--size")
     return width, height
 
 
@@ -34,14 +36,13 @@ def render(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from myocli.data.motion_input import load_motion
+    from myocli.data.motion_input import default_name, load_motion
     from myocli.render.api import CAMERAS, RENDERERS, check_output, render_motion
 
-    if output is None:
-        first = inputs[0].split(".h5:")[0] if ".h5:" in inputs[0] else inputs[0]
-        index_part = inputs[0].rsplit(":", 1)[1] if ".h5:" in inputs[0] else (str(index) if index is not None else "")
-        output = Path(Path(first).stem + (f"_{index_part}" if index_part else "") + ".mp4")
     width, height = _size(size)
+    output = output or default_name(inputs[0], index, ".mp4")
+    if output.is_dir():
+        raise MyoError(f"{output} is a folder; give a file name ending in .mp4, .gif or .png")
     if camera not in CAMERAS:
         raise typer.BadParameter(f"{camera!r}: use follow or fixed", param_hint="--camera")
     if renderer not in RENDERERS:
@@ -65,4 +66,5 @@ def render(
             [m.motion for m in motions], output, fps=rate, size=(width, height), camera=camera,
             captions=caption or [m.caption for m in motions], on_frame=lambda _t: progress.advance(task), renderer=renderer,
         )  # fmt: skip
-    typer.echo(f"Wrote {output} ({frames} frames at {rate:g} fps, {len(motions)} panel(s))")
+    shown = f"a sheet of {min(8, frames)} of {frames} frames" if output.suffix.lower() == ".png" else f"{frames} frames at {rate:g} fps"
+    typer.echo(f"Wrote {output} ({shown}, {len(motions)} panel(s))")

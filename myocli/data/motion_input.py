@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,19 +19,39 @@ class MotionInput:
     fps: float | None  # None: the file does not say
 
 
+_H5_INDEX = re.compile(r"(.+\.(?:h5|hdf5)):(-?[0-9]+)", re.IGNORECASE)
+
+
+def parse_spec(spec: str, index: int | None = None) -> tuple[Path, int | None]:
+    """`file.h5:3` -> (file.h5, 3); a plain path keeps --index. Both at once is a usage mistake."""
+    match = _H5_INDEX.fullmatch(spec)
+    if not match:
+        return Path(spec), index
+    if index is not None:
+        raise MyoError(f"{spec}: give the sequence either as FILE.h5:INDEX or with --index, not both")
+    return Path(match.group(1)), int(match.group(2))
+
+
+def default_name(spec: str, index: int | None, suffix: str) -> Path:
+    """`walks.h5:3` -> walks_3.mp4 in the current directory; `motion.npy` -> motion.mp4."""
+    path, chosen = parse_spec(spec, index)
+    return Path(path.stem + (f"_{chosen}" if chosen is not None else "") + suffix)
+
+
 def load_motion(spec: str, index: int | None = None) -> MotionInput:
-    path_text, _, index_text = spec.rpartition(":") if spec.rpartition(":")[2].isdigit() and ".h5:" in spec else (spec, "", "")
-    path = Path(path_text)
-    if index_text:
-        index = int(index_text)
+    path, index = parse_spec(spec, index)
     if not path.is_file():
         raise MyoError(f"{path}: no such file")
     suffix = path.suffix.lower()
     if suffix == ".npy":
         try:
             array = np.load(path, allow_pickle=False)
-        except ValueError as exc:
-            raise MyoError(f"{path}: not a plain numeric .npy file ({exc})") from exc
+        except (ValueError, EOFError, OSError) as exc:
+            raise MyoError(f"{path}: not a readable numeric .npy file ({exc or 'empty'})") from exc
+        if array.dtype.kind not in "fiu":
+            raise MyoError(f"{path}: holds {array.dtype} values; a motion is numbers (float32 metres)")
+        if index is not None:
+            raise MyoError(f"{path}: --index applies to .h5 files only")
         if array.ndim not in (2, 3) or array.shape[1:] not in ((sk.NUM_JOINTS, 3), (sk.NUM_FEATURES,)) or not len(array):
             raise MyoError(f"{path}: shaped {array.shape}; a myo28 motion is (T, 28, 3) or (T, 84) in metres")
         if not np.isfinite(array).all():

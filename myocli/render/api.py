@@ -19,7 +19,7 @@ FORMATS = (".mp4", ".gif", ".png")
 RENDERERS = ("auto", "mujoco", "pybullet")
 CAMERAS = ("follow", "fixed")
 SHEET_FRAMES = 8  # frames on a .png contact sheet, in 2 rows
-AZIMUTH = 150.0  # degrees: a front-left three-quarter view of a body that starts facing +x (myo's +Z)
+AZIMUTH = 150.0  # degrees: a front three-quarter view, from the character's right, of a body that starts facing +x (myo's +Z)
 ELEVATION = -15.0
 FOLLOW_DISTANCE = 3.3
 LOOKAT_HEIGHT = 0.9
@@ -42,7 +42,7 @@ def _smooth(path: np.ndarray, frames: int) -> np.ndarray:
     return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(path.shape[1])], axis=1)
 
 
-def camera_path(joints: np.ndarray, mode: str, fps: float) -> tuple[np.ndarray, float]:
+def camera_path(joints: np.ndarray, mode: str, fps: float, aspect: float = 4 / 3) -> tuple[np.ndarray, float]:
     """Look-at point per frame (T, 3) and distance, for joints (T, 28, 3) in MuJoCo axes."""
     ground = joints[:, 0, :2]
     if mode == "follow":
@@ -52,7 +52,9 @@ def camera_path(joints: np.ndarray, mode: str, fps: float) -> tuple[np.ndarray, 
         low, high = joints[..., :2].reshape(-1, 2).min(0), joints[..., :2].reshape(-1, 2).max(0)
         centre = np.broadcast_to((low + high) / 2, ground.shape)
         half_extent = float(np.max(high - low)) / 2 + 1.0
-        distance = max(FOLLOW_DISTANCE, half_extent / np.tan(np.radians(FOVY_DEGREES / 2)))
+        # The narrower of the two fields of view must hold the extent (portrait panels too).
+        half_fov = min(np.radians(FOVY_DEGREES / 2), np.arctan(np.tan(np.radians(FOVY_DEGREES / 2)) * aspect))
+        distance = max(FOLLOW_DISTANCE, half_extent / np.tan(half_fov))
     else:
         raise MyoError(f"--camera {mode!r}: use follow or fixed")
     lookat = np.concatenate([centre, np.full((len(centre), 1), LOOKAT_HEIGHT)], axis=1)
@@ -130,7 +132,7 @@ def render_frames(
 
     width, height = size
     joints = [to_mujoco(sk.as_joints(m)) for m in motions]
-    cameras = [camera_path(j, camera, fps) for j in joints]
+    cameras = [camera_path(j, camera, fps, width / height) for j in joints]
     captions = list(captions or [""] * len(motions))
     total = max(len(j) for j in joints)
     renderer = open_renderer(renderer, width, height)

@@ -7,13 +7,14 @@ disc under the pelvis and a flat dark dot under each foot point show where the b
 the floor (real shadow maps cost 4x the frame time on a CPU, measured in RESULTS.md).
 
 Headless servers: MuJoCo needs an OpenGL context. MUJOCO_GL=egl uses Mesa's EGL (Debian:
-libegl1, libegl-mesa0, libgl1-mesa-dri); MUJOCO_GL=osmesa uses libosmesa6. Without a
-display myo picks egl, then osmesa.
+libegl1, libegl-mesa0, libgl1-mesa-dri); MUJOCO_GL=osmesa uses libosmesa6. On Linux without
+a display myo picks egl; where no GL context can be had, myocli.render.tiny takes over.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 
 import numpy as np
 
@@ -61,7 +62,8 @@ def _bone_colour(child: int) -> tuple:
 
 
 def _choose_gl() -> None:
-    if "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
+    """A Linux server without a display renders through EGL; elsewhere MuJoCo's default stands."""
+    if sys.platform.startswith("linux") and "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ["MUJOCO_GL"] = "egl"
 
 

@@ -1,6 +1,8 @@
 """Fallback renderer: pybullet's TinyRenderer, pure software, for machines where MuJoCo cannot
-open an OpenGL context (no EGL or OSMesa). Same picture plan as scene.py (capsule body, left
-blue, right orange, checkered floor, contact discs), about a third of MuJoCo's speed.
+open an OpenGL context (no EGL or OSMesa). The picture follows scene.py (capsule body, left
+blue, right orange, grey checkered floor, dark discs under the pelvis and the foot points) at
+about half of MuJoCo's speed. Differences: bones are drawn at the myo28 canonical lengths
+(pybullet cannot resize a shape), and the discs are opaque with fixed sizes (no alpha).
 """
 
 from __future__ import annotations
@@ -33,7 +35,8 @@ class TinyBodyRenderer:
         self.p, self.width, self.height = p, width, height
         self.client = p.connect(p.DIRECT)
         p.setAdditionalSearchPath(pybullet_data.getDataPath(), physicsClientId=self.client)
-        p.loadURDF("plane.urdf", physicsClientId=self.client)  # a checkered floor
+        floor = p.loadURDF("plane.urdf", physicsClientId=self.client)
+        p.changeVisualShape(floor, -1, textureUniqueId=self._grey_checker(), rgbaColor=[1, 1, 1, 1], physicsClientId=self.client)
         self.bones, self.lengths = [], []
         rest = sk.CANONICAL_BONE_LENGTHS
         for child in range(1, sk.NUM_JOINTS):
@@ -48,7 +51,23 @@ class TinyBodyRenderer:
             self.joints.append(p.createMultiBody(baseVisualShapeIndex=shape, physicsClientId=self.client))
         disc = p.createVisualShape(p.GEOM_CYLINDER, radius=0.3, length=0.002, rgbaColor=SHADOW, physicsClientId=self.client)
         self.disc = p.createMultiBody(baseVisualShapeIndex=disc, physicsClientId=self.client)
+        dot = p.createVisualShape(p.GEOM_CYLINDER, radius=0.05, length=0.002, rgbaColor=SHADOW, physicsClientId=self.client)
+        self.dots = [p.createMultiBody(baseVisualShapeIndex=dot, physicsClientId=self.client) for _ in sk.FOOT_CONTACT_JOINTS]
         self.projection = p.computeProjectionMatrixFOV(FOVY_DEGREES, width / height, 0.05, 100.0)
+
+    def _grey_checker(self) -> int:
+        """pybullet's own plane is blue and white, the colour of the left limbs: load a grey one."""
+        import tempfile
+        from pathlib import Path
+
+        import imageio.v2 as imageio
+
+        squares = (np.add.outer(np.arange(8), np.arange(8)) % 2).repeat(32, 0).repeat(32, 1)
+        image = np.where(squares[..., None], 210, 158).repeat(3, axis=-1).astype(np.uint8)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "checker.png"
+            imageio.imwrite(path, image)
+            return self.p.loadTexture(str(path), physicsClientId=self.client)
 
     def close(self) -> None:
         self.p.disconnect(self.client)
@@ -61,6 +80,8 @@ class TinyBodyRenderer:
         for body, point in zip(self.joints, joints, strict=True):
             p.resetBasePositionAndOrientation(body, point.tolist(), (0, 0, 0, 1), physicsClientId=self.client)
         p.resetBasePositionAndOrientation(self.disc, [joints[0][0], joints[0][1], 0.002], (0, 0, 0, 1), physicsClientId=self.client)
+        for dot, j in zip(self.dots, sk.FOOT_CONTACT_JOINTS, strict=True):
+            p.resetBasePositionAndOrientation(dot, [joints[j][0], joints[j][1], 0.003], (0, 0, 0, 1), physicsClientId=self.client)
         az, el = np.radians(azimuth), np.radians(elevation)
         forward = np.array([np.cos(el) * np.cos(az), np.cos(el) * np.sin(az), np.sin(el)])  # MuJoCo's free camera
         eye = np.asarray(lookat) - distance * forward

@@ -184,7 +184,7 @@ def _choose_rig(path: Path, names: set[str]) -> tuple[str, JointMap]:
             return rig, joint_map
     raise MyoError(
         f"{path}: unknown BVH rig (joints: {', '.join(sorted(n for n in names if not n.endswith('_end')))}); "
-        "supported rigs are CMU's 31-joint releases and Bandai Namco's 22-joint rig"
+        "supported rigs are myo28 (from `myo export --bvh`), CMU's 31-joint releases and Bandai Namco's 22-joint rig"
     )
 
 
