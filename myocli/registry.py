@@ -152,9 +152,10 @@ def git_commit() -> str | None:
         return None
 
 
-def dataset_fingerprint(path: str | Path) -> dict:
+def dataset_fingerprint(path: str | Path, known_sha256: str | None = None) -> dict:
+    """Path, sha256 and size of a dataset file (`known_sha256`: already hashed, skip the read)."""
     path = Path(path)
-    return {"path": str(path), "sha256": sha256(path), "bytes": path.stat().st_size}
+    return {"path": str(path), "sha256": known_sha256 or sha256(path), "bytes": path.stat().st_size}
 
 
 def _write_json(path: Path, value: dict) -> None:

@@ -194,6 +194,13 @@ def facing_directions(positions: np.ndarray) -> np.ndarray:
     return forward / np.maximum(norm, 1e-9)
 
 
+def heading_angles(positions: np.ndarray) -> np.ndarray:
+    """Heading per frame, radians from +Z towards +X: (..., 28, 3) -> (...,).
+    rotation_about_y(heading) turns +Z onto the facing direction."""
+    forward = facing_directions(positions)
+    return np.arctan2(forward[..., 0], forward[..., 2])
+
+
 def rotation_about_y(angle: np.ndarray) -> np.ndarray:
     """Rotation matrices (..., 3, 3) about the up axis by `angle` radians (counter-clockwise seen from above)."""
     c, s = np.cos(angle), np.sin(angle)

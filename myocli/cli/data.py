@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from myocli.cli.outputs import check_free
 from myocli.errors import MyoError
 
 app = typer.Typer(
@@ -55,9 +56,7 @@ def convert(
     except MyoError as exc:  # a bad option value is a usage error (exit 2)
         raise typer.BadParameter(str(exc).removeprefix(f"--split {split!r}: "), param_hint="--split") from exc
     targets = list(conv.split_paths(output, conv.SPLIT_NAMES).values()) if fractions else [output]
-    existing = [str(p) for p in targets if p.exists()]
-    if existing and not overwrite:
-        raise MyoError(f"{', '.join(existing)} already exists; pass --overwrite to replace it, or choose another -o")
+    check_free(targets, overwrite)
     options = conv.ConvertOptions(
         fps=fps, keep_proportions=keep_proportions, mirror=mirror, text=text, skeleton=skeleton, labels=labels,
         source_fps=source_fps, scale=scale, license=license_text, strict=strict,

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from myocli.cli.outputs import check_free
 from myocli.errors import MyoError
 
 
@@ -23,12 +24,9 @@ def export(
     from myocli.data.bvh_export import write_bvh
     from myocli.data.motion_input import load_motion
 
-    if bvh.is_dir():
-        raise MyoError(f"{bvh} is a folder; give a file name ending in .bvh")
+    check_free([bvh], overwrite, "--bvh")
     if bvh.suffix.lower() != ".bvh":
         raise MyoError(f"{bvh}: the output must end in .bvh")
-    if bvh.exists() and not overwrite:
-        raise MyoError(f"{bvh} already exists; pass --overwrite to replace it, or choose another --bvh")
     source = load_motion(motion, index)
     if source.fps and fps and abs(source.fps - fps) > 1e-6:
         raise MyoError(f"{motion} is at {source.fps:g} fps; --fps only applies to .npy motions (resample with `myo data convert --fps`)")

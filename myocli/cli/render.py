@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from myocli.errors import MyoError
+from myocli.cli.outputs import check_free
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -41,15 +41,12 @@ def render(
 
     width, height = _size(size)
     output = output or default_name(inputs[0], index, ".mp4")
-    if output.is_dir():
-        raise MyoError(f"{output} is a folder; give a file name ending in .mp4, .gif or .png")
     if camera not in CAMERAS:
         raise typer.BadParameter(f"{camera!r}: use follow or fixed", param_hint="--camera")
     if renderer not in RENDERERS:
         raise typer.BadParameter(f"{renderer!r}: use auto, mujoco or pybullet", param_hint="--renderer")
     check_output(output)
-    if output.exists() and not overwrite:
-        raise MyoError(f"{output} already exists; pass --overwrite to replace it, or choose another -o")
+    check_free([output], overwrite)
     if caption and len(caption) != len(inputs):
         raise typer.BadParameter(f"{len(caption)} caption(s) for {len(inputs)} input(s): give one per input", param_hint="--caption")
     motions = [load_motion(spec, index) for spec in inputs]

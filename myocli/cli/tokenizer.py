@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from myocli.cli import training as t
+from myocli.cli.outputs import check_free
 from myocli.errors import MyoError
 
 app = typer.Typer(
@@ -133,8 +134,7 @@ def encode(
     from myocli.data.h5 import read_dataset
     from myocli.data.tokens import TokenSet, write_tokens
 
-    if output.exists() and not overwrite:
-        raise MyoError(f"{output} already exists; pass --overwrite to replace it, or choose another -o")
+    check_free([output], overwrite)
     ref, model, manifest = tok.load_tokenizer(checkpoint)
     dataset = read_dataset(data)
     tok.check_dataset_fits(model, dataset, str(data))

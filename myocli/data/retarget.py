@@ -200,8 +200,7 @@ def place_on_floor_facing_forward(positions: np.ndarray) -> np.ndarray:
     """
     positions = positions.copy()
     positions[..., 1] -= positions[:, sk.FOOT_CONTACT_JOINTS, 1].min()
-    forward = sk.facing_directions(positions[0])
-    rotation = sk.rotation_about_y(np.arctan2(-forward[0], forward[2]))
+    rotation = sk.rotation_about_y(-sk.heading_angles(positions[0]))
     root_xz = positions[0, J["pelvis"]] * np.array([1.0, 0.0, 1.0])
     return (positions - root_xz) @ rotation.T
 

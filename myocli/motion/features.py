@@ -16,8 +16,8 @@ path is kept only as velocities. One frame of features (FEATURE_DIM = 173, float
     [169:173]  foot contacts (left heel, left toe, right heel, right toe): 1 when the point is
                below CONTACT_HEIGHT_M and moves slower than CONTACT_SPEED_M_S
 
-Heading is measured from +Z towards +X (`skeleton.rotation_about_y(h)` turns +Z to the
-facing direction). The inverse integrates the yaw and root velocities and places the local
+Heading is `skeleton.heading_angles`: from +Z towards +X, so `skeleton.rotation_about_y(h)`
+turns +Z to the facing direction. The inverse integrates the yaw and root velocities and places the local
 positions; it is exact (float64) given the start heading and ground position, which are
 both 0 for clips written by `myo data convert`. Velocities and contacts are redundant for
 the inverse and exist to give the model smoother targets, as in HumanML3D.
@@ -52,12 +52,6 @@ CONTACT_SPEED_M_S = 0.5  # the foot-skating convention of GMD/OmniControl (REFER
 _GROUND = np.array([1.0, 0.0, 1.0])
 
 
-def headings(positions: np.ndarray) -> np.ndarray:
-    """Heading angle per frame, radians from +Z towards +X: (T, 28, 3) -> (T,)."""
-    forward = sk.facing_directions(positions)
-    return np.arctan2(forward[..., 0], forward[..., 2])
-
-
 def _wrap(angle: np.ndarray) -> np.ndarray:
     return (angle + np.pi) % (2 * np.pi) - np.pi
 
@@ -81,7 +75,7 @@ def foot_contacts(positions: np.ndarray, fps: float) -> np.ndarray:
 def to_features(positions: np.ndarray, fps: float) -> np.ndarray:
     """Global positions (T, 28, 3) or (T, 84), metres -> features (T, FEATURE_DIM), float64."""
     p = sk.as_joints(np.asarray(positions, dtype=np.float64))
-    heading = headings(p)
+    heading = sk.heading_angles(p)
     into_heading = sk.rotation_about_y(-heading)  # world -> heading frame, per frame
     root = p[:, 0]
 
@@ -105,7 +99,7 @@ def to_features(positions: np.ndarray, fps: float) -> np.ndarray:
 def start_pose(positions: np.ndarray) -> tuple[float, np.ndarray]:
     """Heading and pelvis ground point (x, z) of frame 0: what the features leave out."""
     p = sk.as_joints(np.asarray(positions, dtype=np.float64))
-    return float(headings(p[:1])[0]), p[0, 0, [0, 2]].copy()
+    return float(sk.heading_angles(p[0])), p[0, 0, [0, 2]].copy()
 
 
 def from_features(features: np.ndarray, start_heading: float = 0.0, start_xz=(0.0, 0.0)) -> np.ndarray:

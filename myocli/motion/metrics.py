@@ -23,11 +23,7 @@ def mpjpe(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
 def heading_aligned_mpjpe(predicted: np.ndarray, target: np.ndarray) -> np.ndarray:
     """Per-frame mean joint error after aligning the pelvis and turning the prediction about the
     vertical to the target's heading: (T,). Separates pose error from accumulated heading drift."""
-    def heading(x):
-        forward = sk.facing_directions(x)
-        return np.arctan2(forward[..., 0], forward[..., 2])
-
-    turn = sk.rotation_about_y(heading(target) - heading(predicted))
+    turn = sk.rotation_about_y(sk.heading_angles(target) - sk.heading_angles(predicted))
     p = np.einsum("tij,tkj->tki", turn, predicted - predicted[:, :1])
     return np.linalg.norm(p - (target - target[:, :1]), axis=-1).mean(axis=-1)
 

@@ -182,9 +182,9 @@ def render_motion(
         if kind == ".png":
             picks = np.linspace(0, total - 1, min(SHEET_FRAMES, total)).round().astype(int)
             frames = list(render_frames(motions, frame_indices=picks, **options))
-            while len(frames) % 2 and len(frames) > 1:
-                frames.append(np.full_like(frames[0], 255))
-            rows = [np.concatenate(frames[i : i + len(frames) // 2 or 1], axis=1) for i in range(0, len(frames), len(frames) // 2 or 1)]
+            columns = max(1, (len(frames) + 1) // 2)  # two rows (one for a single frame), white padding
+            frames += [np.full_like(frames[0], 255)] * (-len(frames) % columns)
+            rows = [np.concatenate(frames[i : i + columns], axis=1) for i in range(0, len(frames), columns)]
             imageio.imwrite(tmp, np.concatenate(rows, axis=0), format="PNG")
         elif kind == ".gif":
             frames = list(render_frames(motions, **options))

@@ -96,29 +96,24 @@ class BodyRenderer:
     def close(self) -> None:
         self.renderer.close()
 
-    def _add(self, geom_type, size, pos, rgba, mat=None) -> None:
+    def _add(self, geom_type, size, pos, rgba):
+        """Append a geom to this frame's scene; None when the scene is full."""
         scene = self.renderer.scene
         if scene.ngeom >= scene.maxgeom:
-            return
+            return None
         geom = scene.geoms[scene.ngeom]
         self.mujoco.mjv_initGeom(geom, geom_type, np.asarray(size, dtype=np.float64), np.asarray(pos, dtype=np.float64),
-                                 np.eye(3).reshape(-1) if mat is None else mat, np.asarray(rgba, dtype=np.float32))  # fmt: skip
+                                 np.eye(3).reshape(-1), np.asarray(rgba, dtype=np.float32))  # fmt: skip
         scene.ngeom += 1
+        return geom
 
     def _add_body(self, joints: np.ndarray) -> None:
         """joints (28, 3) in MuJoCo axes."""
         mj = self.mujoco
-        for child, parent in enumerate(sk.PARENTS):
-            if parent < 0:
-                continue
-            scene = self.renderer.scene
-            if scene.ngeom >= scene.maxgeom:
-                return
-            geom = scene.geoms[scene.ngeom]
-            mj.mjv_initGeom(geom, mj.mjtGeom.mjGEOM_CAPSULE, np.zeros(3), np.zeros(3), np.eye(3).reshape(-1),
-                            np.asarray(_bone_colour(child), dtype=np.float32))  # fmt: skip
-            mj.mjv_connector(geom, mj.mjtGeom.mjGEOM_CAPSULE, BONE_RADIUS, joints[parent], joints[child])
-            scene.ngeom += 1
+        for child in range(1, sk.NUM_JOINTS):
+            bone = self._add(mj.mjtGeom.mjGEOM_CAPSULE, np.zeros(3), np.zeros(3), _bone_colour(child))
+            if bone is not None:
+                mj.mjv_connector(bone, mj.mjtGeom.mjGEOM_CAPSULE, BONE_RADIUS, joints[sk.PARENTS[child]], joints[child])
         for j in range(sk.NUM_JOINTS):
             radius = 0.1 if j == sk.JOINT_INDEX["head"] else JOINT_RADIUS
             self._add(mj.mjtGeom.mjGEOM_SPHERE, (radius, radius, radius), joints[j], _bone_colour(j))

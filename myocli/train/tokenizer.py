@@ -155,9 +155,10 @@ def _train(run: TokenizerRun, ref, settings: dict, train_set, train_features, va
 
     unwrapped = accelerator.unwrap_model(model)
     if accelerator.is_main_process:
-        fingerprints = {"train": registry.dataset_fingerprint(run.data)}
+        hashed = settings["data"]  # hashed once, when the run was opened
+        fingerprints = {"train": registry.dataset_fingerprint(run.data, hashed["train"])}
         if run.val:
-            fingerprints["val"] = registry.dataset_fingerprint(run.val)
+            fingerprints["val"] = registry.dataset_fingerprint(run.val, hashed["val"])
         registry.save(
             ref,
             model_config.to_dict(),
