@@ -127,3 +127,23 @@ def test_input_specs_and_default_names(tmp_path):
     np.save(tmp_path / "words.npy", np.array([["a"] * 3] * 28 * 2).reshape(2, 28, 3))
     with pytest.raises(MyoError, match="holds <U1"):
         load_motion(str(tmp_path / "words.npy"))
+
+
+def test_rendering_then_training_in_one_process(tmp_path):
+    """Generators render and keep using torch; with a CUDA build of torch, Triton loaded after
+    Mesa's GL used to crash the process (scene._choose_gl loads it first)."""
+    import subprocess
+    import sys
+
+    script = (
+        "import numpy as np, torch\n"
+        "from myocli import skeleton as sk\n"
+        "from myocli.render.api import render_frames\n"
+        "frames = list(render_frames([np.repeat(sk.rest_pose()[None], 2, 0)], size=(64, 48)))\n"
+        "model = torch.nn.Linear(4, 4)\n"
+        "model(torch.randn(8, 4)).sum().backward()\n"
+        "torch.optim.AdamW(model.parameters()).step()\n"
+        "print('ok', len(frames))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "ok 2", result.stderr[-2000:]

@@ -13,6 +13,7 @@ a display myo picks egl; where no GL context can be had, myocli.render.tiny take
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import sys
 
@@ -62,9 +63,16 @@ def _bone_colour(child: int) -> tuple:
 
 
 def _choose_gl() -> None:
-    """A Linux server without a display renders through EGL; elsewhere MuJoCo's default stands."""
+    """A Linux server without a display renders through EGL; elsewhere MuJoCo's default stands.
+
+    Triton (shipped with CUDA builds of PyTorch) crashes the process when it is loaded after
+    Mesa's GL libraries (measured: torch 2.15.0+cu132, Mesa EGL), which a generator that renders
+    and then keeps using torch would hit; loaded first, both work. So load it first if present.
+    """
     if sys.platform.startswith("linux") and "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
         os.environ["MUJOCO_GL"] = "egl"
+    if importlib.util.find_spec("triton") is not None:
+        import triton  # noqa: F401
 
 
 class BodyRenderer:
