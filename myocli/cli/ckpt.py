@@ -35,13 +35,14 @@ def list_checkpoints(as_json: bool = typer.Option(False, "--json", help="Print o
     from rich.table import Table
 
     table = Table(title=f"checkpoints in {registry.home()}", title_justify="left")
-    for column in ("name", "version", "status", "type", "created", "steps", "metrics", "size"):
+    table.add_column("name", no_wrap=True)  # the one column a user copies: never broken
+    for column in ("version", "status", "type", "created", "steps", "metrics", "size"):
         table.add_column(column)
     for row in rows:
         val = row.get("metrics", {}).get("val") or {}
         metric = f"MPJPE {val['mpjpe_mm']:.1f} mm" if "mpjpe_mm" in val else ""
         size = f"{row['bytes'] / 1e6:.1f} MB" if "bytes" in row else ""
-        table.add_row(row["name"], f"@{row['version']}", row["status"], row.get("type") or "", (row.get("created") or "")[:19],
+        table.add_row(row["name"], f"@{row['version']}", row["status"], row.get("type") or "", (row.get("created") or "")[:10],
                       str(row.get("steps") or ""), metric, size)  # fmt: skip
     Console().print(table)
 
