@@ -28,6 +28,8 @@ def _coerce(key: str, value, kind):
             return float(value)
         if kind is str and isinstance(value, str):
             return value
+        if kind is dict and isinstance(value, dict):
+            return dict(value)
     except (TypeError, ValueError):
         pass
     raise MyoError(f"{key}: expected {getattr(kind, '__name__', kind)}, got {value!r}")
@@ -52,8 +54,9 @@ def presets(stage: str) -> list[str]:
     return sorted(p.stem for p in (PRESETS / stage).glob("*.yaml"))
 
 
-def load_config(stage: str, spec: str) -> tuple[dict, str]:
-    """(config dict with 'model' and 'train' sections, where it came from)."""
+def load_config(stage: str, spec: str, sections: tuple[str, ...] = ("model", "train")) -> tuple[dict, str]:
+    """(config dict with one entry per section, where it came from). The language model's
+    configs have a third section, `instruct:`, the training options of instruction tuning."""
     import yaml
 
     path = Path(spec)
@@ -66,6 +69,6 @@ def load_config(stage: str, spec: str) -> tuple[dict, str]:
         values = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as exc:
         raise MyoError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(values, dict) or set(values) - {"model", "train"}:
-        raise MyoError(f"{path}: a {stage} config has only 'model:' and 'train:' sections")
-    return {"model": values.get("model") or {}, "train": values.get("train") or {}}, str(path)
+    if not isinstance(values, dict) or set(values) - set(sections):
+        raise MyoError(f"{path}: a {stage} config has only {', '.join(f'{s}:' for s in sections)} sections")
+    return {section: values.get(section) or {} for section in sections}, str(path)

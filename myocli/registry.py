@@ -21,6 +21,7 @@ import json
 import os
 import re
 import subprocess
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -163,8 +164,11 @@ def _write_json(path: Path, value: dict) -> None:
         tmp.write_text(json.dumps(value, indent=2, sort_keys=False) + "\n")
 
 
-def save(ref: CheckpointRef, config: dict, state_dict: dict, **manifest_fields) -> Path:
-    """Write config, weights and (last) the manifest into ref.path; returns the path."""
+def save(ref: CheckpointRef, config: dict, state_dict: dict, extra_files: Sequence[str] = (), **manifest_fields) -> Path:
+    """Write config, weights and (last) the manifest into ref.path; returns the path.
+
+    `extra_files` are files already in ref.path (relative paths, such as a text tokenizer's)
+    that belong to the checkpoint: the manifest hashes them like the weights."""
     import torch
     from safetensors.torch import save_file
 
@@ -172,7 +176,7 @@ def save(ref: CheckpointRef, config: dict, state_dict: dict, **manifest_fields) 
     _write_json(ref.path / CONFIG, config)
     with atomic_path(ref.path / WEIGHTS) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt", "type": config.get("type", "")})
-    files = {f: {"sha256": sha256(ref.path / f), "bytes": (ref.path / f).stat().st_size} for f in (CONFIG, WEIGHTS)}
+    files = {f: {"sha256": sha256(ref.path / f), "bytes": (ref.path / f).stat().st_size} for f in (CONFIG, WEIGHTS, *extra_files)}
     manifest = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -263,3 +267,17 @@ def list_all() -> list[dict]:
                     row["status"] = "training" if (path / STATE).is_dir() else "incomplete"
                 rows.append(row)
     return rows
+
+
+def newest(kind: str, prefer=None) -> CheckpointRef | None:
+    """The most recently created complete checkpoint of a kind (among those `prefer(manifest)`
+    accepts, when any does): the default model of commands like `myo generate`."""
+    found = []
+    for row in list_all():
+        if row["name"].startswith(f"{kind}/") and row.get("status") == "complete":
+            manifest = read_manifest(Path(row["path"]))
+            found.append((bool(prefer and prefer(manifest)), manifest.get("created", ""), row["version"], manifest))
+    if not found:
+        return None
+    *_, manifest = max(found, key=lambda item: item[:3])
+    return CheckpointRef(kind, manifest["name"], manifest["version"], version_dir(kind, manifest["name"], manifest["version"]))

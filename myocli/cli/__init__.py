@@ -18,6 +18,8 @@ from myocli import __version__
 from myocli.cli.ckpt import app as ckpt_app
 from myocli.cli.data import app as data_app
 from myocli.cli.export import export
+from myocli.cli.generate import generate
+from myocli.cli.lm import app as lm_app
 from myocli.cli.render import render
 from myocli.cli.tokenizer import app as tokenizer_app
 from myocli.errors import MyoError
@@ -33,7 +35,9 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(tokenizer_app, name="tokenizer")
+app.add_typer(lm_app, name="lm")
 app.add_typer(ckpt_app, name="ckpt")
+app.command(help="Generate motion from text (and text from motion, continuations, in-betweens) with a trained model.")(generate)
 app.command(help="Render motions to .mp4, .gif or a .png contact sheet, side by side when several are given.")(render)
 app.command(help="Export a motion as BVH (joint rotations by inverse kinematics) for Blender, Maya, MotionBuilder.")(export)
 

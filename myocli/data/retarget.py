@@ -190,6 +190,13 @@ def canonical_proportions(positions: np.ndarray) -> np.ndarray:
     return sk.chain_from_directions(positions[:, 0] * scale, directions)
 
 
+def on_floor(positions: np.ndarray) -> np.ndarray:
+    """The clip moved up or down so that its lowest foot point (heel or ball) is at y=0."""
+    positions = positions.copy()
+    positions[..., 1] -= positions[:, sk.FOOT_CONTACT_JOINTS, 1].min()
+    return positions
+
+
 def place_on_floor_facing_forward(positions: np.ndarray) -> np.ndarray:
     """Lowest foot point of the clip at y=0, facing +Z at frame 0, root above the origin at frame 0.
 
@@ -198,8 +205,7 @@ def place_on_floor_facing_forward(positions: np.ndarray) -> np.ndarray:
     hands of an upside-down body below the feet once the torso is lengthened, and a floor taken
     from the hands would leave such a clip floating on its feet.
     """
-    positions = positions.copy()
-    positions[..., 1] -= positions[:, sk.FOOT_CONTACT_JOINTS, 1].min()
+    positions = on_floor(positions)
     rotation = sk.rotation_about_y(-sk.heading_angles(positions[0]))
     root_xz = positions[0, J["pelvis"]] * np.array([1.0, 0.0, 1.0])
     return (positions - root_xz) @ rotation.T

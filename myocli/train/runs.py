@@ -99,3 +99,30 @@ def trained_on(data: dict[str, Path | None], debug: bool, num_processes: int) ->
         "debug": debug,
         "num_processes": num_processes,
     }
+
+
+def training_record(settings: dict, result, accelerator, debug: bool) -> dict:
+    """The manifest's `training` entry: the options, and how the run went."""
+    return settings["train"] | {
+        "steps_done": result.steps_done,
+        "stopped_early": result.stopped_early,
+        "seconds": round(result.seconds, 1),
+        "samples_per_second": round(result.samples_per_second, 1),
+        "data_wait_fraction": round(result.data_wait_fraction, 4),
+        "num_processes": accelerator.num_processes,
+        "rank_weights_sha256": result.rank_digests,
+        "device": str(accelerator.device),
+        "config_source": settings["config_source"],
+        "debug": debug,
+    }
+
+
+def fingerprints(settings: dict, data: dict[str, Path | None]) -> dict:
+    """The manifest's `dataset` entry, from the hashes taken when the run was opened."""
+    hashed = settings["data"]
+    return {key: registry.dataset_fingerprint(path, hashed[key]) for key, path in data.items() if path}
+
+
+def parents(settings: dict) -> list[dict]:
+    """The version this run continues, if it resumed a finished one."""
+    return [settings["parent"]] if "parent" in settings else []

@@ -155,31 +155,17 @@ def _train(run: TokenizerRun, ref, settings: dict, train_set, train_features, va
 
     unwrapped = accelerator.unwrap_model(model)
     if accelerator.is_main_process:
-        hashed = settings["data"]  # hashed once, when the run was opened
-        fingerprints = {"train": registry.dataset_fingerprint(run.data, hashed["train"])}
-        if run.val:
-            fingerprints["val"] = registry.dataset_fingerprint(run.val, hashed["val"])
         registry.save(
             ref,
             model_config.to_dict(),
             unwrapped.state_dict(),
-            training=settings["train"] | {
+            training=runs.training_record(settings, result, accelerator, run.debug) | {
                 "window": settings["window"],
-                "steps_done": result.steps_done,
-                "stopped_early": result.stopped_early,
-                "seconds": round(result.seconds, 1),
-                "samples_per_second": round(result.samples_per_second, 1),
-                "data_wait_fraction": round(result.data_wait_fraction, 4),
-                "num_processes": accelerator.num_processes,
-                "rank_weights_sha256": result.rank_digests,
-                "device": str(accelerator.device),
-                "config_source": settings["config_source"],
-                "debug": run.debug,
                 "train_sequences": len(usable),
                 "train_frames": int(np.sum([len(f) for f in usable])),
             },
-            dataset=fingerprints,
-            parents=[settings["parent"]] if "parent" in settings else [],
+            dataset=runs.fingerprints(settings, {"train": run.data, "val": run.val}),
+            parents=runs.parents(settings),
             metrics={"train": result.last_logs, "val": result.last_eval},
         )
         if not run.keep_state:

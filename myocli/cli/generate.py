@@ -1,0 +1,144 @@
+"""`myo generate`: text -> motion, and motion -> text, continuation and in-betweening, from a trained model.
+
+Each motion sample is written as STEM_I.npy, (T, 28, 3) float32 metres at the model's
+frame rate, with STEM_I.json beside it (prompt, task, model, seed, fps, ...), and
+STEM_I.mp4 with --mp4. Sample I is drawn with seed + I, so it does not depend on
+--num-samples. Motion-to-text prints one line of text per sample.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from enum import Enum
+from pathlib import Path
+
+import typer
+
+from myocli.cli.outputs import check_free
+from myocli.errors import MyoError
+
+
+class Task(str, Enum):
+    t2m = "t2m"
+    m2t = "m2t"
+    predict = "predict"
+    inbetween = "inbetween"
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "motion"
+
+
+def _default_model() -> tuple[str, str]:
+    from myocli import registry
+
+    ref = registry.newest("lm", prefer=lambda manifest: manifest.get("config", {}).get("instruction_tuned"))
+    if ref is None:
+        raise MyoError(f"no language model in the registry ({registry.home()}); train one with `myo lm pretrain`, or pass --model")
+    return str(ref.path), f"Using {ref.label} (the newest language model, instruction-tuned first; choose with --model)\n"
+
+
+def _check_options(prompt: str | None, task: Task, motion: str | None, seconds: float | None, top_p: float) -> None:
+    if seconds is not None and seconds <= 0:
+        raise typer.BadParameter(f"{seconds:g}: the length of the motion must be above 0 seconds", param_hint="--seconds")
+    if not 0 < top_p <= 1:
+        raise typer.BadParameter(f"{top_p:g}: a probability mass in (0, 1]", param_hint="--top-p")
+    if task == Task.t2m:
+        if prompt is None or not prompt.strip():
+            raise typer.BadParameter('the text prompt is empty; describe the motion, e.g. myo generate "a person walks forward"', param_hint="PROMPT")
+        if motion:
+            raise typer.BadParameter("text-to-motion takes no motion; use --task predict, inbetween or m2t with --motion", param_hint="--motion")
+    else:
+        if not motion:
+            raise typer.BadParameter(f"--task {task.value} needs --motion FILE (a .npy (T, 28, 3) or FILE.h5:INDEX)", param_hint="--motion")
+        if prompt:
+            raise typer.BadParameter(f"--task {task.value} takes no text prompt; the motion is the input", param_hint="PROMPT")
+    if task == Task.m2t and seconds is not None:
+        raise typer.BadParameter("motion-to-text makes text; --seconds applies to motion answers", param_hint="--seconds")
+
+
+def generate(
+    prompt: str | None = typer.Argument(None, help="What the motion shows (text-to-motion), e.g. \"a person does one squat\"."),
+    task: Task = typer.Option(Task.t2m, "--task", help="t2m (text -> motion), m2t (motion -> text), predict (continue --motion), inbetween (refill the middle of --motion)."),
+    motion: str | None = typer.Option(None, "--motion", help="Input motion of m2t, predict and inbetween: a .npy (T, 28, 3) at the model's frame rate, or FILE.h5:INDEX."),
+    model: str | None = typer.Option(None, "--model", help="lm/NAME[@VERSION] or a checkpoint folder (default: the newest language model, instruction-tuned first)."),
+    output: str | None = typer.Option(None, "--output", "-o", help="Path stem of the outputs: STEM_0.npy, STEM_0.json, ... (default: from the prompt or the input, in the current folder)."),
+    num_samples: int = typer.Option(1, "--num-samples", "-n", min=1, max=1000, help="Samples to draw; sample I uses seed + I."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of sample 0."),
+    seconds: float | None = typer.Option(None, "--seconds", help="Length of the motion (t2m), of the continuation (predict) or of the middle (inbetween); default: the model decides (inbetween: as long as the original middle)."),
+    temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature; 0 is greedy decoding."),
+    top_k: int = typer.Option(0, "--top-k", min=0, help="Sample among the k likeliest tokens (0: all)."),
+    top_p: float = typer.Option(0.95, "--top-p", help="Sample among the likeliest tokens holding this much probability (1: all)."),
+    mp4: bool = typer.Option(False, "--mp4", help="Also render each motion sample to STEM_I.mp4 beside its .npy."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the output paths and metadata (the text, for m2t)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
+) -> None:
+    """Generate motion from text with a trained language model (or text from motion, a continuation, an in-between).
+
+    Example: myo generate "a person does one squat" --seconds 3 --num-samples 2 --mp4
+    """
+    _check_options(prompt, task, motion, seconds, top_p)
+    from myocli.data.motion_input import load_motion
+    from myocli.lm.engine import LMEngine, Sampling
+
+    source = load_motion(motion) if motion else None  # a wrong file fails before the model loads
+    stem = Path(output) if output else Path(_slug(prompt) if task == Task.t2m else f"{_slug(Path(motion.split(':')[0]).stem)}_{task.value}")
+    files = [] if task == Task.m2t else [Path(f"{stem}_{i}{suffix}") for i in range(num_samples) for suffix in (".npy", ".json", *((".mp4",) if mp4 else ()))]
+    check_free(files, overwrite)
+    spec, note = (model, "") if model else _default_model()
+    engine = LMEngine.load(spec)
+    if source is not None and source.fps is not None and abs(source.fps - engine.fps) > 1e-6:
+        raise MyoError(f"{motion} is at {source.fps:g} fps but {engine.lm.ref.label} works at {engine.fps:g} fps; re-convert it with --fps {engine.fps:g}")
+    if task == Task.inbetween and not engine.config.instruction_tuned:
+        raise MyoError(f"{engine.lm.ref.label} was only pretrained; in-betweening needs an instruction-tuned model (`myo lm instruct`)")
+
+    if seconds is not None:
+        engine.codes_for_seconds(seconds)  # within what this model can make
+    sys.stderr.write(note)  # only once the model is known to fit the request
+    sampling = Sampling(temperature, top_k, top_p, seed)
+    results = []
+    for sample in range(num_samples):
+        record = {
+            "task": task.value, "prompt": prompt, "motion_input": motion, "model": engine.lm.ref.label,
+            "model_sha256": engine.lm.manifest["files"]["model.safetensors"]["sha256"], "tokenizer": engine.config.tokenizer,
+            "seed": seed + sample, "sample": sample, "temperature": temperature, "top_k": top_k, "top_p": top_p, "fps": engine.fps,
+        }  # fmt: skip
+        if task == Task.m2t:
+            text = engine.motion_to_text(source.motion, motion, sampling, sample)
+            results.append(record | {"text": text})
+            if not as_json:
+                typer.echo(text)
+            continue
+        if task == Task.t2m:
+            positions, new = engine.text_to_motion(prompt, seconds, sampling, sample), None
+        else:
+            answer = (engine.predict if task == Task.predict else engine.inbetween)(source.motion, motion, seconds, sampling, sample)
+            positions, new = answer.motion, answer.new_frames
+        record |= {"frames": len(positions), "seconds": round(len(positions) / engine.fps, 3)}
+        if new is not None:
+            record["generated_frames"] = [new.start, new.stop if new.stop is not None else len(positions)]
+        results.append(record | _write(stem, sample, positions, record, engine.fps, mp4, prompt or f"{task.value}: {motion}"))
+        if not as_json:
+            typer.echo(f"Wrote {results[-1]['npy']} ({len(positions)} frames, {len(positions) / engine.fps:.1f} s)" + (f" and {results[-1]['mp4']}" if mp4 else ""))
+    if as_json:
+        sys.stdout.write(json.dumps({"samples": results}, indent=2) + "\n")
+
+
+def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bool, caption: str) -> dict:
+    import numpy as np
+
+    from myocli.atomic import atomic_path
+
+    paths = {"npy": f"{stem}_{sample}.npy", "json": f"{stem}_{sample}.json"}
+    if mp4:
+        from myocli.render.api import render_motion
+
+        paths["mp4"] = f"{stem}_{sample}.mp4"
+        render_motion(positions, paths["mp4"], fps=fps, captions=[caption])
+    with atomic_path(paths["npy"]) as tmp:
+        np.save(tmp, np.asarray(positions, dtype=np.float32))
+    with atomic_path(paths["json"]) as tmp:
+        tmp.write_text(json.dumps(record | paths, indent=2) + "\n")
+    return paths

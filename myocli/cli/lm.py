@@ -1,0 +1,198 @@
+"""`myo lm`: pretrain the motion language model, tune it on instructions, evaluate it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from myocli.cli import training as t
+
+app = typer.Typer(
+    help="T5 language model over text and motion tokens (MotionGPT's stages 2 and 3).\n\n"
+    "Example: myo lm pretrain --tokens datasets/demo_tokens.h5 --name demo && myo lm instruct demo --tokens datasets/demo_tokens.h5 --name demo-it",
+    no_args_is_help=True,
+)
+
+Tokens = typer.Option(..., "--tokens", help="Token file of the training set (`myo tokenizer encode`); it names the tokenizer, which must be in the registry.")
+ValTokens = typer.Option(None, "--val-tokens", help="Token file of a validation set: teacher-forced loss per task every --eval-every steps.")
+Name = typer.Option(..., "--name", callback=t.check_name, help="Registry name: the checkpoint becomes lm/NAME@<next version>.")
+AsJson = typer.Option(False, "--json", help="Print one JSON document with the checkpoint and its metrics.")
+
+
+def _report(summary: dict | None, as_json: bool) -> None:
+    if summary is None:  # not the main process
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    typer.echo(f"Saved {summary['checkpoint']} ({summary['path']}) after {summary['steps']} steps")
+    if summary["val"]:
+        typer.echo("  validation loss: " + ", ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in summary["val"].items()))
+
+
+def _run(run, gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision, as_json) -> None:
+    from myocli.train.lm import preflight, train_lm
+
+    preflight(run)  # bad input fails here once, not in every launched process
+    t.relaunch_if_needed(gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision)
+    _report(train_lm(run), as_json)
+
+
+@app.command()
+def pretrain(
+    tokens: Path = Tokens,
+    name: str = Name,
+    val_tokens: Path | None = ValTokens,
+    config: str = typer.Option("tiny", "--config", callback=t.config_callback("lm"), help="Size preset (tiny, small, base, large) or a YAML file with model:, train: and instruct: sections."),
+    base_model: str | None = typer.Option(None, "--base-model", help="Start from a pretrained T5 / Flan-T5: a local folder (save_pretrained) or a hub id; its own text tokenizer is kept. The preset then only gives the training options."),
+    gpus: t.Gpus = 1,
+    num_machines: t.NumMachines = 1,
+    machine_rank: t.MachineRank = 0,
+    main_process_ip: t.MainProcessIp = None,
+    main_process_port: t.MainProcessPort = None,
+    mixed_precision: t.MixedPrecision = None,
+    grad_accum: t.GradAccum = None,
+    max_steps: t.MaxSteps = None,
+    max_minutes: t.MaxMinutes = None,
+    batch_size: t.BatchSize = None,
+    lr: t.LearningRate = None,
+    seed: t.Seed = None,
+    save_every: t.SaveEvery = None,
+    eval_every: t.EvalEvery = None,
+    log_every: t.LogEvery = None,
+    resume: t.Resume = False,
+    debug: t.Debug = False,
+    keep_state: t.KeepState = False,
+    as_json: bool = AsJson,
+) -> None:
+    """Pretrain on text-to-motion, motion-to-text and motion prediction; register as lm/NAME.
+
+    Example: myo lm pretrain --tokens datasets/demo_tokens.h5 --val-tokens datasets/demo_val_tokens.h5 --config tiny --name demo --max-minutes 20
+    """
+    from myocli.train.lm import LMRun
+
+    overrides = t.train_overrides(
+        max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, learning_rate=lr, seed=seed,
+        save_every=save_every, eval_every=eval_every, log_every=log_every, grad_accum=grad_accum,
+        mixed_precision=mixed_precision.value if mixed_precision else None,
+    )  # fmt: skip
+    run = LMRun(
+        stage="pretrain", tokens=tokens, name=name, config=config, val_tokens=val_tokens, base_model=base_model,
+        resume=resume, debug=debug, keep_state=keep_state, train_overrides=overrides,
+    )  # fmt: skip
+    _run(run, gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision, as_json)
+
+
+@app.command()
+def instruct(
+    checkpoint: str = typer.Argument(..., help="The pretrained language model to start from: lm/NAME, NAME, NAME@VERSION or a folder."),
+    tokens: Path = Tokens,
+    name: str = Name,
+    val_tokens: Path | None = ValTokens,
+    config: str | None = typer.Option(None, "--config", callback=lambda v: v if v is None else t.config_callback("lm")(v), help="Preset or YAML whose instruct: section holds the training options (default: the one the checkpoint was pretrained with)."),
+    gpus: t.Gpus = 1,
+    num_machines: t.NumMachines = 1,
+    machine_rank: t.MachineRank = 0,
+    main_process_ip: t.MainProcessIp = None,
+    main_process_port: t.MainProcessPort = None,
+    mixed_precision: t.MixedPrecision = None,
+    grad_accum: t.GradAccum = None,
+    max_steps: t.MaxSteps = None,
+    max_minutes: t.MaxMinutes = None,
+    batch_size: t.BatchSize = None,
+    lr: t.LearningRate = None,
+    seed: t.Seed = None,
+    save_every: t.SaveEvery = None,
+    eval_every: t.EvalEvery = None,
+    log_every: t.LogEvery = None,
+    resume: t.Resume = False,
+    debug: t.Debug = False,
+    keep_state: t.KeepState = False,
+    as_json: bool = AsJson,
+) -> None:
+    """Instruction-tune a pretrained LM on all four tasks (text-to-motion, motion-to-text, prediction, in-between).
+
+    Example: myo lm instruct demo --tokens datasets/demo_tokens.h5 --name demo-it --max-minutes 10
+    """
+    from myocli.train.lm import LMRun
+
+    overrides = t.train_overrides(
+        max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, learning_rate=lr, seed=seed,
+        save_every=save_every, eval_every=eval_every, log_every=log_every, grad_accum=grad_accum,
+        mixed_precision=mixed_precision.value if mixed_precision else None,
+    )  # fmt: skip
+    run = LMRun(
+        stage="instruct", tokens=tokens, name=name, config=config, val_tokens=val_tokens, init=checkpoint,
+        resume=resume, debug=debug, keep_state=keep_state, train_overrides=overrides,
+    )  # fmt: skip
+    _run(run, gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision, as_json)
+
+
+@app.command("eval")
+def evaluate(
+    checkpoint: str = typer.Argument(..., help="lm/NAME, NAME, NAME@VERSION or a checkpoint folder."),
+    data: Path = typer.Option(..., "--data", help="A held-out myo28 .h5 set with captions (at the model's frame rate)."),
+    tasks: str = typer.Option("t2m,m2t,predict,inbetween", "--tasks", help="Comma-separated tasks to measure."),
+    limit: int | None = typer.Option(None, "--limit", min=1, help="Measure only the first N clips."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sampled answers (clip K uses seed + K)."),
+    temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature of motion answers (captions are decoded greedily)."),
+    top_p: float = typer.Option(0.95, "--top-p", min=0.0, max=1.0, help="Nucleus sampling mass of motion answers."),
+    as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON document."),
+) -> None:
+    """Measure a language model per task: valid motions, length error and foot skating (t2m), BLEU-4 and ROUGE-L (m2t), ADE/FDE (predict, inbetween).
+
+    Example: myo lm eval demo-it --data datasets/demo_test.h5 --json
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from myocli import tokenizer as tok
+    from myocli.data.h5 import read_dataset
+    from myocli.errors import MyoError
+    from myocli.lm.engine import LMEngine, Sampling
+    from myocli.lm.evaluate import evaluate as run_eval
+    from myocli.lm.prompts import TASKS
+
+    chosen = tuple(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
+    unknown = [t for t in chosen if t not in TASKS]
+    if unknown or not chosen:
+        raise typer.BadParameter(f"{tasks!r}: choose among {', '.join(TASKS)}", param_hint="--tasks")
+    engine = LMEngine.load(checkpoint)
+    if "inbetween" in chosen and not engine.config.instruction_tuned:
+        raise MyoError(f"{engine.lm.ref.label} was only pretrained; drop inbetween from --tasks or evaluate an instruction-tuned model")
+    dataset = read_dataset(data)
+    tok.check_dataset_fits(engine.tokenizer, dataset, str(data))
+    clips = min(len(dataset), limit or len(dataset))
+    console = Console(stderr=True)
+    with Progress(TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as progress:  # fmt: skip
+        bar = progress.add_task("", total=clips * len(chosen))
+        report = run_eval(engine, dataset, chosen, Sampling(temperature, 0, top_p, seed), limit, lambda: progress.advance(bar))
+    report = {"checkpoint": engine.lm.ref.label, "data": str(data), "tasks": list(chosen)} | report
+    if as_json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+        return
+    _print_report(report)
+
+
+def _print_report(report: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{report['checkpoint']} on {report['data']} ({report['clips']} clips)", title_justify="left")
+    table.add_column("task")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    table.add_column("real data", justify="right")
+    real = report["real"]
+    for task in ("t2m", "m2t", "predict", "inbetween"):
+        for key, value in report.get(task, {}).items():
+            if key == "examples" or value is None:
+                continue
+            table.add_row(task, key, f"{value:.4g}", f"{real[key]:.4g}" if key in real else "")
+    Console().print(table)
+    for example in report.get("m2t", {}).get("examples", []):
+        typer.echo(f"  m2t: {example['generated']!r}  (reference: {example['reference']!r})")

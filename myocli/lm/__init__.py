@@ -1,0 +1,1 @@
+"""The motion language model in use: prompts, constrained decoding, generation and evaluation."""

@@ -1,0 +1,298 @@
+"""Stages 2 and 3: pretrain the motion language model, then tune it on instructions, and register it.
+
+Pretraining (`myo lm pretrain`) starts a T5 from a size preset or from a pretrained model
+(`--base-model`) and trains it on text-to-motion, motion-to-text and prediction pairs made
+from a token file (`myo tokenizer encode`), with the first, plain instruction of each task.
+Instruction tuning (`myo lm instruct`) starts from a pretrained LM checkpoint and trains on
+all four tasks, each phrased through the many instructions of configs/lm/instructions.json,
+at the lower learning rate of the config's `instruct:` section.
+
+Both read the token file's record of its tokenizer (registry label and weights sha256) and
+refuse tokens made by a tokenizer the registry does not have, or by another one than the
+model was trained on. The loop, resume and bookkeeping are the shared ones (train/loop.py,
+train/runs.py).
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+from myocli import registry
+from myocli.errors import MyoError
+from myocli.lm import prompts
+from myocli.train import runs
+from myocli.train.loop import TrainOptions
+
+KIND = "lm"
+SECTIONS = ("model", "train", "instruct")
+DEBUG_SEQUENCES = 8
+DEBUG_STEPS = 5
+VAL_EXAMPLES_PER_TASK = 32
+
+
+@dataclass
+class LMRun:
+    stage: str  # "pretrain" or "instruct"
+    tokens: Path
+    name: str
+    config: str | None = None  # preset or YAML; instruct defaults to the one its parent was pretrained with
+    val_tokens: Path | None = None
+    base_model: str | None = None  # pretrain: a pretrained T5 to start from
+    init: str | None = None  # instruct: the pretrained LM checkpoint to start from
+    resume: bool = False
+    debug: bool = False
+    keep_state: bool = False
+    train_overrides: dict = field(default_factory=dict)
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return prompts.PRETRAIN_TASKS if self.stage == "pretrain" else prompts.TASKS
+
+
+def _parent_lm(run: LMRun) -> tuple[registry.CheckpointRef, dict]:
+    ref = registry.resolve(run.init, KIND)
+    return ref, registry.read_manifest(ref.path)
+
+
+def _settings(run: LMRun) -> dict:
+    """Model sizes, training options and the model's origin for a new run."""
+    from myocli.config import load_config
+    from myocli.models.lm import LMConfig
+
+    settings: dict = {"stage": run.stage}
+    config_spec = run.config
+    if run.stage == "instruct":
+        parent, manifest = _parent_lm(run)
+        settings["init"] = {"name": parent.label, "sha256": manifest["files"][registry.WEIGHTS]["sha256"]}
+        if config_spec is None:
+            config_spec = manifest.get("training", {}).get("config_source", "tiny")
+            if not Path(config_spec).is_file():
+                raise MyoError(f"{parent.label} was trained with the config {config_spec}, which is gone; give --config")
+    config, source = load_config(KIND, config_spec or "tiny", SECTIONS)
+    train = config["train" if run.stage == "pretrain" else "instruct"] | run.train_overrides
+    try:
+        model = LMConfig.from_dict(config["model"])
+        options = TrainOptions.from_dict(train).check()
+    except (MyoError, ValueError, TypeError) as exc:
+        raise MyoError(f"{source}: {exc}") from exc
+    if run.debug:
+        options.max_steps = min(options.max_steps, DEBUG_STEPS)
+        options.log_every = options.eval_every = options.save_every = 1
+    return settings | {"model": model.to_dict(), "train": options.to_dict(), "config_source": source, "base_model": run.base_model}
+
+
+def preflight(run: LMRun) -> None:
+    """Cheap checks of names, files and settings, before anything starts (or is launched)."""
+    registry.check_name(run.name)
+    for option, path in (("--tokens", run.tokens), ("--val-tokens", run.val_tokens)):
+        if path is not None and not Path(path).is_file():
+            raise MyoError(f"{option} {path}: no such file; make one with `myo tokenizer encode`")
+    if run.stage == "instruct" and run.base_model:
+        raise MyoError("--base-model is for `myo lm pretrain`; instruction tuning starts from a pretrained LM checkpoint")
+    if run.resume:
+        runs.check_resume(KIND, run.name, run.train_overrides, {})
+    else:
+        _settings(run)
+
+
+def _read_tokens(path: Path, debug: bool, limit: int):
+    from myocli.data.tokens import read_tokens
+
+    tokens = read_tokens(path)
+    if debug:
+        tokens.tokens, tokens.captions = tokens.tokens[:limit], tokens.captions[:limit]
+    return tokens
+
+
+def _tokenizer_of(tokens, where: Path) -> dict:
+    """The motion tokenizer a token file was made with, checked against the registry."""
+    label, sha = tokens.attrs.get("tokenizer"), tokens.attrs.get("tokenizer_sha256")
+    if not label or not sha:
+        raise MyoError(f"{where}: does not say which tokenizer made it; re-create it with `myo tokenizer encode`")
+    try:
+        manifest = registry.read_manifest(registry.resolve(str(label), "tokenizer").path)
+    except MyoError as exc:
+        raise MyoError(f"{where} was made with {label}, which is not in the registry ({exc}); the model needs it to turn codes into motion") from exc
+    if manifest["files"][registry.WEIGHTS]["sha256"] != sha:
+        raise MyoError(f"{where} was made with other weights than the registry's {label}; re-encode it with `myo tokenizer encode`")
+    return {
+        "tokenizer": str(label),
+        "tokenizer_sha256": str(sha),
+        "codebook_size": int(tokens.attrs["codebook_size"]),
+        "downsample": int(tokens.attrs["downsample"]),
+        "fps": float(tokens.attrs["fps"]),
+    }
+
+
+class PairDataset:
+    """Training pairs as a pure function of their index (so a resumed run sees the same ones):
+    a sequence, a task, a caption, an instruction and a crop, all drawn from rng(seed, index)."""
+
+    def __init__(self, prompter, codes, captions, tasks, templates, max_codes: int, seconds_per_code: float, length: int, seed: int):
+        self.prompter, self.codes, self.tasks, self.templates = prompter, codes, tasks, templates
+        self.captions = [[c for c in caps if c.strip()] for caps in captions]
+        self.max_codes, self.seconds_per_code, self.length, self.seed = max_codes, seconds_per_code, length, seed
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, index: int) -> tuple[list[int], list[int]]:
+        rng = np.random.default_rng([self.seed, index])
+        sequence = int(rng.integers(len(self.codes)))
+        codes = self.codes[sequence]
+        if len(codes) > self.max_codes:
+            start = int(rng.integers(len(codes) - self.max_codes + 1))
+            codes = codes[start : start + self.max_codes]
+        captions = self.captions[sequence]
+        tasks = [t for t in self.tasks if len(codes) >= prompts.MINIMUM_CODES[t] and (captions or t not in ("t2m", "m2t"))]
+        task = tasks[int(rng.integers(len(tasks)))] if tasks else "t2m"
+        caption = captions[int(rng.integers(len(captions)))] if captions else ""
+        template = self.templates[task][int(rng.integers(len(self.templates[task])))]
+        return prompts.training_example(self.prompter, task, codes, caption, template, rng, self.seconds_per_code)
+
+
+def collate(batch, pad: int):
+    """Pad inputs with the pad id (masked) and answers with -100 (ignored by the loss)."""
+    import torch
+
+    inputs, answers = zip(*batch, strict=True)
+    width, answer_width = max(map(len, inputs)), max(map(len, answers))
+    input_ids = torch.full((len(batch), width), pad, dtype=torch.long)
+    labels = torch.full((len(batch), answer_width), -100, dtype=torch.long)
+    for row, (x, y) in enumerate(batch):
+        input_ids[row, : len(x)] = torch.tensor(x)
+        labels[row, : len(y)] = torch.tensor(y)
+    return {"input_ids": input_ids, "attention_mask": (input_ids != pad).long(), "labels": labels}
+
+
+def train_lm(run: LMRun) -> dict | None:
+    """Train (or resume) and register a language model; returns a summary for the CLI (None on other ranks)."""
+    import torch
+    from accelerate import PartialState
+
+    preflight(run)
+    tokens = _read_tokens(run.tokens, run.debug, DEBUG_SEQUENCES)
+    origin = _tokenizer_of(tokens, run.tokens)
+    val = _read_tokens(run.val_tokens, run.debug, DEBUG_SEQUENCES // 2) if run.val_tokens else None
+    if val is not None and _tokenizer_of(val, run.val_tokens)["tokenizer_sha256"] != origin["tokenizer_sha256"]:
+        raise MyoError(f"--val-tokens {run.val_tokens} was made with another tokenizer than --tokens {run.tokens}")
+    state = PartialState(cpu=not torch.cuda.is_available())
+    used = runs.trained_on({"tokens": run.tokens, "val": run.val_tokens}, run.debug, state.num_processes)
+    ref, settings = runs.open_run(KIND, run.name, run.resume, lambda: _settings(run), used, run.train_overrides, state)
+    with runs.removed_if_nothing_saved(ref, state):
+        return _train(run, ref, settings, tokens, val, origin)
+
+
+def _build(run: LMRun, settings: dict, origin: dict):
+    """The model to train, its text tokenizer, vocabulary and config, as the settings say."""
+    from myocli.lm.engine import load_lm
+    from myocli.models import lm
+
+    if settings["stage"] == "instruct":
+        parent = load_lm(settings["init"]["name"])
+        if parent.manifest["files"][registry.WEIGHTS]["sha256"] != settings["init"]["sha256"]:
+            raise MyoError(f"{parent.ref.label} changed since this run started; it cannot be resumed")
+        if parent.config.tokenizer_sha256 != origin["tokenizer_sha256"]:
+            raise MyoError(f"{run.tokens} was made with {origin['tokenizer']}, but {parent.ref.label} was trained on the codes of "
+                           f"{parent.config.tokenizer}; encode the data with that tokenizer")  # fmt: skip
+        parent.config.instruction_tuned = True
+        return parent.model.train(), parent.text_tokenizer, parent.vocab, parent.config
+    config = lm.LMConfig.from_dict(settings["model"] | origin)
+    if settings["base_model"]:
+        model, text_tokenizer, vocab = lm.from_pretrained(settings["base_model"], config)
+    else:
+        text_tokenizer = lm.byte_tokenizer()
+        model, vocab = lm.new_model(config, text_tokenizer)
+    return model, text_tokenizer, vocab, config
+
+
+def _train(run: LMRun, ref, settings: dict, tokens, val, origin: dict) -> dict | None:
+    import torch
+    from accelerate.utils import set_seed
+
+    from myocli.models import lm
+    from myocli.train.accelerator import make_accelerator
+    from myocli.train.loop import fit
+
+    accelerator = make_accelerator(settings["train"]["mixed_precision"], settings["train"]["grad_accum"], log_dir=ref.path / "logs")
+    options = TrainOptions.from_dict(settings["train"])
+    set_seed(options.seed)
+    model, text_tokenizer, vocab, config = _build(run, settings, origin)
+    prompter = prompts.Prompter(text_tokenizer, vocab)
+    templates = prompts.instructions() if settings["stage"] == "instruct" else {t: v[:1] for t, v in prompts.instructions().items()}
+    first_codes = [t[:, 0] for t in tokens.tokens]  # a residual tokenizer's first codebook carries the coarse motion
+
+    def pairs(codes, captions, tasks, length, seed):
+        return PairDataset(prompter, codes, captions, tasks, templates, config.max_motion_tokens, config.seconds_per_token, length, seed)
+
+    dataset = pairs(first_codes, tokens.captions, run.tasks, options.samples_needed(accelerator.num_processes), options.seed)
+    val_sets = {}
+    if val is not None:
+        val_codes = [t[:, 0] for t in val.tokens]
+        for task in run.tasks:  # fixed pairs, one set per task
+            only = pairs(val_codes, val.captions, (task,), 0, 1_000_003)
+            val_sets[task] = [only[k] for k in range(VAL_EXAMPLES_PER_TASK)]
+
+    def evaluate(unwrapped) -> dict:
+        """Teacher-forced loss per task on the validation pairs, summed over ranks."""
+        rank, world = accelerator.process_index, accelerator.num_processes
+        sums = torch.zeros(2 * len(val_sets), device=accelerator.device, dtype=torch.float64)
+        with torch.no_grad():
+            for t, examples in enumerate(val_sets.values()):
+                for start in range(rank * 8, len(examples), 8 * world):
+                    batch = {k: v.to(accelerator.device) for k, v in collate(examples[start : start + 8], vocab.pad).items()}
+                    logits = unwrapped(**batch).logits.float()
+                    losses = torch.nn.functional.cross_entropy(logits.transpose(1, 2), batch["labels"], ignore_index=-100, reduction="sum")
+                    sums[2 * t] += losses
+                    sums[2 * t + 1] += (batch["labels"] != -100).sum()
+        sums = accelerator.reduce(sums, "sum")
+        return {f"loss_{task}": float(sums[2 * t] / sums[2 * t + 1].clamp(min=1)) for t, task in enumerate(val_sets)}
+
+    def loss_fn(model, batch):
+        loss = model(**batch).loss
+        return loss, {"loss": loss}
+
+    if accelerator.is_main_process:
+        accelerator.init_trackers(KIND, config={k: v for k, v in settings["train"].items() if isinstance(v, int | float | str | bool)})
+        sys.stderr.write(
+            f"{'Resuming' if run.resume else 'Training'} {ref.label} ({settings['stage']}, tasks {', '.join(run.tasks)}): "
+            f"{len(first_codes)} token sequences, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
+            f"{accelerator.num_processes} process(es) on {accelerator.device}\n"
+        )
+    state_dir = ref.path / registry.STATE
+    result = fit(
+        accelerator, model, dataset, loss_fn, options, state_dir, evaluate=evaluate if val_sets else None,
+        resume=run.resume, label=ref.label, collate_fn=partial(collate, pad=vocab.pad),
+    )  # fmt: skip
+
+    unwrapped = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        extra = []
+        if config.text_tokenizer == lm.SAVED:
+            folder = ref.path / lm.TEXT_TOKENIZER_DIR
+            text_tokenizer.save_pretrained(str(folder))
+            extra = sorted(str(p.relative_to(ref.path)) for p in folder.rglob("*") if p.is_file())
+        parents = [{"name": origin["tokenizer"], "sha256": origin["tokenizer_sha256"]}]
+        registry.save(
+            ref,
+            config.to_dict(),
+            lm.tensors_to_save(unwrapped),
+            extra_files=extra,
+            training=runs.training_record(settings, result, accelerator, run.debug) | {"stage": settings["stage"], "tasks": list(run.tasks)},
+            dataset=runs.fingerprints(settings, {"tokens": run.tokens, "val": run.val_tokens}),
+            parents=parents + ([settings["init"]] if "init" in settings else []) + runs.parents(settings),
+            metrics={"train": result.last_logs, "val": result.last_eval},
+        )
+        if not run.keep_state:
+            shutil.rmtree(state_dir, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    if not accelerator.is_main_process:
+        return None
+    return {"checkpoint": ref.label, "path": str(ref.path), "steps": result.steps_done, "val": result.last_eval, "train": result.last_logs}

@@ -1,0 +1,172 @@
+"""The motion language model end to end on real clips: tokenizer -> pretrain -> instruct -> generate and eval.
+
+Models are tiny and train for a few steps, so what is checked is the machinery (shapes,
+lengths, the floor, reproducibility, the registry, errors), not the quality of the motion;
+benchmarks/RESULTS.md has the quality run.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import assert_clean_failure, myo
+
+from myocli import skeleton as sk
+
+TINY_LM = """\
+model:
+  t5: {d_model: 64, d_ff: 128, d_kv: 16, num_heads: 4, num_layers: 1, num_decoder_layers: 1, dropout_rate: 0.1}
+  max_motion_tokens: 40
+  max_text_tokens: 60
+train: {max_steps: 12, batch_size: 8, learning_rate: 1.0e-3, log_every: 4, eval_every: 6, save_every: 6}
+instruct: {max_steps: 8, batch_size: 8, learning_rate: 5.0e-4, log_every: 4, eval_every: 4, save_every: 4}
+"""
+
+
+def ok(result):
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def lm_home(tmp_path_factory, motion_sets):
+    """A registry with a tokenizer, its token files, a pretrained and an instruction-tuned LM."""
+    from conftest import TINY_TOKENIZER
+
+    root = tmp_path_factory.mktemp("lm")
+    env = {"MYO_HOME": str(root / "home")}
+    (root / "tok.yaml").write_text(TINY_TOKENIZER)
+    (root / "lm.yaml").write_text(TINY_LM)
+    ok(myo("tokenizer", "train", "--data", str(motion_sets["train"]), "--config", str(root / "tok.yaml"), "--name", "tok", env=env))
+    for split in ("train", "val"):
+        ok(myo("tokenizer", "encode", "tok", "--data", str(motion_sets[split]), "-o", str(root / f"{split}_tokens.h5"), env=env))
+    common = ["--tokens", str(root / "train_tokens.h5"), "--val-tokens", str(root / "val_tokens.h5"), "--json"]
+    pretrained = json.loads(ok(myo("lm", "pretrain", *common, "--config", str(root / "lm.yaml"), "--name", "pre", env=env)).stdout)
+    tuned = json.loads(ok(myo("lm", "instruct", "pre", *common, "--name", "it", env=env)).stdout)
+    return {"root": root, "env": env, "pretrained": pretrained, "tuned": tuned}
+
+
+def test_pretrain_and_instruct_register_models_with_their_parents(lm_home):
+    pre, tuned = lm_home["pretrained"], lm_home["tuned"]
+    assert pre["checkpoint"] == "lm/pre@1" and tuned["checkpoint"] == "lm/it@1"
+    assert set(pre["val"]) == {"loss_t2m", "loss_m2t", "loss_predict"}
+    assert set(tuned["val"]) == {"loss_t2m", "loss_m2t", "loss_predict", "loss_inbetween"}
+    manifest = json.loads((Path(tuned["path"]) / "manifest.json").read_text())
+    assert [p["name"] for p in manifest["parents"]] == ["tokenizer/tok@1", "lm/pre@1"]
+    assert manifest["config"]["instruction_tuned"] and manifest["training"]["learning_rate"] == 5e-4
+    assert manifest["config"]["codebook_size"] == 32 and manifest["config"]["t5"]["vocab_size"] == 384 + 32 + 3
+    ok(myo("ckpt", "verify", "lm/it", env=lm_home["env"]))
+
+
+def test_generate_all_four_tasks(lm_home, motion_sets, tmp_path):
+    env = lm_home["env"]
+    out = json.loads(ok(myo("generate", "a person walks forward", "--seconds", "2", "-n", "2", "--seed", "5",
+                            "-o", str(tmp_path / "walk"), "--json", env=env)).stdout)["samples"]  # fmt: skip
+    assert [s["seed"] for s in out] == [5, 6] and out[0]["model"] == "lm/it@1"  # the instruction-tuned one by default
+    for sample in out:
+        motion = np.load(sample["npy"])
+        assert motion.shape == (40, sk.NUM_JOINTS, 3) and motion.dtype == np.float32 and np.isfinite(motion).all()
+        assert abs(motion[:, sk.FOOT_CONTACT_JOINTS, 1].min()) < 1e-6  # on the floor
+        assert json.loads(Path(sample["json"]).read_text())["prompt"] == "a person walks forward"
+    # Sample 0 of --seed 5 is the same whatever --num-samples says.
+    again = json.loads(ok(myo("generate", "a person walks forward", "--seconds", "2", "--seed", "5", "--model", "lm/it",
+                              "-o", str(tmp_path / "again"), "--json", env=env)).stdout)["samples"][0]  # fmt: skip
+    assert np.array_equal(np.load(again["npy"]), np.load(out[0]["npy"]))
+
+    clip = f"{motion_sets['test']}:0"
+    text = ok(myo("generate", "--task", "m2t", "--motion", clip, "-n", "2", env=env)).stdout.strip().splitlines()
+    assert len(text) == 2 and "motion_id" not in "".join(text)  # one line per sample, text only
+
+    for task in ("predict", "inbetween"):
+        sample = json.loads(ok(myo("generate", "--task", task, "--motion", clip, "--seconds", "1",
+                                   "-o", str(tmp_path / task), "--json", env=env)).stdout)["samples"][0]  # fmt: skip
+        motion = np.load(sample["npy"])
+        start, stop = sample["generated_frames"]
+        assert stop - start == 20 and motion.shape[1:] == (sk.NUM_JOINTS, 3) and np.isfinite(motion).all()
+        assert abs(motion[:, sk.FOOT_CONTACT_JOINTS, 1].min()) < 1e-6
+        assert (task == "predict") == (stop == len(motion))
+
+
+def test_generate_mp4_renders_each_sample(lm_home, tmp_path):
+    ok(myo("generate", "a person kicks", "--seconds", "1", "--mp4", "-o", str(tmp_path / "kick"), env=lm_home["env"]))
+    import imageio
+
+    assert len(imageio.mimread(tmp_path / "kick_0.mp4", memtest=False)) == 20
+
+
+def test_eval_reports_every_task(lm_home, motion_sets):
+    report = json.loads(ok(myo("lm", "eval", "it", "--data", str(motion_sets["test"]), "--limit", "3", "--json", env=lm_home["env"])).stdout)
+    assert report["clips"] == 3
+    assert 0 <= report["t2m"]["valid_ratio"] <= 1 and report["t2m"]["length_error_s"] >= 0
+    assert 0 <= report["m2t"]["bleu4"] <= 1 and 0 <= report["m2t"]["rouge_l"] <= 1
+    for task in ("predict", "inbetween"):
+        assert 0 < report[task]["ade_m"] < 10 and report[task]["fde_m"] > 0
+    assert 0 <= report["real"]["foot_skating_ratio"] <= 1 and report["real"]["penetration_mm"] == 0  # converted clips sit on the floor
+
+
+def test_base_model_from_a_local_t5_keeps_its_weights_and_adds_motion_tokens(lm_home, tmp_path):
+    import torch
+    from safetensors.torch import load_file
+    from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
+
+    base = tmp_path / "my-t5"
+    config = T5Config(vocab_size=384, d_model=32, d_ff=64, d_kv=8, num_heads=4, num_layers=1, num_decoder_layers=1,
+                      decoder_start_token_id=0, pad_token_id=0, eos_token_id=1)  # fmt: skip
+    torch.manual_seed(0)
+    T5ForConditionalGeneration(config).save_pretrained(base)
+    ByT5Tokenizer().save_pretrained(base)
+    root, env = lm_home["root"], lm_home["env"]
+    result = json.loads(ok(myo("lm", "pretrain", "--tokens", str(root / "train_tokens.h5"), "--base-model", str(base),
+                               "--name", "from-base", "--max-steps", "2", "--lr", "0", "--json", env=env)).stdout)  # fmt: skip
+    folder = Path(result["path"])
+    manifest = json.loads((folder / "manifest.json").read_text())
+    assert manifest["config"]["base_model"] == str(base) and manifest["config"]["t5"]["vocab_size"] == 384 + 32 + 3
+    assert any(name.startswith("text_tokenizer/") for name in manifest["files"])
+    trained, original = load_file(folder / "model.safetensors"), load_file(base / "model.safetensors")
+    key = "encoder.block.0.layer.0.SelfAttention.q.weight"
+    assert torch.equal(trained[key], original[key])  # --lr 0: the pretrained weights came through unchanged
+    assert torch.equal(trained["shared.weight"][:384], original["shared.weight"])
+    ok(myo("generate", "a person jumps", "--model", "lm/from-base", "--seconds", "1", "-o", str(tmp_path / "jump"), env=env))
+    assert np.load(tmp_path / "jump_0.npy").shape == (20, sk.NUM_JOINTS, 3)
+
+
+def test_resume_matches_an_uninterrupted_run(lm_home):
+    from safetensors.torch import load_file
+
+    root, env = lm_home["root"], lm_home["env"]
+    common = ["--tokens", str(root / "train_tokens.h5"), "--config", str(root / "lm.yaml")]
+    ok(myo("lm", "pretrain", *common, "--name", "straight", "--max-steps", "6", env=env))
+    ok(myo("lm", "pretrain", *common, "--name", "split", "--max-steps", "3", "--keep-state", env=env))
+    ok(myo("lm", "pretrain", *common, "--name", "split", "--max-steps", "6", "--resume", env=env))
+    home = Path(env["MYO_HOME"]) / "lm"
+    straight, resumed = load_file(home / "straight/v1/model.safetensors"), load_file(home / "split/v2/model.safetensors")
+    assert all(np.array_equal(straight[k].numpy(), resumed[k].numpy()) for k in straight)
+
+
+def test_bad_input_gives_one_clear_error_and_writes_nothing(lm_home, motion_sets, tmp_path):
+    env = lm_home["env"]
+    usage = myo("generate", "  ", "-o", str(tmp_path / "x"), env=env)
+    assert usage.returncode == 2 and "prompt is empty" in usage.stderr
+    zero = myo("generate", "a person walks", "--seconds", "0", "-o", str(tmp_path / "x"), env=env)
+    assert zero.returncode == 2 and "--seconds" in zero.stderr
+    no_motion = myo("generate", "--task", "predict", env=env)
+    assert no_motion.returncode == 2 and "--motion" in no_motion.stderr
+    np.save(tmp_path / "wrong.npy", np.zeros((30, 27, 3), dtype=np.float32))
+    assert_clean_failure(myo("generate", "--task", "m2t", "--motion", str(tmp_path / "wrong.npy"), env=env), "wrong.npy", "(30, 27, 3)")
+    too_long = myo("generate", "a person walks", "--seconds", "60", "-o", str(tmp_path / "x"), env=env)
+    assert_clean_failure(too_long, "--seconds 60", "up to 8 s")
+    assert not list(tmp_path.glob("x*"))
+
+    # An LM whose tokenizer checkpoint has gone: a registry copy without it.
+    broken = tmp_path / "broken"
+    shutil.copytree(env["MYO_HOME"], broken)
+    shutil.rmtree(broken / "tokenizer")
+    missing = myo("generate", "a person walks", "--model", "lm/it", "-o", str(tmp_path / "y"), env={"MYO_HOME": str(broken)})
+    assert_clean_failure(missing, "lm/it@1", "tokenizer/tok@1", "put that checkpoint back")
+    tokens_without = myo("lm", "pretrain", "--tokens", str(lm_home["root"] / "train_tokens.h5"), "--name", "z", env={"MYO_HOME": str(broken)})
+    assert_clean_failure(tokens_without, "tokenizer/tok@1", "not in the registry")
+    assert not (broken / "lm" / "z").exists()
