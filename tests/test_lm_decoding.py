@@ -1,0 +1,98 @@
+"""Prompts and constrained decoding on an untrained T5: the rules hold whatever the weights say."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from myocli.lm import prompts
+from myocli.lm.decoding import MotionRule, TextRule, decode, pick
+from myocli.models import lm
+
+CODES = 32
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    config = lm.LMConfig(t5={"d_model": 32, "d_ff": 64, "d_kv": 8, "num_heads": 4, "num_layers": 1, "num_decoder_layers": 1}, codebook_size=CODES)
+    text_tokenizer = lm.byte_tokenizer()
+    torch.manual_seed(0)
+    model, vocab = lm.new_model(config, text_tokenizer)
+    return model.eval(), vocab, prompts.Prompter(text_tokenizer, vocab)
+
+
+def test_vocabulary_holds_the_motion_tokens_after_the_text(tiny):
+    _, vocab, prompter = tiny
+    assert vocab.offset == 384 and vocab.size == 384 + CODES + 3
+    assert prompter.text_tokenizer.convert_ids_to_tokens(vocab.offset + 5) == "<motion_id_5>"
+    assert list(vocab.codes([vocab.start, vocab.offset + 3, 65, vocab.offset + 31, vocab.end])) == [3, 31]
+
+
+@pytest.mark.parametrize("temperature", [0.0, 1.0, 5.0])
+def test_motion_answers_are_only_codes_between_start_and_end_of_the_asked_length(tiny, temperature):
+    model, vocab, prompter = tiny
+    ids = prompter.t2m(prompts.instructions()["t2m"][0], "a person walks", None)
+    for length in (1, 7):
+        answer = decode(model, ids, MotionRule(vocab, length, length), temperature, generator=torch.Generator().manual_seed(1))
+        assert answer[0] == vocab.start and answer[-2:] == [vocab.end, vocab.eos]
+        assert len(vocab.codes(answer)) == length == len(answer) - 3
+    free = decode(model, ids, MotionRule(vocab, 1, 12), temperature, generator=torch.Generator().manual_seed(2))
+    assert 1 <= len(vocab.codes(free)) <= 12 and len(vocab.codes(free)) == len(free) - 3
+
+
+def test_text_answers_never_hold_motion_tokens(tiny):
+    model, vocab, prompter = tiny
+    ids = prompter.m2t(prompts.instructions()["m2t"][0], np.arange(10) % CODES)
+    answer = decode(model, ids, TextRule(vocab, 20), 3.0, generator=torch.Generator().manual_seed(0))
+    assert len(answer) <= 20 and answer[-1] == vocab.eos and answer[0] != vocab.eos
+    assert not set(answer) & set(vocab.motion_related().tolist())
+
+
+def test_pick_respects_top_k_and_top_p():
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    generator = torch.Generator().manual_seed(0)
+    assert pick(logits, 0.0, 0, 1.0, generator) == 0
+    assert {pick(logits, 1.0, 2, 1.0, generator) for _ in range(200)} == {0, 1}
+    assert {pick(logits, 1.0, 0, 0.75, generator) for _ in range(200)} == {0, 1}  # 0.5 + 0.3 reaches 0.75
+    assert {pick(logits, 1.0, 0, 1.0, generator) for _ in range(400)} == {0, 1, 2, 3}
+
+
+def test_training_examples_of_each_task(tiny):
+    _, vocab, prompter = tiny
+    codes = np.arange(20) % CODES
+    rng = np.random.default_rng(0)
+    for task in prompts.TASKS:
+        template = prompts.instructions()[task][3]
+        source, answer = prompts.training_example(prompter, task, codes, "a person hops", template, rng, 0.2)
+        assert source[-1] == vocab.eos and answer[-1] == vocab.eos
+        if task == "m2t":
+            assert prompter.text_tokenizer.decode(answer, skip_special_tokens=True) == "a person hops"
+            assert list(vocab.codes(source)) == list(codes)
+        elif task == "t2m":
+            assert list(vocab.codes(answer)) == list(codes)
+        elif task == "predict":  # context + answer is the whole sequence
+            assert list(vocab.codes(source)) + list(vocab.codes(answer)) == list(codes)
+        else:  # one mask per missing code, and start + middle + end is the whole sequence
+            middle = vocab.codes(answer)
+            assert source.count(vocab.mask) == len(middle) >= 1
+            head = vocab.codes(source[: source.index(vocab.mask)])
+            assert list(head) + list(middle) + list(vocab.codes(source[source.index(vocab.mask) :])) == list(codes)
+
+
+def test_splits_leave_something_to_generate():
+    for length in range(3, 40):
+        head, tail = prompts.inbetween_split(length, 0.35, 0.35)
+        assert head >= 1 and tail >= 1 and length - head - tail >= 1
+        assert 1 <= prompts.context_split(length, 0.5) <= length - 1
+
+
+def test_pairs_are_a_pure_function_of_their_index(tiny):
+    from myocli.train.lm import PairDataset
+
+    _, _, prompter = tiny
+    codes = [np.arange(n) % CODES for n in (3, 9, 150)]
+    dataset = PairDataset(prompter, codes, [["a"], ["b", "c"], ["d"]], prompts.TASKS, prompts.instructions(), 100, 0.2, 50, seed=7)
+    first = [dataset[i] for i in range(50)]
+    assert first == [dataset[i] for i in range(50)]
+    assert all(len(prompter.vocab.codes(a)) <= 100 for _, a in first)  # long sequences are cropped
