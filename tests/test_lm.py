@@ -110,7 +110,7 @@ def test_eval_reports_every_task(lm_home, motion_sets):
 
 def test_base_model_from_a_local_t5_keeps_its_weights_and_adds_motion_tokens(lm_home, tmp_path):
     import torch
-    from safetensors.torch import load_file
+    from safetensors.torch import load_file, save_file
     from transformers import ByT5Tokenizer, T5Config, T5ForConditionalGeneration
 
     base = tmp_path / "my-t5"
@@ -119,6 +119,11 @@ def test_base_model_from_a_local_t5_keeps_its_weights_and_adds_motion_tokens(lm_
     torch.manual_seed(0)
     T5ForConditionalGeneration(config).save_pretrained(base)
     ByT5Tokenizer().save_pretrained(base)
+    # Made like Flan-T5: an output layer of its own (transformers 5 saves every T5 tied).
+    weights = load_file(base / "model.safetensors") | {"lm_head.weight": torch.randn(384, 32)}
+    save_file(weights, base / "model.safetensors", metadata={"format": "pt"})
+    settings = json.loads((base / "config.json").read_text()) | {"tie_word_embeddings": False}
+    (base / "config.json").write_text(json.dumps(settings))
     root, env = lm_home["root"], lm_home["env"]
     result = json.loads(ok(myo("lm", "pretrain", "--tokens", str(root / "train_tokens.h5"), "--base-model", str(base),
                                "--name", "from-base", "--max-steps", "2", "--lr", "0", "--json", env=env)).stdout)  # fmt: skip
@@ -130,6 +135,7 @@ def test_base_model_from_a_local_t5_keeps_its_weights_and_adds_motion_tokens(lm_
     key = "encoder.block.0.layer.0.SelfAttention.q.weight"
     assert torch.equal(trained[key], original[key])  # --lr 0: the pretrained weights came through unchanged
     assert torch.equal(trained["shared.weight"][:384], original["shared.weight"])
+    assert torch.equal(trained["lm_head.weight"][:384], original["lm_head.weight"])  # the output layer is kept, not tied
     ok(myo("generate", "a person jumps", "--model", "lm/from-base", "--seconds", "1", "-o", str(tmp_path / "jump"), env=env))
     assert np.load(tmp_path / "jump_0.npy").shape == (20, sk.NUM_JOINTS, 3)
 

@@ -40,7 +40,7 @@ def _default_model() -> tuple[str, str]:
     return str(ref.path), f"Using {ref.label} (the newest language model, instruction-tuned first; choose with --model)\n"
 
 
-def _check_options(prompt: str | None, task: Task, motion: str | None, seconds: float | None, top_p: float) -> None:
+def _check_options(prompt: str | None, task: Task, motion: str | None, seconds: float | None, top_p: float, output: str | None, mp4: bool) -> None:
     if seconds is not None and seconds <= 0:
         raise typer.BadParameter(f"{seconds:g}: the length of the motion must be above 0 seconds", param_hint="--seconds")
     if not 0 < top_p <= 1:
@@ -55,8 +55,10 @@ def _check_options(prompt: str | None, task: Task, motion: str | None, seconds: 
             raise typer.BadParameter(f"--task {task.value} needs --motion FILE (a .npy (T, 28, 3) or FILE.h5:INDEX)", param_hint="--motion")
         if prompt:
             raise typer.BadParameter(f"--task {task.value} takes no text prompt; the motion is the input", param_hint="PROMPT")
-    if task == Task.m2t and seconds is not None:
-        raise typer.BadParameter("motion-to-text makes text; --seconds applies to motion answers", param_hint="--seconds")
+    if task == Task.m2t:
+        for given, option in ((seconds is not None, "--seconds"), (output, "--output"), (mp4, "--mp4")):
+            if given:
+                raise typer.BadParameter(f"motion-to-text prints its text (use --json for scripts); {option} applies to motion answers", param_hint=option)
 
 
 def generate(
@@ -79,7 +81,7 @@ def generate(
 
     Example: myo generate "a person does one squat" --seconds 3 --num-samples 2 --mp4
     """
-    _check_options(prompt, task, motion, seconds, top_p)
+    _check_options(prompt, task, motion, seconds, top_p, output, mp4)
     from myocli.data.motion_input import load_motion
     from myocli.lm.engine import LMEngine, Sampling
 
@@ -98,18 +100,15 @@ def generate(
         engine.codes_for_seconds(seconds)  # within what this model can make
     sys.stderr.write(note)  # only once the model is known to fit the request
     sampling = Sampling(temperature, top_k, top_p, seed)
-    results = []
-    for sample in range(num_samples):
+    results, motions = [], []
+    for sample in range(num_samples):  # every sample first: a failure then leaves no outputs at all
         record = {
             "task": task.value, "prompt": prompt, "motion_input": motion, "model": engine.lm.ref.label,
             "model_sha256": engine.lm.manifest["files"]["model.safetensors"]["sha256"], "tokenizer": engine.config.tokenizer,
             "seed": seed + sample, "sample": sample, "temperature": temperature, "top_k": top_k, "top_p": top_p, "fps": engine.fps,
         }  # fmt: skip
         if task == Task.m2t:
-            text = engine.motion_to_text(source.motion, motion, sampling, sample)
-            results.append(record | {"text": text})
-            if not as_json:
-                typer.echo(text)
+            results.append(record | {"text": engine.motion_to_text(source.motion, motion, sampling, sample)})
             continue
         if task == Task.t2m:
             positions, new = engine.text_to_motion(prompt, seconds, sampling, sample), None
@@ -119,14 +118,33 @@ def generate(
         record |= {"frames": len(positions), "seconds": round(len(positions) / engine.fps, 3)}
         if new is not None:
             record["generated_frames"] = [new.start, new.stop if new.stop is not None else len(positions)]
-        results.append(record | _write(stem, sample, positions, record, engine.fps, mp4, prompt or f"{task.value}: {motion}"))
-        if not as_json:
-            typer.echo(f"Wrote {results[-1]['npy']} ({len(positions)} frames, {len(positions) / engine.fps:.1f} s)" + (f" and {results[-1]['mp4']}" if mp4 else ""))
+        results.append(record)
+        motions.append(positions)
+    if motions:
+        _write_all(stem, results, motions, engine.fps, mp4, prompt or f"{task.value}: {motion}")
     if as_json:
         sys.stdout.write(json.dumps({"samples": results}, indent=2) + "\n")
+        return
+    for record in results:
+        if task == Task.m2t:
+            typer.echo(record["text"])
+        else:
+            typer.echo(f"Wrote {record['npy']} ({record['frames']} frames, {record['seconds']:.1f} s)" + (f" and {record['mp4']}" if mp4 else ""))
 
 
-def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bool, caption: str) -> dict:
+def _write_all(stem: Path, records: list[dict], motions: list, fps: float, mp4: bool, caption: str) -> None:
+    """Every sample's files, or (on any failure, Ctrl-C included) none of this command's."""
+    written: list[Path] = []
+    try:
+        for record, positions in zip(records, motions, strict=True):
+            record |= _write(stem, record["sample"], positions, record, fps, mp4, caption, written)
+    except BaseException:
+        for path in written:
+            path.unlink(missing_ok=True)
+        raise
+
+
+def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bool, caption: str, written: list[Path]) -> dict:
     import numpy as np
 
     from myocli.atomic import atomic_path
@@ -137,8 +155,11 @@ def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bo
 
         paths["mp4"] = f"{stem}_{sample}.mp4"
         render_motion(positions, paths["mp4"], fps=fps, captions=[caption])
+        written.append(Path(paths["mp4"]))
     with atomic_path(paths["npy"]) as tmp:
         np.save(tmp, np.asarray(positions, dtype=np.float32))
+    written.append(Path(paths["npy"]))
     with atomic_path(paths["json"]) as tmp:
         tmp.write_text(json.dumps(record | paths, indent=2) + "\n")
+    written.append(Path(paths["json"]))
     return paths

@@ -139,7 +139,7 @@ def evaluate(
     limit: int | None = typer.Option(None, "--limit", min=1, help="Measure only the first N clips."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampled answers (clip K uses seed + K)."),
     temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature of motion answers (captions are decoded greedily)."),
-    top_p: float = typer.Option(0.95, "--top-p", min=0.0, max=1.0, help="Nucleus sampling mass of motion answers."),
+    top_p: float = typer.Option(0.95, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass of motion answers."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON document."),
 ) -> None:
     """Measure a language model per task: valid motions, length error and foot skating (t2m), BLEU-4 and ROUGE-L (m2t), ADE/FDE (predict, inbetween).
@@ -170,7 +170,7 @@ def evaluate(
     with Progress(TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as progress:  # fmt: skip
         bar = progress.add_task("", total=clips * len(chosen))
-        report = run_eval(engine, dataset, chosen, Sampling(temperature, 0, top_p, seed), limit, lambda: progress.advance(bar))
+        report = run_eval(engine, dataset, chosen, Sampling(temperature, 0, top_p, seed), limit, lambda: progress.advance(bar), str(data))
     report = {"checkpoint": engine.lm.ref.label, "data": str(data), "tasks": list(chosen)} | report
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")

@@ -138,6 +138,10 @@ class LMEngine:
 
         start = feat.start_pose(like) if like is not None else (0.0, (0.0, 0.0))
         features = tok.decode(self.tokenizer, np.asarray(codes, dtype=np.int64)[:, None])
+        # Frame 0 is placed at the start pose; its own step (non-zero when the codes begin
+        # mid-motion) would move it one frame further.
+        features[0, feat.ROOT_YAW_VELOCITY] = 0.0
+        features[0, feat.ROOT_PLANAR_VELOCITY] = 0.0
         return on_floor(feat.from_features(features, *start)).astype(np.float32)
 
     # The tasks.

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from myocli.errors import MyoError
 from myocli.lm import prompts
 from myocli.lm.engine import LMEngine, Sampling
 from myocli.motion import metrics
@@ -36,7 +37,7 @@ def plausibility(motions: list[np.ndarray], fps: float) -> dict:
     }
 
 
-def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampling, limit: int | None = None, on_item=None) -> dict:
+def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampling, limit: int | None = None, on_item=None, where: str = "the dataset") -> dict:
     """Figures per task over the clips long enough for every task (3 codes or more)."""
     down, fps = engine.config.downsample, engine.fps
     clips = []
@@ -44,6 +45,8 @@ def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampli
         if len(sequence.motion) >= 3 * down:
             codes = engine.encode(sequence.motion.astype(np.float64), sequence.name)[: engine.config.max_motion_tokens]
             clips.append((sequence, codes))
+    if not clips:
+        raise MyoError(f"{where}: no clip has {3 * down} frames or more ({3 * down / fps:g} s); nothing to evaluate")
     clips = clips[:limit] if limit else clips
     report: dict = {"clips": len(clips), "skipped_too_short": len(dataset.sequences) - len(clips) if not limit else None}
     real = [s.motion[: len(c) * down].astype(np.float64) for s, c in clips]

@@ -119,6 +119,7 @@ def new_model(config: LMConfig, text_tokenizer):
 
 def from_pretrained(source: str, config: LMConfig):
     """A pretrained T5 or Flan-T5 (local folder or hub id) and its tokenizer, with the motion tokens added."""
+    import torch
     from transformers import AutoConfig, AutoTokenizer, T5ForConditionalGeneration
 
     where = "a local folder" if Path(source).is_dir() else "a hub id (the hub must be reachable, or the model in the local cache)"
@@ -131,8 +132,17 @@ def from_pretrained(source: str, config: LMConfig):
     except (OSError, ValueError) as exc:
         raise MyoError(f"--base-model {source}: could not load a T5 model and tokenizer from {where} ({str(exc).splitlines()[0]})") from exc
     vocab = add_motion_tokens(text_tokenizer, config.codebook_size)
+    # T5 v1.1 and Flan-T5 have an output layer of their own; transformers' resize would tie it
+    # to the input embeddings and lose it, so it is kept and grown here (new rows: the mean row).
+    untied = model.lm_head.weight.data_ptr() != model.shared.weight.data_ptr()
+    old_head = model.lm_head.weight.detach().clone()
     model.resize_token_embeddings(vocab.size)
-    config.t5 = model.config.to_diff_dict() | {"vocab_size": vocab.size}
+    if untied:
+        _untie_output_layer(model)
+        with torch.no_grad():
+            model.lm_head.weight[: len(old_head)] = old_head
+            model.lm_head.weight[len(old_head) :] = old_head.mean(dim=0)
+    config.t5 = model.config.to_diff_dict() | {"vocab_size": vocab.size, "tie_word_embeddings": not untied}
     config.text_tokenizer = SAVED
     config.base_model = source
     config.motion_token_offset = vocab.offset
@@ -166,7 +176,17 @@ def build_model(config: LMConfig):
     """An empty T5 of a saved config, to load weights into."""
     from transformers import T5Config, T5ForConditionalGeneration
 
-    return T5ForConditionalGeneration(T5Config(**config.t5))
+    model = T5ForConditionalGeneration(T5Config(**config.t5))
+    if config.t5.get("tie_word_embeddings") is False:
+        _untie_output_layer(model)
+    return model
+
+
+def _untie_output_layer(model) -> None:
+    """Give the output layer weights of its own (transformers 5 builds every T5 tied)."""
+    import torch
+
+    model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
 
 
 def tensors_to_save(model) -> dict:
@@ -182,15 +202,10 @@ def tensors_to_save(model) -> dict:
 
 
 def load_weights(model, tensors: dict, label: str) -> None:
-    """Strict loading, except for the tied copies `tensors_to_save` left out."""
+    """Strict loading, except for the tied copies `tensors_to_save` leaves out (tied parameters
+    share one tensor, so loading `shared.weight` fills them all)."""
+    needed = set(tensors_to_save(model))
     missing, unexpected = model.load_state_dict(tensors, strict=False)
-    tied = set(_tied_keys(model))
-    if unexpected or set(missing) - tied:
-        problem = f"unexpected {unexpected[:3]}" if unexpected else f"missing {sorted(set(missing) - tied)[:3]}"
+    if unexpected or needed & set(missing):
+        problem = f"unexpected {unexpected[:3]}" if unexpected else f"missing {sorted(needed & set(missing))[:3]}"
         raise MyoError(f"checkpoint {label}: weights do not match its config ({problem})")
-    model.tie_weights()
-
-
-def _tied_keys(model) -> list[str]:
-    tied = getattr(model, "_tied_weights_keys", None) or {}
-    return list(tied.keys() if isinstance(tied, dict) else tied)

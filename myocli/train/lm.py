@@ -138,20 +138,27 @@ class PairDataset:
         self.prompter, self.codes, self.tasks, self.templates = prompter, codes, tasks, templates
         self.captions = [[c for c in caps if c.strip()] for caps in captions]
         self.max_codes, self.seconds_per_code, self.length, self.seed = max_codes, seconds_per_code, length, seed
+        # Sequences that can make at least one of the tasks (long enough, captioned where the task needs text).
+        self.usable = [i for i in range(len(codes)) if self._tasks_for(i)]
+
+    def _tasks_for(self, sequence: int) -> list[str]:
+        length = min(len(self.codes[sequence]), self.max_codes)
+        has_text = bool(self.captions[sequence])
+        return [t for t in self.tasks if length >= prompts.MINIMUM_CODES[t] and (has_text or t not in ("t2m", "m2t"))]
 
     def __len__(self) -> int:
         return self.length
 
     def __getitem__(self, index: int) -> tuple[list[int], list[int]]:
         rng = np.random.default_rng([self.seed, index])
-        sequence = int(rng.integers(len(self.codes)))
+        sequence = self.usable[int(rng.integers(len(self.usable)))]
         codes = self.codes[sequence]
         if len(codes) > self.max_codes:
             start = int(rng.integers(len(codes) - self.max_codes + 1))
             codes = codes[start : start + self.max_codes]
         captions = self.captions[sequence]
-        tasks = [t for t in self.tasks if len(codes) >= prompts.MINIMUM_CODES[t] and (captions or t not in ("t2m", "m2t"))]
-        task = tasks[int(rng.integers(len(tasks)))] if tasks else "t2m"
+        tasks = self._tasks_for(sequence)
+        task = tasks[int(rng.integers(len(tasks)))]
         caption = captions[int(rng.integers(len(captions)))] if captions else ""
         template = self.templates[task][int(rng.integers(len(self.templates[task])))]
         return prompts.training_example(self.prompter, task, codes, caption, template, rng, self.seconds_per_code)
@@ -232,12 +239,15 @@ def _train(run: LMRun, ref, settings: dict, tokens, val, origin: dict) -> dict |
         return PairDataset(prompter, codes, captions, tasks, templates, config.max_motion_tokens, config.seconds_per_token, length, seed)
 
     dataset = pairs(first_codes, tokens.captions, run.tasks, options.samples_needed(accelerator.num_processes), options.seed)
+    if not dataset.usable:
+        raise MyoError(f"--tokens {run.tokens}: no sequence is captioned and long enough for any of the tasks {', '.join(run.tasks)}")
     val_sets = {}
     if val is not None:
         val_codes = [t[:, 0] for t in val.tokens]
         for task in run.tasks:  # fixed pairs, one set per task
             only = pairs(val_codes, val.captions, (task,), 0, 1_000_003)
-            val_sets[task] = [only[k] for k in range(VAL_EXAMPLES_PER_TASK)]
+            if only.usable:
+                val_sets[task] = [only[k] for k in range(VAL_EXAMPLES_PER_TASK)]
 
     def evaluate(unwrapped) -> dict:
         """Teacher-forced loss per task on the validation pairs, summed over ranks."""
