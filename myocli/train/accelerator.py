@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 
@@ -11,6 +12,9 @@ def make_accelerator(mixed_precision: str, grad_accum: int, log_dir: Path | None
     from accelerate import Accelerator
     from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
 
+    # T5 ties its embeddings; Accelerate then saves the shared tensor once and warns at every
+    # save. The reload is exact (the LM resume test compares weights), so the warning is noise.
+    logging.getLogger("accelerate.utils.other").addFilter(lambda record: "Removed shared tensor" not in record.getMessage())
     project = ProjectConfiguration(project_dir=str(log_dir), logging_dir=str(log_dir)) if log_dir else None
     return Accelerator(
         mixed_precision=mixed_precision,

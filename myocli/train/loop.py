@@ -278,7 +278,7 @@ def fit(
         raise MyoError(f"the {len(digests)} training processes ended with different weights; please report this as a bug")
     return FitResult(
         steps_done=step,
-        last_logs={k: float(v) for k, v in logs.items()},
+        last_logs={k: float(v.detach()) if hasattr(v, "detach") else float(v) for k, v in logs.items()},
         last_eval=last_eval,
         samples_per_second=(step - first_step) * samples_per_step / max(seconds, 1e-9),
         data_wait_fraction=data_wait / max(seconds, 1e-9),
