@@ -238,6 +238,21 @@ def load(spec: str, kind: str, expected_type: str) -> tuple[CheckpointRef, dict,
     return ref, config, load_file(str(ref.path / WEIGHTS)), manifest
 
 
+def load_model(spec: str, kind: str, config_class) -> tuple[CheckpointRef, object, dict, dict]:
+    """`load` for a model config dataclass (with `type` and `skeleton` fields): (ref, config, tensors,
+    manifest), refusing a config this myo cannot build or one made for another skeleton."""
+    from myocli import skeleton as sk
+
+    ref, values, tensors, manifest = load(spec, kind, config_class().type)
+    try:
+        config = config_class.from_dict(values)
+    except (MyoError, TypeError) as exc:
+        raise MyoError(f"checkpoint {ref.label}: config.json does not describe a {config_class().type} this myo can build ({exc})") from exc
+    if config.skeleton != sk.NAME:
+        raise MyoError(f"checkpoint {ref.label} was trained on the {config.skeleton!r} skeleton; this myo works on {sk.NAME}")
+    return ref, config, tensors, manifest
+
+
 def list_all() -> list[dict]:
     """One row per version under the registry root, newest last."""
     rows = []

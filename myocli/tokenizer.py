@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from myocli import registry
-from myocli import skeleton as sk
 from myocli.data.h5 import MotionDataset
 from myocli.errors import MyoError
 from myocli.motion import features as feat
@@ -26,13 +25,7 @@ def load_tokenizer(spec: str):
     """(ref, VQVAE in eval mode, manifest) from the registry, verified; refuses what does not fit."""
     from myocli.models.vqvae import VQVAE, VQVAEConfig
 
-    ref, config, tensors, manifest = registry.load(spec, "tokenizer", "vqvae")
-    try:
-        model_config = VQVAEConfig.from_dict(config)
-    except (MyoError, TypeError) as exc:
-        raise MyoError(f"checkpoint {ref.label}: config.json does not describe a VQ-VAE this myo can build ({exc})") from exc
-    if model_config.skeleton != sk.NAME:
-        raise MyoError(f"checkpoint {ref.label} was trained on the {model_config.skeleton!r} skeleton; myo datasets are {sk.NAME}")
+    ref, model_config, tensors, manifest = registry.load_model(spec, "tokenizer", VQVAEConfig)
     if model_config.feature_version != feat.FEATURE_VERSION or model_config.feature_dim != feat.FEATURE_DIM:
         raise MyoError(
             f"checkpoint {ref.label} uses motion features v{model_config.feature_version} ({model_config.feature_dim} dims); "

@@ -87,7 +87,7 @@ def generate(
 
     source = load_motion(motion) if motion else None  # a wrong file fails before the model loads
     stem = Path(output) if output else Path(_slug(prompt) if task == Task.t2m else f"{_slug(Path(motion.split(':')[0]).stem)}_{task.value}")
-    files = [] if task == Task.m2t else [Path(f"{stem}_{i}{suffix}") for i in range(num_samples) for suffix in (".npy", ".json", *((".mp4",) if mp4 else ()))]
+    files = [] if task == Task.m2t else [path for i in range(num_samples) for path in _sample_paths(stem, i, mp4).values()]
     check_free(files, overwrite)
     spec, note = (model, "") if model else _default_model()
     engine = LMEngine.load(spec)
@@ -149,17 +149,21 @@ def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bo
 
     from myocli.atomic import atomic_path
 
-    paths = {"npy": f"{stem}_{sample}.npy", "json": f"{stem}_{sample}.json"}
+    paths = _sample_paths(stem, sample, mp4)
     if mp4:
         from myocli.render.api import render_motion
 
-        paths["mp4"] = f"{stem}_{sample}.mp4"
         render_motion(positions, paths["mp4"], fps=fps, captions=[caption])
-        written.append(Path(paths["mp4"]))
+        written.append(paths["mp4"])
     with atomic_path(paths["npy"]) as tmp:
         np.save(tmp, np.asarray(positions, dtype=np.float32))
-    written.append(Path(paths["npy"]))
+    written.append(paths["npy"])
+    names = {kind: str(path) for kind, path in paths.items()}
     with atomic_path(paths["json"]) as tmp:
-        tmp.write_text(json.dumps(record | paths, indent=2) + "\n")
-    written.append(Path(paths["json"]))
-    return paths
+        tmp.write_text(json.dumps(record | names, indent=2) + "\n")
+    written.append(paths["json"])
+    return names
+
+
+def _sample_paths(stem: Path, sample: int, mp4: bool) -> dict[str, Path]:
+    return {suffix: Path(f"{stem}_{sample}.{suffix}") for suffix in ("npy", "json", *(("mp4",) if mp4 else ()))}

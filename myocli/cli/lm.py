@@ -33,12 +33,18 @@ def _report(summary: dict | None, as_json: bool) -> None:
         typer.echo("  validation loss: " + ", ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in summary["val"].items()))
 
 
-def _run(run, gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision, as_json) -> None:
-    from myocli.train.lm import preflight, train_lm
+def _run(stage: str, options: dict, **run_fields) -> None:
+    """Build the run from the command's parameters (`options`: its locals()), check it, launch, train, report."""
+    from myocli.train.lm import LMRun, preflight, train_lm
 
+    run = LMRun(
+        stage=stage, tokens=options["tokens"], name=options["name"], config=options["config"], val_tokens=options["val_tokens"],
+        resume=options["resume"], debug=options["debug"], keep_state=options["keep_state"],
+        train_overrides=t.train_overrides(options), **run_fields,
+    )  # fmt: skip
     preflight(run)  # bad input fails here once, not in every launched process
-    t.relaunch_if_needed(gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision)
-    _report(train_lm(run), as_json)
+    t.relaunch_if_needed(options)
+    _report(train_lm(run), options["as_json"])
 
 
 @app.command()
@@ -72,18 +78,7 @@ def pretrain(
 
     Example: myo lm pretrain --tokens datasets/demo_tokens.h5 --val-tokens datasets/demo_val_tokens.h5 --config tiny --name demo --max-minutes 20
     """
-    from myocli.train.lm import LMRun
-
-    overrides = t.train_overrides(
-        max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, learning_rate=lr, seed=seed,
-        save_every=save_every, eval_every=eval_every, log_every=log_every, grad_accum=grad_accum,
-        mixed_precision=mixed_precision.value if mixed_precision else None,
-    )  # fmt: skip
-    run = LMRun(
-        stage="pretrain", tokens=tokens, name=name, config=config, val_tokens=val_tokens, base_model=base_model,
-        resume=resume, debug=debug, keep_state=keep_state, train_overrides=overrides,
-    )  # fmt: skip
-    _run(run, gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision, as_json)
+    _run("pretrain", locals(), base_model=base_model)
 
 
 @app.command()
@@ -117,18 +112,7 @@ def instruct(
 
     Example: myo lm instruct demo --tokens datasets/demo_tokens.h5 --name demo-it --max-minutes 10
     """
-    from myocli.train.lm import LMRun
-
-    overrides = t.train_overrides(
-        max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, learning_rate=lr, seed=seed,
-        save_every=save_every, eval_every=eval_every, log_every=log_every, grad_accum=grad_accum,
-        mixed_precision=mixed_precision.value if mixed_precision else None,
-    )  # fmt: skip
-    run = LMRun(
-        stage="instruct", tokens=tokens, name=name, config=config, val_tokens=val_tokens, init=checkpoint,
-        resume=resume, debug=debug, keep_state=keep_state, train_overrides=overrides,
-    )  # fmt: skip
-    _run(run, gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision, as_json)
+    _run("instruct", locals(), init=checkpoint)
 
 
 @app.command("eval")

@@ -50,19 +50,15 @@ def train(
 
     Example: myo tokenizer train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --config tiny --name demo --max-minutes 10
     """
+    options = locals()
     from myocli.train.tokenizer import TokenizerRun, preflight, train_tokenizer
 
-    overrides = t.train_overrides(
-        max_steps=max_steps, max_minutes=max_minutes, batch_size=batch_size, learning_rate=lr, seed=seed,
-        save_every=save_every, eval_every=eval_every, log_every=log_every, grad_accum=grad_accum,
-        mixed_precision=mixed_precision.value if mixed_precision else None,
-    )  # fmt: skip
     run = TokenizerRun(
         data=data, name=name, config=config, val=val, resume=resume, debug=debug, keep_state=keep_state,
-        model_overrides={"num_quantizers": num_quantizers} if num_quantizers else {}, train_overrides=overrides,
+        model_overrides={"num_quantizers": num_quantizers} if num_quantizers else {}, train_overrides=t.train_overrides(options),
     )  # fmt: skip
     preflight(run)  # bad input fails here once, not in every launched process
-    t.relaunch_if_needed(gpus, num_machines, machine_rank, main_process_ip, main_process_port, mixed_precision)
+    t.relaunch_if_needed(options)
     summary = train_tokenizer(run)
     if summary is None:  # not the main process
         return

@@ -1,7 +1,7 @@
 """Options every `myo ... train` command shares, declared once (Typer reads the Annotated types).
 
-A stage's command takes these parameters, calls `relaunch_if_needed` first, then turns
-them into training-option overrides with `train_overrides`.
+A stage's command takes these parameters under these names, and hands its `locals()` to
+`relaunch_if_needed` (first) and to `train_overrides`, which pick out the shared ones.
 """
 
 from __future__ import annotations
@@ -63,21 +63,32 @@ def config_callback(stage: str):
     return check
 
 
-def relaunch_if_needed(gpus: int, num_machines: int, machine_rank: int, main_process_ip, main_process_port, mixed_precision) -> None:
-    """With --gpus N > 1 (or several machines) run this command under accelerate launch and exit with its code."""
+def relaunch_if_needed(options: dict) -> None:
+    """With --gpus N > 1 (or several machines) run this command under accelerate launch and exit with its code.
+    `options`: the command's parameters (its `locals()`)."""
     from myocli.train.launch import LaunchOptions, needs_launch, relaunch
 
-    precision = mixed_precision.value if mixed_precision else "no"
-    options = LaunchOptions(gpus, num_machines, machine_rank, main_process_ip, main_process_port, precision)
-    if not needs_launch(options):
+    gpus, precision = options["gpus"], options["mixed_precision"]
+    launch = LaunchOptions(gpus, options["num_machines"], options["machine_rank"], options["main_process_ip"],
+                           options["main_process_port"], precision.value if precision else "no")  # fmt: skip
+    if not needs_launch(launch):
         return
     import torch
 
     if torch.cuda.is_available() and torch.cuda.device_count() < gpus:
         raise MyoError(f"--gpus {gpus}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
-    raise typer.Exit(relaunch(options))
+    raise typer.Exit(relaunch(launch))
 
 
-def train_overrides(**values) -> dict:
-    """Training options given on the command line (None means: keep the config's)."""
+# The shared options that are training settings, by parameter name -> TrainOptions field.
+_TRAIN_SETTINGS = {
+    "max_steps": "max_steps", "max_minutes": "max_minutes", "batch_size": "batch_size", "lr": "learning_rate",
+    "seed": "seed", "save_every": "save_every", "eval_every": "eval_every", "log_every": "log_every", "grad_accum": "grad_accum",
+}  # fmt: skip
+
+
+def train_overrides(options: dict) -> dict:
+    """Training options given on the command line (None means: keep the config's), from the command's `locals()`."""
+    values = {field: options[name] for name, field in _TRAIN_SETTINGS.items()}
+    values["mixed_precision"] = options["mixed_precision"].value if options["mixed_precision"] else None
     return {key: value for key, value in values.items() if value is not None}

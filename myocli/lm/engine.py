@@ -18,10 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from myocli import registry
-from myocli import skeleton as sk
 from myocli.errors import MyoError
 from myocli.lm import prompts
-from myocli.models.lm import TYPE, LMConfig, MotionVocab
+from myocli.models.lm import LMConfig, MotionVocab
 
 # A continuation is conditioned on at most this share of the answer budget (training used 20-50%).
 MAX_CONTEXT_SHARE = 0.5
@@ -44,13 +43,7 @@ class LoadedLM:
 def load_lm(spec: str) -> LoadedLM:
     from myocli.models import lm
 
-    ref, config_dict, tensors, manifest = registry.load(spec, "lm", TYPE)
-    try:
-        config = LMConfig.from_dict(config_dict)
-    except (MyoError, TypeError) as exc:
-        raise MyoError(f"checkpoint {ref.label}: config.json does not describe a language model this myo can build ({exc})") from exc
-    if config.skeleton != sk.NAME:
-        raise MyoError(f"checkpoint {ref.label} was trained on the {config.skeleton!r} skeleton; this myo works on {sk.NAME}")
+    ref, config, tensors, manifest = registry.load_model(spec, "lm", LMConfig)
     text_tokenizer, vocab = lm.load_text_tokenizer(config, ref.path)
     model = lm.build_model(config)
     lm.load_weights(model, tensors, ref.label)

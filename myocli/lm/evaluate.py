@@ -51,7 +51,7 @@ def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampli
     report: dict = {"clips": len(clips), "skipped_too_short": len(dataset.sequences) - len(clips) if not limit else None}
     real = [s.motion[: len(c) * down].astype(np.float64) for s, c in clips]
     report["real"] = plausibility(real, fps)
-    step = lambda: on_item() if on_item else None  # noqa: E731
+    step = on_item or (lambda: None)
 
     if "t2m" in tasks:
         motions, length_errors, valid = [], [], 0

@@ -15,7 +15,6 @@ train/runs.py).
 
 from __future__ import annotations
 
-import shutil
 import sys
 from dataclasses import dataclass, field
 from functools import partial
@@ -299,10 +298,4 @@ def _train(run: LMRun, ref, settings: dict, tokens, val, origin: dict) -> dict |
             parents=parents + ([settings["init"]] if "init" in settings else []) + runs.parents(settings),
             metrics={"train": result.last_logs, "val": result.last_eval},
         )
-        if not run.keep_state:
-            shutil.rmtree(state_dir, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    if not accelerator.is_main_process:
-        return None
-    return {"checkpoint": ref.label, "path": str(ref.path), "steps": result.steps_done, "val": result.last_eval, "train": result.last_logs}
+    return runs.finish(accelerator, ref, result, run.keep_state)

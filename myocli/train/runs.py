@@ -126,3 +126,15 @@ def fingerprints(settings: dict, data: dict[str, Path | None]) -> dict:
 def parents(settings: dict) -> list[dict]:
     """The version this run continues, if it resumed a finished one."""
     return [settings["parent"]] if "parent" in settings else []
+
+
+def finish(accelerator, ref: registry.CheckpointRef, result, keep_state: bool) -> dict | None:
+    """After registry.save on rank 0: drop the training state unless kept, close the run on every
+    process, and return the CLI's summary (None on the other ranks)."""
+    if accelerator.is_main_process and not keep_state:
+        shutil.rmtree(ref.path / registry.STATE, ignore_errors=True)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    if not accelerator.is_main_process:
+        return None
+    return {"checkpoint": ref.label, "path": str(ref.path), "steps": result.steps_done, "val": result.last_eval, "train": result.last_logs}

@@ -6,7 +6,6 @@ the other stages in myocli/train/runs.py; the loop in myocli/train/loop.py.
 
 from __future__ import annotations
 
-import shutil
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -168,10 +167,4 @@ def _train(run: TokenizerRun, ref, settings: dict, train_set, train_features, va
             parents=runs.parents(settings),
             metrics={"train": result.last_logs, "val": result.last_eval},
         )
-        if not run.keep_state:
-            shutil.rmtree(state_dir, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    if not accelerator.is_main_process:
-        return None
-    return {"checkpoint": ref.label, "path": str(ref.path), "steps": result.steps_done, "val": result.last_eval, "train": result.last_logs}
+    return runs.finish(accelerator, ref, result, run.keep_state)
