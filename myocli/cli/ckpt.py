@@ -49,7 +49,7 @@ def list_checkpoints(as_json: bool = typer.Option(False, "--json", help="Print o
 
 @app.command()
 def show(
-    checkpoint: str = typer.Argument(..., help="KIND/NAME[@VERSION] or a checkpoint folder."),
+    checkpoint: str = typer.Argument(..., help="KIND/NAME, KIND/NAME@VERSION or a checkpoint folder."),
     as_json: bool = typer.Option(False, "--json", help="Print the manifest as JSON (it always is JSON; this drops the heading)."),
 ) -> None:
     """Print a checkpoint's manifest: config, training options, data fingerprint, parents, metrics.
@@ -66,7 +66,7 @@ def show(
 
 
 @app.command()
-def verify(checkpoint: str = typer.Argument(..., help="KIND/NAME[@VERSION] or a checkpoint folder.")) -> None:
+def verify(checkpoint: str = typer.Argument(..., help="KIND/NAME, KIND/NAME@VERSION or a checkpoint folder.")) -> None:
     """Check every file of a checkpoint against the sha256 in its manifest; exit 1 on any mismatch.
 
     Example: myo ckpt verify tokenizer/demo && echo intact
