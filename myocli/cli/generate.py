@@ -65,23 +65,35 @@ def generate(
     prompt: str | None = typer.Argument(None, help="What the motion shows (text-to-motion), e.g. \"a person does one squat\"."),
     task: Task = typer.Option(Task.t2m, "--task", help="t2m (text -> motion), m2t (motion -> text), predict (continue --motion), inbetween (refill the middle of --motion)."),
     motion: str | None = typer.Option(None, "--motion", help="Input motion of m2t, predict and inbetween: a .npy (T, 28, 3) at the model's frame rate, or FILE.h5:INDEX."),
-    model: str | None = typer.Option(None, "--model", help="lm/NAME, lm/NAME@VERSION or a checkpoint folder (default: the newest language model, instruction-tuned first)."),
+    model: str | None = typer.Option(None, "--model", help="lm/NAME or ssm/NAME (a language model or a state-space generator), optionally @VERSION, or a checkpoint folder (default: the newest language model, instruction-tuned first)."),
     output: str | None = typer.Option(None, "--output", "-o", help="Path stem of the outputs: STEM_0.npy, STEM_0.json, ... (default: from the prompt or the input, in the current folder)."),
     num_samples: int = typer.Option(1, "--num-samples", "-n", min=1, max=1000, help="Samples to draw; sample I uses seed + I."),
     seed: int = typer.Option(0, "--seed", help="Random seed of sample 0."),
     seconds: float | None = typer.Option(None, "--seconds", help="Length of the motion (t2m), of the continuation (predict) or of the middle (inbetween); default: the model decides (inbetween: as long as the original middle)."),
-    temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature; 0 is greedy decoding."),
-    top_k: int = typer.Option(0, "--top-k", min=0, help="Sample among the k likeliest tokens (0: all)."),
-    top_p: float = typer.Option(0.95, "--top-p", help="Sample among the likeliest tokens holding this much probability (1: all)."),
+    temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Language models: sampling temperature; 0 is greedy decoding."),
+    top_k: int = typer.Option(0, "--top-k", min=0, help="Language models: sample among the k likeliest tokens (0: all)."),
+    top_p: float = typer.Option(0.95, "--top-p", help="Language models: sample among the likeliest tokens holding this much probability (1: all)."),
+    guidance: float | None = typer.Option(None, "--guidance", min=0.0, help="SSM models: classifier-free guidance scale (default: the model's; 1 is none, higher follows the text more closely)."),
+    steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="SSM models: flow integration steps (default: the model's; more is slower and smoother)."),
     mp4: bool = typer.Option(False, "--mp4", help="Also render each motion sample to STEM_I.mp4 beside its .npy."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the output paths and metadata (the text, for m2t)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
-    """Generate motion from text with a trained language model (or text from motion, a continuation, an in-between).
+    """Generate motion from text with a trained language model or SSM generator (or, with a language model,
+    text from motion, a continuation, an in-between).
 
     Example: myo generate "a person does one squat" --seconds 3 --num-samples 2 --mp4
     """
     _check_options(prompt, task, motion, seconds, top_p, output, mp4)
+    if model and _kind_of(model) == "ssm":
+        if task != Task.t2m:
+            raise typer.BadParameter(f"{model} is a state-space generator, which does text-to-motion only; use a language model for --task {task.value}", param_hint="--task")
+        stem = Path(output) if output else Path(_slug(prompt))
+        check_free([path for i in range(num_samples) for path in _sample_paths(stem, i, mp4).values()], overwrite)
+        _generate_ssm(model, prompt, stem, num_samples, seed, seconds, guidance, steps, mp4, as_json)
+        return
+    if guidance is not None or steps is not None:
+        raise typer.BadParameter("applies to state-space generators (--model ssm/NAME); language models sample with --temperature, --top-k, --top-p", param_hint="--guidance/--steps")
     from myocli.data.motion_input import load_motion
     from myocli.lm.engine import LMEngine, Sampling
 
@@ -122,6 +134,36 @@ def generate(
         motions.append(positions)
     if motions:
         _write_all(stem, results, motions, engine.fps, mp4, prompt or f"{task.value}: {motion}")
+    _report(results, task, mp4, as_json)
+
+
+def _kind_of(spec: str) -> str:
+    from myocli import registry
+
+    return registry.resolve(spec).kind
+
+
+def _generate_ssm(spec: str, prompt: str, stem: Path, num_samples: int, seed: int, seconds: float | None,
+                  guidance: float | None, steps: int | None, mp4: bool, as_json: bool) -> None:  # fmt: skip
+    from myocli.ssm.engine import SSMEngine
+
+    engine = SSMEngine.load(spec)
+    if seconds is not None:
+        engine.patches_for_seconds(seconds)  # within what this model can make
+    results, motions = [], []
+    for sample in range(num_samples):  # every sample first: a failure then leaves no outputs at all
+        positions = engine.text_to_motion(prompt, seconds, seed + sample, steps, guidance)
+        results.append({
+            "task": "t2m", "prompt": prompt, "model": engine.ref.label, "model_sha256": engine.manifest["files"]["model.safetensors"]["sha256"],
+            "seed": seed + sample, "sample": sample, "guidance": engine.config.guidance if guidance is None else guidance,
+            "steps": steps or engine.config.sample_steps, "fps": engine.fps, "frames": len(positions), "seconds": round(len(positions) / engine.fps, 3),
+        })  # fmt: skip
+        motions.append(positions)
+    _write_all(stem, results, motions, engine.fps, mp4, prompt)
+    _report(results, Task.t2m, mp4, as_json)
+
+
+def _report(results: list[dict], task: Task, mp4: bool, as_json: bool) -> None:
     if as_json:
         sys.stdout.write(json.dumps({"samples": results}, indent=2) + "\n")
         return

@@ -46,14 +46,18 @@ class FeatureWindows(Dataset):
         """A whole batch at once: (windows (B, window, D), mask (B, window))."""
         windows = np.zeros((len(indices), self.window, self.feature_dim), dtype=np.float32)
         mask = np.zeros((len(indices), self.window), dtype=bool)
-        count = len(self.sequences)
         for row, index in enumerate(indices):
-            order, starts = self._epoch_plan(index // count)
-            seq = self.sequences[order[index % count]]
-            piece = seq[starts[index % count] : starts[index % count] + self.window]
+            sequence, start = self.locate(index)
+            piece = self.sequences[sequence][start : start + self.window]
             windows[row, : len(piece)] = piece
             mask[row, : len(piece)] = True
         return torch.from_numpy(windows), torch.from_numpy(mask)
+
+    def locate(self, index: int) -> tuple[int, int]:
+        """Sample `index` is the window of sequence `sequence` that starts at frame `start`."""
+        count = len(self.sequences)
+        order, starts = self._epoch_plan(index // count)
+        return int(order[index % count]), int(starts[index % count])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         windows, mask = self.__getitems__([index])
@@ -63,3 +67,27 @@ class FeatureWindows(Dataset):
 def keep_batch(batch):
     """collate_fn for a dataset whose __getitems__ already returns the batch."""
     return batch
+
+
+class CaptionedWindows(FeatureWindows):
+    """FeatureWindows with a caption per window, for text-to-motion training.
+
+    A batch is (windows (B, window, D), mask (B, window), text, frames (B,)): `text` is what
+    `text_fn(captions)` makes of the captions (byte ids, or embeddings), one caption drawn
+    per sample from its sequence's captions by (seed, index), "" for an uncaptioned one;
+    `frames` is the window's real length. Sequence lengths should be multiples of the
+    model's patch so that every window's real part is too.
+    """
+
+    def __init__(self, sequences, captions: list[list[str]], text_fn, window: int, num_samples: int, seed: int = 0):
+        super().__init__(sequences, window, num_samples, seed)
+        self.captions = [[c for c in caps if c.strip()] for caps in captions]
+        self.text_fn = text_fn
+
+    def __getitems__(self, indices: list[int]):
+        windows, mask = super().__getitems__(indices)
+        chosen = []
+        for index in indices:
+            options = self.captions[self.locate(index)[0]]
+            chosen.append(options[int(np.random.default_rng((self.seed, index, 1)).integers(len(options)))] if options else "")
+        return windows, mask, self.text_fn(chosen), mask.sum(dim=1)

@@ -126,16 +126,10 @@ class LMEngine:
     def motion(self, codes: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
         """Codes -> positions on the floor, starting at the origin facing +Z or where `like` starts."""
         from myocli import tokenizer as tok
-        from myocli.data.retarget import on_floor
         from myocli.motion import features as feat
 
         start = feat.start_pose(like) if like is not None else (0.0, (0.0, 0.0))
-        features = tok.decode(self.tokenizer, np.asarray(codes, dtype=np.int64)[:, None])
-        # Frame 0 is placed at the start pose; its own step (non-zero when the codes begin
-        # mid-motion) would move it one frame further.
-        features[0, feat.ROOT_YAW_VELOCITY] = 0.0
-        features[0, feat.ROOT_PLANAR_VELOCITY] = 0.0
-        return on_floor(feat.from_features(features, *start)).astype(np.float32)
+        return feat.generated_positions(tok.decode(self.tokenizer, np.asarray(codes, dtype=np.int64)[:, None]), start)
 
     # The tasks.
     def _answer(self, input_ids: list[int], rule, sampling: Sampling, sample: int) -> list[int]:

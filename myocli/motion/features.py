@@ -123,3 +123,38 @@ def from_features(features: np.ndarray, start_heading: float = 0.0, start_xz=(0.
     root = ground.copy()
     root[:, 1] = f[:, ROOT_HEIGHT.start]
     return np.concatenate([root[:, None], joints], axis=1)
+
+
+def generated_positions(features: np.ndarray, start=(0.0, (0.0, 0.0))) -> np.ndarray:
+    """A generator's features (T, FEATURE_DIM) -> positions (T, 28, 3) float32 on the floor, starting
+    at `start` (heading, ground point: see `start_pose`). Frame 0 is placed at the start pose; its own
+    step (non-zero when a motion begins mid-stride) would move it one frame further."""
+    from myocli.data.retarget import on_floor
+
+    features = np.array(features, dtype=np.float64)
+    features[0, ROOT_YAW_VELOCITY] = 0.0
+    features[0, ROOT_PLANAR_VELOCITY] = 0.0
+    return on_floor(from_features(features, *start)).astype(np.float32)
+
+
+def from_features_torch(features):
+    """`from_features` for a batch of torch tensors, differentiable: (B, T, FEATURE_DIM) -> (B, T, 28, 3).
+
+    Starts at the origin facing +Z (what a generated motion does); the loss terms of
+    myocli/motion/physics_loss.py reach the features through it. Tested against `from_features`.
+    """
+    import torch
+
+    batch, frames, _ = features.shape
+    heading = torch.cumsum(features[..., ROOT_YAW_VELOCITY.start], dim=1)
+    cos, sin = heading.cos(), heading.sin()
+    vx, vz = features[..., ROOT_PLANAR_VELOCITY.start], features[..., ROOT_PLANAR_VELOCITY.start + 1]
+    # rotation_about_y(heading) applied to (vx, 0, vz): the step in world axes.
+    ground_x = torch.cumsum(cos * vx + sin * vz, dim=1)
+    ground_z = torch.cumsum(-sin * vx + cos * vz, dim=1)
+    local = features[..., LOCAL_POSITIONS].reshape(batch, frames, sk.NUM_JOINTS - 1, 3)
+    lx, ly, lz = local.unbind(-1)
+    cos, sin = cos.unsqueeze(-1), sin.unsqueeze(-1)
+    joints = torch.stack([cos * lx + sin * lz + ground_x.unsqueeze(-1), ly, -sin * lx + cos * lz + ground_z.unsqueeze(-1)], dim=-1)
+    root = torch.stack([ground_x, features[..., ROOT_HEIGHT.start], ground_z], dim=-1)
+    return torch.cat([root.unsqueeze(2), joints], dim=2)

@@ -1,0 +1,87 @@
+"""Compare text-to-motion generators on one held-out set: physical plausibility and speed.
+
+For every clip of --data (at least one second long) each model generates a motion from the
+clip's first caption at the clip's own length (for a language model the length is imposed
+through the codes, for an SSM through the patches), with seed = the clip's index. Reported
+per model, next to the real clips: foot skating ratio (GMD/OmniControl, DESIGN.md section 5),
+penetration and floating in mm, bone-length error in mm (the measures of `myo lm eval`),
+and seconds per 4-second motion on this machine (median of --timing samples, load excluded).
+
+Run from the repository root (models in ./checkpoints or $MYO_HOME):
+    python benchmarks/t2m_compare.py --data datasets/tok_test.h5 --models ssm/quality-phys ssm/quality-nophys lm/quality-it [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+
+TIMING_CAPTION = "a person does one squat"
+
+
+def _generator(spec: str):
+    """(label, fps, generate(caption, seconds, seed) -> positions) for an lm/ or ssm/ checkpoint."""
+    from myocli import registry
+
+    if registry.resolve(spec).kind == "ssm":
+        from myocli.ssm.engine import SSMEngine
+
+        engine = SSMEngine.load(spec)
+        return engine.ref.label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, seed)
+    from myocli.lm.engine import LMEngine, Sampling
+
+    engine = LMEngine.load(spec)
+    return engine.lm.ref.label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, Sampling(1.0, 0, 0.95, seed))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", required=True)
+    parser.add_argument("--models", nargs="+", required=True)
+    parser.add_argument("--timing", type=int, default=10, help="4-second samples timed per model")
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    import numpy as np
+    import torch
+
+    from myocli.data.h5 import read_dataset
+    from myocli.lm.evaluate import plausibility
+
+    dataset = read_dataset(args.data)
+    clips = [s for s in dataset.sequences if len(s) >= dataset.fps and s.captions]
+    report = {
+        "data": args.data,
+        "clips": len(clips),
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads",
+        "real": plausibility([c.motion.astype(np.float64) for c in clips], dataset.fps),
+        "models": {},
+    }
+    for spec in args.models:
+        label, fps, generate = _generator(spec)
+        # Lengths in whole 0.2 s steps, as both model kinds make them.
+        motions = [generate(c.captions[0], round(len(c) / fps / 0.2) * 0.2, k).astype(np.float64) for k, c in enumerate(clips)]
+        generate(TIMING_CAPTION, 4.0, 0)  # warm-up
+        times = []
+        for seed in range(args.timing):
+            start = time.perf_counter()
+            generate(TIMING_CAPTION, 4.0, seed)
+            times.append(time.perf_counter() - start)
+        report["models"][label] = plausibility(motions, fps) | {"seconds_per_4s_motion": round(statistics.median(times), 4)}
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return
+    print(f"{report['clips']} clips of {args.data}; {report['machine']}")
+    print(f"{'':28s} {'skating':>8s} {'penetr. mm':>10s} {'floating mm':>11s} {'bone mm':>8s} {'s / 4 s':>8s}")
+    rows = [("real clips", report["real"] | {"seconds_per_4s_motion": float("nan")})] + list(report["models"].items())
+    for name, r in rows:
+        print(f"{name:28s} {r['foot_skating_ratio']:8.3f} {r['penetration_mm']:10.1f} {r['floating_mm']:11.1f} "
+              f"{r['bone_length_error_mm']:8.1f} {r['seconds_per_4s_motion']:8.3f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

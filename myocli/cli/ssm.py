@@ -1,0 +1,69 @@
+"""`myo ssm`: train the state-space (Mamba-style) text-to-motion generator."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from myocli.cli import training as t
+
+app = typer.Typer(
+    help="State-space (Mamba-style) text-to-motion generator: flow matching with a physics-aware loss.\n\n"
+    "Example: myo ssm train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --name demo && myo generate \"a person jumps\" --model ssm/demo",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def train(
+    data: Path = typer.Option(..., "--data", help="Training set (myo28 .h5 from `myo data convert`); clips need captions."),
+    name: str = typer.Option(..., "--name", callback=t.check_name, help="Registry name: the checkpoint becomes ssm/NAME@<next version>."),
+    val: Path | None = typer.Option(None, "--val", help="Validation set: flow loss and physics terms every --eval-every steps, recorded in the manifest."),
+    config: str = typer.Option("tiny", "--config", callback=t.config_callback("ssm"), help="Preset (tiny, base) or a YAML file with model: and train: sections."),
+    physics_weight: float | None = typer.Option(None, "--physics-weight", min=0.0, help="Weight of the physics terms (skating, penetration, floating, bone length); 0 turns them off (default: the config's, 0.1)."),
+    text_encoder: str | None = typer.Option(None, "--text-encoder", help="A pretrained transformers text encoder to use frozen instead of training our byte-level one: a save_pretrained folder or a hub id (while online). It is copied into the checkpoint."),
+    gpus: t.Gpus = 1,
+    num_machines: t.NumMachines = 1,
+    machine_rank: t.MachineRank = 0,
+    main_process_ip: t.MainProcessIp = None,
+    main_process_port: t.MainProcessPort = None,
+    mixed_precision: t.MixedPrecision = None,
+    grad_accum: t.GradAccum = None,
+    max_steps: t.MaxSteps = None,
+    max_minutes: t.MaxMinutes = None,
+    batch_size: t.BatchSize = None,
+    lr: t.LearningRate = None,
+    seed: t.Seed = None,
+    save_every: t.SaveEvery = None,
+    eval_every: t.EvalEvery = None,
+    log_every: t.LogEvery = None,
+    resume: t.Resume = False,
+    debug: t.Debug = False,
+    keep_state: t.KeepState = False,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the checkpoint and its metrics."),
+) -> None:
+    """Train an SSM text-to-motion generator and register it as ssm/NAME.
+
+    Example: myo ssm train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --name demo --max-minutes 30
+    """
+    options = locals()
+    from myocli.train.ssm import SSMRun, preflight, train_ssm
+
+    run = SSMRun(
+        data=data, name=name, config=config, val=val, text_encoder=text_encoder, resume=resume, debug=debug, keep_state=keep_state,
+        model_overrides={"physics_weight": physics_weight} if physics_weight is not None else {}, train_overrides=t.train_overrides(options),
+    )  # fmt: skip
+    preflight(run)  # bad input fails here once, not in every launched process
+    t.relaunch_if_needed(options)
+    summary = train_ssm(run)
+    if summary is None:  # not the main process
+        return
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    typer.echo(f"Saved {summary['checkpoint']} ({summary['path']}) after {summary['steps']} steps")
+    if summary["val"]:
+        typer.echo("  validation: " + ", ".join(f"{k} {v:.4g}" for k, v in summary["val"].items()))

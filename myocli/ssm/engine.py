@@ -1,0 +1,74 @@
+"""The SSM generator in use: load a checkpoint and turn captions into motions.
+
+Motions come out as the language model's do (myocli/lm/engine.py): (T, 28, 3) float32
+metres at the model's fps, starting at the origin facing +Z, on the floor. Lengths come in
+whole patches (4 frames, 0.2 s at 20 fps); without --seconds the length is drawn from the
+model's length head for the caption. Sample I of a command uses seed + I, drawn in a batch
+of its own, so it does not depend on how many samples are drawn.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from myocli import registry
+from myocli.errors import MyoError
+from myocli.models.ssm import PARALLEL, SSMConfig
+
+
+class SSMEngine:
+    def __init__(self, ref, config: SSMConfig, model, manifest: dict, pretrained=None):
+        self.ref, self.config, self.model, self.manifest, self.pretrained = ref, config, model, manifest, pretrained
+
+    @classmethod
+    def load(cls, spec: str) -> SSMEngine:
+        from myocli.models.ssm import MotionFlow
+        from myocli.ssm import text as text_encoders
+
+        ref, config, tensors, manifest = registry.load_model(spec, "ssm", SSMConfig)
+        model = MotionFlow(config)
+        try:
+            model.load_state_dict(tensors, strict=True)
+        except RuntimeError as exc:
+            raise MyoError(f"checkpoint {ref.label}: its weights do not fit its config.json ({str(exc).splitlines()[0]})") from exc
+        pretrained = text_encoders.load_pretrained(str(ref.path / config.text_encoder)) if config.text_encoder else None
+        return cls(ref, config, model.eval(), manifest, pretrained)
+
+    @property
+    def fps(self) -> float:
+        return self.config.fps
+
+    def patches_for_seconds(self, seconds: float, option: str = "--seconds") -> int:
+        c = self.config
+        patches = max(1, round(seconds * c.fps / c.patch_frames))
+        if seconds <= 0 or patches > c.max_patches:
+            raise MyoError(f"{option} {seconds:g}: give a length above 0 and up to {c.max_frames / c.fps:g} s (this model's longest motion)")
+        return patches
+
+    def text_condition(self, captions: list[str]):
+        from myocli.models.ssm import byte_ids
+
+        text = self.pretrained.embed(captions) if self.pretrained else byte_ids(captions, self.config.max_text_bytes)
+        return self.model.text_condition(text)
+
+    def generate_features(self, caption: str, seconds: float | None, seed: int, steps: int | None = None,
+                          guidance: float | None = None, scan: str = PARALLEL) -> np.ndarray:  # fmt: skip
+        """One normalised-then-restored feature sequence (T, D) for a caption."""
+        import torch
+
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            cond = self.text_condition([caption])
+            if seconds is None:
+                probabilities = torch.softmax(self.model.length_logits(cond)[0], dim=-1)
+                patches = int(torch.multinomial(probabilities, 1, generator=generator)) + 1
+            else:
+                patches = self.patches_for_seconds(seconds)
+            x = self.model.sample(cond, torch.tensor([patches]), generator, steps, guidance, scan)[0]
+            return (x * self.model.std + self.model.mean).numpy().astype(np.float64)
+
+    def text_to_motion(self, caption: str, seconds: float | None, seed: int, steps: int | None = None,
+                       guidance: float | None = None, scan: str = PARALLEL) -> np.ndarray:  # fmt: skip
+        from myocli.motion.features import generated_positions
+
+        return generated_positions(self.generate_features(caption, seconds, seed, steps, guidance, scan))

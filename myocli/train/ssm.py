@@ -1,0 +1,262 @@
+"""Train the state-space text-to-motion generator (`myo ssm train`) and register it as ssm/NAME.
+
+Training samples are windows of up to `max_frames` frames cut from the dataset's clips
+(data/windows.CaptionedWindows), as normalised features (motion/features.py), each with
+one of its clip's captions. A step draws a flow time t and noise per sample and minimises
+
+    flow     the mean squared error of the predicted velocity (data - noise), real frames only
+    length   cross-entropy of the length head against the window's length (captioned samples)
+    physics  skating + penetration + floating + bone length (motion/physics_loss.py) of the
+             clean motion the prediction implies, weighted by t (at small t the implied motion
+             is a blur of many, and physics says little about a blur)
+
+    loss = flow + length_weight * length + physics_weight * physics
+
+Every term is logged on its own (TensorBoard, and the manifest), with physics_weight 0 too,
+so runs with and without the physics term can be compared. The loop, resume and registry
+bookkeeping are the shared ones (train/loop.py, train/runs.py).
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from myocli import registry
+from myocli.errors import MyoError
+from myocli.train import runs
+from myocli.train.loop import TrainOptions
+
+KIND = "ssm"
+DEBUG_SEQUENCES = 8
+DEBUG_STEPS = 5
+VAL_TIMES = (0.25, 0.5, 0.75)  # flow times of the validation loss (fixed, so evaluations compare)
+
+
+@dataclass
+class SSMRun:
+    data: Path
+    name: str
+    config: str = "tiny"
+    val: Path | None = None
+    text_encoder: str | None = None
+    resume: bool = False
+    debug: bool = False
+    keep_state: bool = False
+    model_overrides: dict = field(default_factory=dict)
+    train_overrides: dict = field(default_factory=dict)
+
+
+def _settings(run: SSMRun) -> dict:
+    from myocli.config import load_config
+    from myocli.models.ssm import SSMConfig
+
+    config, source = load_config(KIND, run.config)
+    try:
+        model = SSMConfig.from_dict(config["model"] | run.model_overrides)
+        options = TrainOptions.from_dict(config["train"] | run.train_overrides).check()
+    except (MyoError, ValueError, TypeError) as exc:
+        raise MyoError(f"{source}: {exc}") from exc
+    if model.max_frames < model.patch_frames or model.max_frames % model.patch_frames:
+        raise MyoError(f"{source}: max_frames {model.max_frames} must be a positive multiple of patch_frames {model.patch_frames}")
+    if model.physics_weight < 0:
+        raise MyoError(f"--physics-weight {model.physics_weight:g}: give 0 (off) or a positive weight")
+    if run.debug:
+        options.max_steps = min(options.max_steps, DEBUG_STEPS)
+        options.log_every = options.eval_every = options.save_every = 1
+    return {"model": model.to_dict(), "train": options.to_dict(), "text_encoder": run.text_encoder, "config_source": source}
+
+
+def preflight(run: SSMRun) -> None:
+    """Cheap checks of names, files and settings, before anything starts (or is launched)."""
+    registry.check_name(run.name)
+    for option, path in (("--data", run.data), ("--val", run.val)):
+        if path is not None and not Path(path).is_file():
+            raise MyoError(f"{option} {path}: no such file")
+    if run.resume:
+        runs.check_resume(KIND, run.name, run.train_overrides, run.model_overrides | ({"text_encoder": 1} if run.text_encoder else {}))
+    else:
+        _settings(run)
+
+
+def trimmed_features(dataset, patch: int) -> tuple[list[np.ndarray], list[list[str]]]:
+    """Each clip's features cut to a whole number of patches, with its captions; clips shorter than one patch are left out."""
+    from myocli import tokenizer as tok
+
+    kept = [(f[: len(f) // patch * patch], s.captions) for f, s in zip(tok.sequence_features(dataset), dataset.sequences, strict=True) if len(f) >= patch]
+    return [f for f, _ in kept], [c for _, c in kept]
+
+
+def train_ssm(run: SSMRun) -> dict | None:
+    """Train (or resume) and register an SSM generator; returns a summary for the CLI (None on other ranks)."""
+    import torch
+    from accelerate import PartialState
+
+    from myocli.data.h5 import read_dataset
+
+    preflight(run)
+    train_set = read_dataset(run.data)
+    val_set = read_dataset(run.val) if run.val else None
+    if run.debug:
+        train_set.sequences = train_set.sequences[:DEBUG_SEQUENCES]
+        if val_set is not None:
+            val_set.sequences = val_set.sequences[: DEBUG_SEQUENCES // 2]
+    if val_set is not None and abs(val_set.fps - train_set.fps) > 1e-6:
+        raise MyoError(f"{run.val} is at {val_set.fps:g} fps but {run.data} at {train_set.fps:g}; convert both at one --fps")
+    state = PartialState(cpu=not torch.cuda.is_available())
+    used = runs.trained_on({"train": run.data, "val": run.val}, run.debug, state.num_processes)
+    ref, settings = runs.open_run(KIND, run.name, run.resume, lambda: _settings(run), used, run.train_overrides, state)
+    with runs.removed_if_nothing_saved(ref, state):
+        return _train(run, ref, settings, train_set, val_set)
+
+
+def _text_fn(config, pretrained):
+    """Captions -> what the model's text input is: byte ids, or cached embeddings of a frozen encoder."""
+    from myocli.models.ssm import byte_ids
+
+    if pretrained is None:
+        return lambda captions: byte_ids(captions, config.max_text_bytes)
+    cache: dict[str, object] = {}
+
+    def embed(captions):
+        import torch
+
+        missing = sorted({c for c in captions if c and c not in cache})
+        if missing:
+            cache.update(zip(missing, pretrained.embed(missing), strict=True))
+        # An empty caption is the unconditional sample: its row is replaced by the null condition.
+        return torch.stack([cache[c] if c else torch.zeros(pretrained.width) for c in captions])
+
+    return embed
+
+
+def flow_losses(model, batch, config, t, noise, drop):
+    """The loss terms of one batch at flow times t (batch,) with the given noise and text dropout."""
+    import torch.nn.functional as F
+
+    from myocli.models.ssm import has_text
+    from myocli.motion.physics_loss import TERMS, physics_terms
+
+    data, frame_mask, text, frames = batch
+    patch_mask = frame_mask[:, :: config.patch_frames]
+    t_ = t.view(-1, 1, 1)
+    x_t = (1 - t_) * noise + t_ * data
+    velocity, length_logits = model(x_t, t, text, patch_mask, drop)
+    weights = frame_mask.unsqueeze(-1).to(data.dtype)
+    flow = (((velocity - (data - noise)) ** 2) * weights).sum() / (weights.sum() * data.shape[-1])
+    captioned = ~drop & has_text(text)
+    targets = (frames // config.patch_frames - 1).clamp(0, config.max_patches - 1)
+    length = F.cross_entropy(length_logits[captioned], targets[captioned]) if captioned.any() else length_logits.sum() * 0
+    unwrapped = model.module if hasattr(model, "module") else model
+    mean, std = unwrapped.mean, unwrapped.std
+    implied = (x_t + (1 - t_) * velocity) * std + mean
+    terms = physics_terms(implied.float(), (data * std + mean).float(), frame_mask)
+    physics = {name: (t * terms[name]).mean() for name in TERMS}
+    return flow, length, physics
+
+
+def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
+    import torch
+    from accelerate.utils import set_seed
+
+    from myocli.data.windows import CaptionedWindows, keep_batch
+    from myocli.models.ssm import MotionFlow, SSMConfig
+    from myocli.motion.physics_loss import TERMS
+    from myocli.motion.stats import feature_stats
+    from myocli.ssm import text as text_encoders
+    from myocli.train.accelerator import make_accelerator
+    from myocli.train.loop import fit
+
+    accelerator = make_accelerator(settings["train"]["mixed_precision"], settings["train"]["grad_accum"], log_dir=ref.path / "logs")
+    options = TrainOptions.from_dict(settings["train"])
+    config = SSMConfig.from_dict(settings["model"])
+    config.fps = train_set.fps
+    pretrained = None
+    if settings["text_encoder"]:
+        pretrained = text_encoders.load_pretrained(settings["text_encoder"])
+        config.text_encoder, config.text_encoder_dim = text_encoders.FOLDER, pretrained.width
+    features, captions = trimmed_features(train_set, config.patch_frames)
+    if not any(any(c.strip() for c in caps) for caps in captions):
+        raise MyoError(f"--data {run.data}: no clip of {config.patch_frames} frames or more has a caption; text-to-motion needs captioned clips")
+
+    set_seed(options.seed)
+    mean, std = feature_stats(features)
+    model = MotionFlow(config)
+    model.set_stats(mean, std)
+    text_fn = _text_fn(config, pretrained)
+    normalise = lambda fs: [(f - mean) / std for f in fs]  # noqa: E731
+    dataset = CaptionedWindows(normalise(features), captions, text_fn, config.max_frames, options.samples_needed(accelerator.num_processes), options.seed)
+
+    val_batches = []
+    if val_set is not None:
+        val_features, val_captions = trimmed_features(val_set, config.patch_frames)
+        if val_features:
+            fixed = CaptionedWindows(normalise(val_features), val_captions, text_fn, config.max_frames, len(val_features), seed=1_000_003)
+            val_batches = [fixed.__getitems__(list(range(i, min(i + 16, len(fixed))))) for i in range(0, len(fixed), 16)]
+
+    def evaluate(unwrapped) -> dict:
+        """Flow loss and physics terms at fixed times and noise, on this rank's share, summed over ranks."""
+        rank, world = accelerator.process_index, accelerator.num_processes
+        sums = torch.zeros(2 + len(TERMS), dtype=torch.float64, device=accelerator.device)
+        generator = torch.Generator().manual_seed(0)
+        with torch.no_grad():
+            for k, batch in enumerate(val_batches):
+                batch = tuple(x.to(accelerator.device) for x in batch)
+                for t in VAL_TIMES:
+                    noise = torch.randn(batch[0].shape, generator=generator).to(accelerator.device)
+                    if k % world != rank:
+                        continue
+                    times = torch.full((len(batch[0]),), t, device=accelerator.device)
+                    drop = torch.zeros(len(batch[0]), dtype=torch.bool, device=accelerator.device)
+                    flow, _, physics = flow_losses(unwrapped, batch, config, times, noise, drop)
+                    sums += torch.tensor([float(flow), 1.0, *(float(physics[n]) / t for n in TERMS)], dtype=torch.float64, device=accelerator.device)
+        sums = accelerator.reduce(sums, "sum")
+        count = float(sums[1].clamp(min=1))
+        return {"flow": float(sums[0]) / count} | {f"physics_{n}": float(sums[2 + i]) / count for i, n in enumerate(TERMS)}
+
+    def loss_fn(model, batch):
+        data = batch[0]
+        t = torch.rand(len(data), device=data.device)
+        noise = torch.randn_like(data)
+        drop = torch.rand(len(data), device=data.device) < config.cond_dropout
+        flow, length, physics = flow_losses(model, batch, config, t, noise, drop)
+        loss = flow + config.length_weight * length + config.physics_weight * sum(physics.values())
+        return loss, {"loss": loss, "flow": flow, "length": length} | {f"physics/{n}": v for n, v in physics.items()}
+
+    if accelerator.is_main_process:
+        hparams = {k: v for k, v in (settings["model"] | settings["train"]).items() if isinstance(v, int | float | str | bool)}
+        accelerator.init_trackers(KIND, config=hparams)
+        sys.stderr.write(
+            f"{'Resuming' if run.resume else 'Training'} {ref.label}: {len(features)} sequences ({sum(map(len, features))} frames), "
+            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, physics weight {config.physics_weight:g}, "
+            f"{accelerator.num_processes} process(es) on {accelerator.device}\n"
+        )
+    result = fit(
+        accelerator, model, dataset, loss_fn, options, ref.path / registry.STATE,
+        evaluate=evaluate if val_batches else None, resume=run.resume, label=ref.label, collate_fn=keep_batch,
+    )  # fmt: skip
+
+    unwrapped = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        extra = []
+        if pretrained is not None:
+            folder = ref.path / text_encoders.FOLDER
+            extra = [str(p.relative_to(ref.path)) for p in pretrained.save(folder)]
+        registry.save(
+            ref,
+            config.to_dict(),
+            unwrapped.state_dict(),
+            extra_files=extra,
+            training=runs.training_record(settings, result, accelerator, run.debug) | {
+                "text_encoder_source": settings["text_encoder"],
+                "train_sequences": len(features),
+                "train_frames": int(sum(map(len, features))),
+            },
+            dataset=runs.fingerprints(settings, {"train": run.data, "val": run.val}),
+            parents=runs.parents(settings),
+            metrics={"train": result.last_logs, "val": result.last_eval},
+        )
+    return runs.finish(accelerator, ref, result, run.keep_state)

@@ -1,0 +1,178 @@
+"""The state-space generator: its scan, its physics terms, and train -> generate on real clips.
+
+Models are tiny and train for a few steps, so the end-to-end checks are about the machinery
+(lengths, the floor, seeds, resume, errors); benchmarks/RESULTS.md has the quality run.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from cli_helpers import assert_clean_failure, myo
+
+from myocli import skeleton as sk
+from myocli.data.h5 import read_dataset
+from myocli.models import ssm
+from myocli.motion import features as feat
+from myocli.motion.physics_loss import physics_terms
+
+TINY_SSM = """\
+model: {width: 32, depth: 2, state_size: 4, text_width: 32, text_layers: 1, max_frames: 80, sample_steps: 4}
+train: {max_steps: 6, batch_size: 8, learning_rate: 1.0e-3, log_every: 2, eval_every: 3, save_every: 3}
+"""
+
+
+def ok(result):
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def _model(**overrides) -> ssm.MotionFlow:
+    torch.manual_seed(0)
+    model = ssm.MotionFlow(ssm.SSMConfig(width=32, depth=2, state_size=8, text_width=32, max_frames=80, **overrides)).double()
+    for block in model.blocks:  # zero-initialised modulation would make every block the identity
+        torch.nn.init.normal_(block.modulation.weight, std=0.2)
+    torch.nn.init.normal_(model.patch_out.weight, std=0.2)
+    return model
+
+
+def test_parallel_scan_and_recurrent_step_agree_to_float_precision():
+    model = _model()
+    x = torch.randn(3, 80, feat.FEATURE_DIM, dtype=torch.float64)
+    mask = torch.arange(20) < torch.tensor([20, 13, 7]).unsqueeze(-1)
+    cond = model.text_condition(ssm.byte_ids(["a person walks", "a person jumps", "kick"], 160))
+    t = torch.tensor([0.1, 0.5, 0.9], dtype=torch.float64)
+    parallel = model.velocity(x, t, cond, mask, ssm.PARALLEL)
+    recurrent = model.velocity(x, t, cond, mask, ssm.RECURRENT)
+    assert parallel.abs().mean() > 0.1  # a block that did nothing would agree trivially
+    assert torch.allclose(parallel, recurrent, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("method", ["loop", "doubling"])
+def test_scan_kernels_match_the_recurrence_and_their_gradients_check(method):
+    torch.manual_seed(0)
+    a = torch.rand(2, 37, 3, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(2, 37, 3, 4, dtype=torch.float64, requires_grad=True)
+    expected, state = [], torch.zeros(2, 3, 4, dtype=torch.float64)
+    for t in range(37):
+        state = a[:, t] * state + b[:, t]
+        expected.append(state)
+    assert torch.allclose(ssm.parallel_linear_scan(a, b, method), torch.stack(expected, 1), atol=1e-12)
+    assert torch.autograd.gradcheck(lambda a, b: ssm.parallel_linear_scan(a, b, method), (a, b))
+
+
+def test_padding_leaves_the_real_frames_unchanged():
+    model = _model()
+    x = torch.randn(2, 80, feat.FEATURE_DIM, dtype=torch.float64)
+    cond = model.text_condition(ssm.byte_ids(["a person walks", "a person jumps"], 160))
+    t = torch.tensor([0.3, 0.7], dtype=torch.float64)
+    padded = model.velocity(x, t, cond, torch.arange(20) < torch.tensor([20, 9]).unsqueeze(-1))
+    alone = model.velocity(x[1:, :36], t[1:], cond[1:], torch.ones(1, 9, dtype=torch.bool))
+    assert torch.allclose(padded[1, :36], alone[0], atol=1e-12)
+
+
+def test_torch_positions_match_the_numpy_inverse(motion_sets):
+    clip = read_dataset(motion_sets["test"]).sequences[0].motion.astype(np.float64)
+    features = feat.to_features(clip, 20.0)
+    positions = feat.from_features_torch(torch.from_numpy(features)[None])[0].numpy()
+    np.testing.assert_allclose(positions, feat.from_features(features), atol=1e-9)
+
+
+def test_physics_terms_are_near_zero_on_real_motion_and_grow_when_feet_slide_and_sink(motion_sets):
+    clips = [s.motion for s in read_dataset(motion_sets["test"]).sequences if len(s) >= 40][:2]
+    real = torch.stack([torch.from_numpy(feat.to_features(c[:40], 20.0)) for c in clips]).float()
+    mask = torch.ones(len(clips), 40, dtype=torch.bool)
+    clean = physics_terms(real, real, mask)
+    assert all(float(v.max()) < 1e-4 for k, v in clean.items() if k != "skating")
+    assert float(clean["skating"].max()) < 1.0  # real contact feet move under 1 cm a frame
+    broken = real.clone()
+    broken[..., feat.ROOT_PLANAR_VELOCITY.start + 1] += 0.05  # glide forward 1 m/s, feet and all
+    heights = torch.arange(feat.LOCAL_POSITIONS.start + 1, feat.LOCAL_POSITIONS.stop, 3)
+    broken[..., heights] -= 0.1  # and sink 10 cm (every joint but the pelvis)
+    bad = physics_terms(broken, real, mask)
+    assert (bad["skating"] > clean["skating"] + 4).all() and (bad["penetration"] > 5).all()
+
+
+@pytest.fixture(scope="module")
+def ssm_home(tmp_path_factory, motion_sets):
+    root = tmp_path_factory.mktemp("ssm")
+    env = {"MYO_HOME": str(root / "home")}
+    (root / "ssm.yaml").write_text(TINY_SSM)
+    common = ["--data", str(motion_sets["train"]), "--config", str(root / "ssm.yaml")]
+    trained = json.loads(ok(myo("ssm", "train", *common, "--val", str(motion_sets["val"]), "--name", "tiny", "--json", env=env)).stdout)
+    return {"root": root, "env": env, "trained": trained, "common": common}
+
+
+def test_train_registers_the_model_with_each_loss_term(ssm_home):
+    trained = ssm_home["trained"]
+    assert trained["checkpoint"] == "ssm/tiny@1" and trained["steps"] == 6
+    assert {"flow", "length", "physics/skating", "physics/penetration", "physics/floating", "physics/bone_length"} <= set(trained["train"])
+    assert {"flow", "physics_skating"} <= set(trained["val"])
+    logs = list((Path(trained["path"]) / "logs").rglob("events.out.tfevents*"))
+    assert logs, "no TensorBoard log"
+    ok(myo("ckpt", "verify", "ssm/tiny", env=ssm_home["env"]))
+
+
+def test_generate_gives_finite_motions_of_the_requested_length_on_the_floor(ssm_home, tmp_path):
+    env = ssm_home["env"]
+    stem = tmp_path / "walk"
+    out = json.loads(ok(myo("generate", "a person walks", "--model", "ssm/tiny", "--seconds", "2", "-n", "2", "-o", str(stem), "--json", env=env)).stdout)
+    motions = [np.load(s["npy"]) for s in out["samples"]]
+    for motion in motions:
+        assert motion.shape == (40, sk.NUM_JOINTS, 3) and np.isfinite(motion).all()
+        assert abs(float(motion[:, sk.FOOT_CONTACT_JOINTS, 1].min())) < 1e-6  # the lowest foot point on the floor
+    assert not np.allclose(motions[0], motions[1])  # seeds 0 and 1
+    again = tmp_path / "again"
+    ok(myo("generate", "a person walks", "--model", "ssm/tiny", "--seconds", "2", "--seed", "1", "-o", str(again), env=env))
+    np.testing.assert_array_equal(np.load(f"{again}_0.npy"), motions[1])  # sample I is seed + I
+    free = json.loads(ok(myo("generate", "a person walks", "--model", "ssm/tiny", "-o", str(tmp_path / "free"), "--json", env=env)).stdout)
+    assert free["samples"][0]["frames"] % 4 == 0 and 4 <= free["samples"][0]["frames"] <= 80  # from the length head
+
+
+def test_resume_matches_an_uninterrupted_run(ssm_home):
+    from safetensors.torch import load_file
+
+    env, common = ssm_home["env"], ssm_home["common"]
+    ok(myo("ssm", "train", *common, "--name", "straight", env=env))
+    ok(myo("ssm", "train", *common, "--name", "split", "--max-steps", "3", "--keep-state", env=env))
+    ok(myo("ssm", "train", *common, "--name", "split", "--max-steps", "6", "--resume", env=env))
+    home = Path(env["MYO_HOME"]) / "ssm"
+    straight, resumed = load_file(home / "straight/v1/model.safetensors"), load_file(home / "split/v2/model.safetensors")
+    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+
+
+def test_pretrained_text_encoder_from_a_local_folder(ssm_home, tmp_path):
+    from transformers import ByT5Tokenizer, T5Config, T5Model
+
+    folder = tmp_path / "my-t5"
+    torch.manual_seed(0)
+    T5Model(T5Config(vocab_size=384, d_model=24, d_ff=48, d_kv=8, num_heads=2, num_layers=1, num_decoder_layers=1)).save_pretrained(folder)
+    ByT5Tokenizer().save_pretrained(folder)
+    env, common = ssm_home["env"], ssm_home["common"]
+    result = json.loads(ok(myo("ssm", "train", *common, "--name", "t5text", "--text-encoder", str(folder), "--max-steps", "2", "--json", env=env)).stdout)
+    manifest = json.loads((Path(result["path"]) / "manifest.json").read_text())
+    assert manifest["config"]["text_encoder_dim"] == 24 and any(f.startswith("text_encoder/") for f in manifest["files"])
+    weights = manifest["files"]["model.safetensors"]["bytes"]
+    assert weights < (folder / "model.safetensors").stat().st_size + 2_000_000  # the frozen encoder is not in our weights
+    ok(myo("generate", "a person jumps", "--model", "ssm/t5text", "--seconds", "1", "-o", str(tmp_path / "jump"), env=env))
+    assert np.load(tmp_path / "jump_0.npy").shape == (20, sk.NUM_JOINTS, 3)
+
+
+def test_bad_input_gives_one_clear_error_and_writes_nothing(ssm_home, motion_sets, tmp_path):
+    env = ssm_home["env"]
+    too_long = myo("generate", "a person walks", "--model", "ssm/tiny", "--seconds", "30", "-o", str(tmp_path / "x"), env=env)
+    assert_clean_failure(too_long, "--seconds 30", "up to 4 s")
+    wrong_task = myo("generate", "--task", "predict", "--motion", f"{motion_sets['test']}:0", "--model", "ssm/tiny", env=env)
+    assert wrong_task.returncode == 2 and "text-to-motion only" in wrong_task.stderr
+    lm_only = myo("generate", "a person walks", "--model", "ssm/tiny", "--guidance", "2", "--steps", "0", env=env)
+    assert lm_only.returncode == 2
+    assert not list(tmp_path.iterdir())
+    negative = myo("ssm", "train", *ssm_home["common"], "--name", "neg", "--physics-weight", "-1", env=env)
+    assert negative.returncode == 2 and "--physics-weight" in negative.stderr
+    missing = myo("ssm", "train", "--data", str(tmp_path / "nope.h5"), "--name", "x", env=env)
+    assert_clean_failure(missing, "nope.h5", "no such file")
+    assert not (Path(env["MYO_HOME"]) / "ssm" / "neg").exists() and not (Path(env["MYO_HOME"]) / "ssm" / "x").exists()
