@@ -1,5 +1,8 @@
 """`myo generate`: text -> motion, and motion -> text, continuation and in-betweening, from a trained model.
 
+A language model (lm/NAME, myocli/lm/engine.py) does all four tasks; a state-space generator
+(ssm/NAME, myocli/ssm/engine.py) does text-to-motion, with the same outputs.
+
 Each motion sample is written as STEM_I.npy, (T, 28, 3) float32 metres at the model's
 frame rate, with STEM_I.json beside it (prompt, task, model, seed, fps, ...), and
 STEM_I.mp4 with --mp4. Sample I is drawn with seed + I, so it does not depend on

@@ -107,7 +107,7 @@ def _doubling_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def _loop_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """The same recurrence one position at a time (no autograd): O(L) work in L small kernels.
-    On a CPU this is 7-17x faster than doubling at our sizes (benchmarks/ssm_scan.py)."""
+    On a CPU this is 3-27x faster than doubling at our sizes (benchmarks/ssm_scan.py)."""
     h = torch.empty_like(b)
     state = torch.zeros_like(b[:, 0])
     for t in range(a.shape[1]):
