@@ -49,7 +49,7 @@ def main() -> None:
     print("1. scan kernel (batch, L, E, N):")
     for shape in [(32, 50, 256, 8), (32, 50, 256, 16), (64, 50, 1024, 16)]:
         a, b = torch.rand(shape, device=device), torch.randn(shape, device=device)
-        cells = [f"{m} {1000 * _median_seconds(lambda m=m: ssm.linear_scan_kernel(a, b, m), repeats, device):8.1f} ms" for m in ("loop", "doubling")]
+        cells = [f"{m} {1000 * _median_seconds(lambda m=m, a=a, b=b: ssm.linear_scan_kernel(a, b, m), repeats, device):8.1f} ms" for m in ("loop", "doubling")]
         print(f"   {str(shape):22s} " + "   ".join(cells))
 
     config = ssm.SSMConfig.from_dict(load_config("ssm", "tiny")[0]["model"])
