@@ -8,6 +8,8 @@ after `pip install`.
 
 from __future__ import annotations
 
+import types
+import typing
 from dataclasses import asdict, fields
 from pathlib import Path
 from typing import get_type_hints
@@ -19,6 +21,13 @@ PRESETS = Path(__file__).resolve().parent / "configs"
 
 def _coerce(key: str, value, kind):
     """A YAML value as the field's type. YAML reads `2e-4` as a string, so numbers in strings count."""
+    origin, arguments = typing.get_origin(kind), typing.get_args(kind)
+    if origin in (types.UnionType, typing.Union):  # X | None
+        if value is None and type(None) in arguments:
+            return None
+        return _coerce(key, value, next(a for a in arguments if a is not type(None)))
+    if origin is list and isinstance(value, (list, tuple)):
+        return [_coerce(key, item, arguments[0]) for item in value]
     try:
         if kind is bool and isinstance(value, bool):
             return value

@@ -79,6 +79,7 @@ def generate(
     guidance: float | None = typer.Option(None, "--guidance", min=0.0, help="SSM models: classifier-free guidance scale (default: the model's; 1 is none, higher follows the text more closely)."),
     steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="SSM models: flow integration steps (default: the model's; more is slower and smoother)."),
     mp4: bool = typer.Option(False, "--mp4", help="Also render each motion sample to STEM_I.mp4 beside its .npy."),
+    physics: str | None = typer.Option(None, "--physics", help="Replay each motion in the physics simulator under a tracking policy (rl/NAME) and write the simulated motion beside it as STEM_I_physics.npy (and .mp4 with --mp4)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the output paths and metadata (the text, for m2t)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
@@ -88,12 +89,15 @@ def generate(
     Example: myo generate "a person does one squat" --seconds 3 --num-samples 2 --mp4
     """
     _check_options(prompt, task, motion, seconds, top_p, output, mp4)
+    if physics is not None and task == Task.m2t:
+        raise typer.BadParameter("motion-to-text makes no motion to simulate", param_hint="--physics")
     if model and _kind_of(model) == "ssm":
         if task != Task.t2m:
             raise typer.BadParameter(f"{model} is a state-space generator, which does text-to-motion only; use a language model for --task {task.value}", param_hint="--task")
         stem = Path(output) if output else Path(_slug(prompt))
-        check_free([path for i in range(num_samples) for path in _sample_paths(stem, i, mp4).values()], overwrite)
-        _generate_ssm(model, prompt, stem, num_samples, seed, seconds, guidance, steps, mp4, as_json)
+        check_free([path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, bool(physics)).values()], overwrite)
+        controller = _load_controller(physics)
+        _generate_ssm(model, prompt, stem, num_samples, seed, seconds, guidance, steps, mp4, as_json, controller)
         return
     if guidance is not None or steps is not None:
         raise typer.BadParameter("applies to state-space generators (--model ssm/NAME); language models sample with --temperature, --top-k, --top-p", param_hint="--guidance/--steps")
@@ -102,8 +106,9 @@ def generate(
 
     source = load_motion(motion) if motion else None  # a wrong file fails before the model loads
     stem = Path(output) if output else Path(_slug(prompt) if task == Task.t2m else f"{_slug(Path(motion.split(':')[0]).stem)}_{task.value}")
-    files = [] if task == Task.m2t else [path for i in range(num_samples) for path in _sample_paths(stem, i, mp4).values()]
+    files = [] if task == Task.m2t else [path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, bool(physics)).values()]
     check_free(files, overwrite)
+    controller = _load_controller(physics)
     spec, note = (model, "") if model else _default_model()
     engine = LMEngine.load(spec)
     if source is not None and source.fps is not None and abs(source.fps - engine.fps) > 1e-6:
@@ -136,7 +141,8 @@ def generate(
         results.append(record)
         motions.append(positions)
     if motions:
-        _write_all(stem, results, motions, engine.fps, mp4, prompt or f"{task.value}: {motion}")
+        simulated = _simulate(controller, results, motions, engine.fps)
+        _write_all(stem, results, motions, engine.fps, mp4, prompt or f"{task.value}: {motion}", simulated)
     _report(results, task, mp4, as_json)
 
 
@@ -147,7 +153,7 @@ def _kind_of(spec: str) -> str:
 
 
 def _generate_ssm(spec: str, prompt: str, stem: Path, num_samples: int, seed: int, seconds: float | None,
-                  guidance: float | None, steps: int | None, mp4: bool, as_json: bool) -> None:  # fmt: skip
+                  guidance: float | None, steps: int | None, mp4: bool, as_json: bool, controller) -> None:  # fmt: skip
     from myocli.ssm.engine import SSMEngine
 
     engine = SSMEngine.load(spec)
@@ -162,8 +168,40 @@ def _generate_ssm(spec: str, prompt: str, stem: Path, num_samples: int, seed: in
             "steps": steps or engine.config.sample_steps, "fps": engine.fps, "frames": len(positions), "seconds": round(len(positions) / engine.fps, 3),
         })  # fmt: skip
         motions.append(positions)
-    _write_all(stem, results, motions, engine.fps, mp4, prompt)
+    simulated = _simulate(controller, results, motions, engine.fps)
+    _write_all(stem, results, motions, engine.fps, mp4, prompt, simulated)
     _report(results, Task.t2m, mp4, as_json)
+
+
+def _load_controller(spec: str | None):
+    """The tracking policy of --physics, loaded before any generation so a bad one fails first."""
+    if spec is None:
+        return None
+    from myocli.rl.track import load_policy
+
+    return load_policy(spec)
+
+
+def _simulate(controller, records: list[dict], motions: list, fps: float) -> list | None:
+    """Each motion replayed under the controller; its record gains the physics figures before and after."""
+    if controller is None:
+        return None
+    from myocli.motion import metrics
+    from myocli.rl.track import track
+
+    ref, config, agent = controller
+    simulated = []
+    for record, positions in zip(records, motions, strict=True):
+        result = track(agent, config, positions, fps, f"sample {record['sample']}")
+        simulated.append(result.positions)
+        record["physics"] = {
+            "policy": ref.label, "fell_at_seconds": None if result.fell_at is None else round(result.fell_at, 3), "mean_joint_error_mm": round(result.mean_error_mm, 1),
+            "frames": len(result.positions),
+            **{f"{name}_{stage}": round(float(measure(p, fps) if name == "skating_ratio" else measure(p)), 4)
+               for stage, p in (("kinematic", positions), ("simulated", result.positions))
+               for name, measure in (("skating_ratio", metrics.foot_skating_ratio), ("penetration_mm", metrics.penetration_mm))},
+        }  # fmt: skip
+    return simulated
 
 
 def _report(results: list[dict], task: Task, mp4: bool, as_json: bool) -> None:
@@ -175,34 +213,45 @@ def _report(results: list[dict], task: Task, mp4: bool, as_json: bool) -> None:
             typer.echo(record["text"])
         else:
             typer.echo(f"Wrote {record['npy']} ({record['frames']} frames, {record['seconds']:.1f} s)" + (f" and {record['mp4']}" if mp4 else ""))
+            if "physics" in record:
+                p = record["physics"]
+                fell = "stayed up" if p["fell_at_seconds"] is None else f"fell after {p['fell_at_seconds']:.2f} s"
+                typer.echo(f"  simulated {record['physics_npy']} ({fell}): skating ratio {p['skating_ratio_kinematic']:.3f} -> "
+                           f"{p['skating_ratio_simulated']:.3f}, penetration {p['penetration_mm_kinematic']:.1f} -> {p['penetration_mm_simulated']:.1f} mm")  # fmt: skip
 
 
-def _write_all(stem: Path, records: list[dict], motions: list, fps: float, mp4: bool, caption: str) -> None:
+def _write_all(stem: Path, records: list[dict], motions: list, fps: float, mp4: bool, caption: str, simulated: list | None = None) -> None:
     """Every sample's files, or (on any failure, Ctrl-C included) none of this command's."""
     written: list[Path] = []
     try:
-        for record, positions in zip(records, motions, strict=True):
-            record |= _write(stem, record["sample"], positions, record, fps, mp4, caption, written)
+        for i, (record, positions) in enumerate(zip(records, motions, strict=True)):
+            physics = simulated[i] if simulated is not None else None
+            record |= _write(stem, record["sample"], positions, record, fps, mp4, caption, written, physics)
     except BaseException:
         for path in written:
             path.unlink(missing_ok=True)
         raise
 
 
-def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bool, caption: str, written: list[Path]) -> dict:
+def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bool, caption: str, written: list[Path], physics=None) -> dict:
     import numpy as np
 
     from myocli.atomic import atomic_path
 
-    paths = _sample_paths(stem, sample, mp4)
+    paths = _sample_paths(stem, sample, mp4, physics is not None)
     if mp4:
         from myocli.render.api import render_motion
 
         render_motion(positions, paths["mp4"], fps=fps, captions=[caption])
         written.append(paths["mp4"])
-    with atomic_path(paths["npy"]) as tmp:
-        np.save(tmp, np.asarray(positions, dtype=np.float32))
-    written.append(paths["npy"])
+        if physics is not None:
+            render_motion(physics, paths["physics_mp4"], fps=fps, captions=[f"{caption} (simulated)"])
+            written.append(paths["physics_mp4"])
+    for key, motion in (("npy", positions), ("physics_npy", physics)):
+        if motion is not None:
+            with atomic_path(paths[key]) as tmp:
+                np.save(tmp, np.asarray(motion, dtype=np.float32))
+            written.append(paths[key])
     names = {kind: str(path) for kind, path in paths.items()}
     with atomic_path(paths["json"]) as tmp:
         tmp.write_text(json.dumps(record | names, indent=2) + "\n")
@@ -210,5 +259,8 @@ def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bo
     return names
 
 
-def _sample_paths(stem: Path, sample: int, mp4: bool) -> dict[str, Path]:
-    return {suffix: Path(f"{stem}_{sample}.{suffix}") for suffix in ("npy", "json", *(("mp4",) if mp4 else ()))}
+def _sample_paths(stem: Path, sample: int, mp4: bool, physics: bool = False) -> dict[str, Path]:
+    paths = {suffix: Path(f"{stem}_{sample}.{suffix}") for suffix in ("npy", "json", *(("mp4",) if mp4 else ()))}
+    if physics:
+        paths |= {f"physics_{suffix}": Path(f"{stem}_{sample}_physics.{suffix}") for suffix in ("npy", *(("mp4",) if mp4 else ()))}
+    return paths

@@ -13,14 +13,13 @@ a display myo picks egl; where no GL context can be had, myocli.render.tiny take
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import sys
 
 import numpy as np
 
 from myocli import skeleton as sk
 from myocli.errors import MyoError
+from myocli.gl import choose_gl
 
 LEFT = (0.25, 0.5, 0.95, 1.0)
 RIGHT = (0.95, 0.55, 0.2, 1.0)
@@ -62,24 +61,11 @@ def _bone_colour(child: int) -> tuple:
     return TRUNK
 
 
-def _choose_gl() -> None:
-    """A Linux server without a display renders through EGL; elsewhere MuJoCo's default stands.
-
-    Triton (shipped with CUDA builds of PyTorch) crashes the process when it is loaded after
-    Mesa's GL libraries (measured: torch 2.15.0+cu132, Mesa EGL), which a generator that renders
-    and then keeps using torch would hit; loaded first, both work. So load it first if present.
-    """
-    if sys.platform.startswith("linux") and "MUJOCO_GL" not in os.environ and not os.environ.get("DISPLAY"):
-        os.environ["MUJOCO_GL"] = "egl"
-    if importlib.util.find_spec("triton") is not None:
-        import triton  # noqa: F401
-
-
 class BodyRenderer:
     """Renders frames of one or more myo28 motions; one OpenGL context, reused for every frame."""
 
     def __init__(self, width: int, height: int, floor_half_size: float = 50.0):
-        _choose_gl()
+        choose_gl()
         try:
             import mujoco
         except Exception as exc:  # noqa: BLE001 - not installed, or MUJOCO_GL names a backend that is missing

@@ -94,7 +94,7 @@ def learning_rate_at(step: int, options: TrainOptions) -> float:
     return options.learning_rate
 
 
-class _StopSignals:
+class StopSignals:
     """Turn SIGINT/SIGTERM into a flag checked between steps (restores the old handlers on exit)."""
 
     def __init__(self):
@@ -147,7 +147,7 @@ def load_training_state(accelerator, state_dir: Path) -> int:
     return int(json.loads(progress.read_text())["step"])
 
 
-def _progress_bar(accelerator, total: int, start: int, label: str):
+def progress_bar(accelerator, total: int, start: int, label: str):
     from rich.console import Console
     from rich.progress import (
         BarColumn,
@@ -201,7 +201,7 @@ def fit(
     batches = accelerator.skip_first_batches(loader, step * options.grad_accum) if step else loader
 
     samples_per_step = options.batch_size * options.grad_accum * accelerator.num_processes
-    progress, task, interactive = _progress_bar(accelerator, options.max_steps, step, label)
+    progress, task, interactive = progress_bar(accelerator, options.max_steps, step, label)
     logs: dict = {}
     sums: dict = {}  # of each logged value since the last log line, kept on the device (no sync per step)
     summed = 0
@@ -211,7 +211,7 @@ def fit(
     first_step = step
     stopped_early = False
     model.train()
-    with progress, _StopSignals() as signals:
+    with progress, StopSignals() as signals:
         iterator = iter(batches)
         while step < options.max_steps:
             for group in optimizer.param_groups:

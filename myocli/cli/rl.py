@@ -1,0 +1,118 @@
+"""`myo rl`: train a PPO controller that makes the simulated myo28 humanoid track motions, and evaluate it."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from myocli.cli import training as t
+from myocli.errors import MyoError
+
+app = typer.Typer(
+    help="Physics: a PPO controller that makes the simulated myo28 humanoid (MuJoCo) follow motions.\n\n"
+    "Example: myo rl train --data datasets/walk.h5 --clip 02_01 --name walker && myo rl eval rl/walker --motion datasets/walk.h5:0 --mp4 walk_sim.mp4",
+    no_args_is_help=True,
+)
+
+
+@app.command()
+def train(
+    name: str = typer.Option(..., "--name", callback=t.check_name, help="Registry name: the policy becomes rl/NAME@<next version>."),
+    data: Path | None = typer.Option(None, "--data", help="Clips to track (myo28 .h5 from `myo data convert`)."),
+    clip: list[str] = typer.Option([], "--clip", help="Track only this sequence of --data (by name; repeat for several). Default: every clip."),
+    env: str = typer.Option("tracking", "--env", help="tracking (the myo28 humanoid following --data), or humanoid-v5 (Gymnasium's Humanoid, to compare with published PPO)."),
+    config: str | None = typer.Option(None, "--config", help="Preset (tracking, humanoid-v5) or a YAML file with model: and train: sections (default: the preset named after --env)."),
+    num_envs: int | None = typer.Option(None, "--num-envs", min=1, help="Simulated copies stepped together (default: the config's)."),
+    total_steps: int | None = typer.Option(None, "--total-steps", min=1, help="Environment steps over all copies (default: the config's)."),
+    seed: t.Seed = None,
+    max_minutes: t.MaxMinutes = None,
+    save_every: int = typer.Option(20, "--save-every", min=1, help="Save the training state every N PPO iterations."),
+    log_every: int = typer.Option(1, "--log-every", min=1, help="Print a progress line every N iterations when stderr is not a terminal."),
+    resume: t.Resume = False,
+    debug: t.Debug = False,
+    keep_state: t.KeepState = False,
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the checkpoint and its metrics."),
+) -> None:
+    """Train a PPO controller and register it as rl/NAME.
+
+    Example: myo rl train --data datasets/walk.h5 --clip 02_01 --name walker --total-steps 3000000
+    """
+    from myocli.train.rl import RLRun, preflight, train_rl
+
+    if config is not None:
+        t.config_callback("rl")(config)
+    overrides = {k: v for k, v in {"num_envs": num_envs, "total_steps": total_steps, "seed": seed}.items() if v is not None}
+    run = RLRun(name=name, data=data, clips=clip, env=env, config=config, train_overrides=overrides, max_minutes=max_minutes or 0.0,
+                save_every=save_every, log_every=log_every, resume=resume, keep_state=keep_state, debug=debug)  # fmt: skip
+    preflight(run)
+    summary = train_rl(run)
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    typer.echo(f"Saved {summary['checkpoint']} ({summary['path']}) after {summary['steps']} steps ({summary['seconds'] / 60:.1f} min)")
+    tracking = summary["metrics"].get("tracking")
+    if tracking:
+        typer.echo(f"  tracked {100 * tracking['mean_tracked_fraction']:.0f}% of each clip on average, "
+                   f"mean joint error {tracking['mean_joint_error_mm']:.1f} mm")  # fmt: skip
+    else:
+        typer.echo(f"  episodic return {summary['metrics']['train'].get('charts/episodic_return', float('nan')):.1f}")
+
+
+@app.command("eval")
+def evaluate(
+    policy: str = typer.Argument(..., help="Policy: rl/NAME[@VERSION] or a checkpoint folder."),
+    motion: str = typer.Option(..., "--motion", help="Motion to track: a .npy (T, 28, 3) or FILE.h5:INDEX."),
+    mp4: Path | None = typer.Option(None, "--mp4", help="Also render the simulated motion (beside the reference) to this .mp4."),
+    output: Path | None = typer.Option(None, "-o", "--output", help="Also save the simulated motion as a .npy."),
+    fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of a .npy motion (default 20; an .h5 says its own)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document: tracking error per joint, time before falling."),
+) -> None:
+    """Track a motion with a trained policy: per-joint error, time before falling.
+
+    Example: myo rl eval rl/walker --motion datasets/walk.h5:0 --json
+    """
+    from myocli.cli.outputs import check_free
+    from myocli.data.motion_input import load_motion
+    from myocli.rl.track import load_policy, track
+
+    outputs = [p for p in (mp4, output) if p is not None]
+    if mp4 is not None and mp4.suffix.lower() != ".mp4":
+        raise MyoError(f"--mp4 {mp4}: the file name must end in .mp4")
+    if output is not None and output.suffix.lower() != ".npy":
+        raise MyoError(f"-o {output}: the file name must end in .npy")
+    check_free(outputs, overwrite, "--mp4/-o")
+    source = load_motion(motion)
+    ref, config, agent = load_policy(policy)
+    rate = source.fps or fps or 20.0
+    result = track(agent, config, source.motion, rate, source.caption)
+    _write(result, source.motion, rate, output, mp4, source.caption)
+    summary = {"policy": ref.label, "motion": motion} | result.summary()
+    if as_json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    state = f"fell after {result.fell_at:.2f} s" if result.fell_at is not None else "stayed up to the end"
+    typer.echo(f"{motion}: {result.seconds:.2f} s, {state}; mean joint error {result.mean_error_mm:.1f} mm "
+               f"(the humanoid's own pose of the reference: {summary['kinematic_floor_mm']:.1f} mm)")  # fmt: skip
+    worst = sorted(summary["joint_error_mm"].items(), key=lambda kv: -kv[1])[:5]
+    typer.echo("  worst joints: " + ", ".join(f"{name} {mm:.0f} mm" for name, mm in worst))
+    for path in outputs:
+        typer.echo(f"  wrote {path}")
+
+
+def _write(result, reference, fps: float, output: Path | None, mp4: Path | None, caption: str) -> None:
+    import numpy as np
+
+    from myocli.atomic import atomic_path
+
+    if output is not None:
+        with atomic_path(output) as tmp:
+            with open(tmp, "wb") as handle:
+                np.save(handle, result.positions.astype(np.float32))
+    if mp4 is not None:
+        from myocli.render.api import render_motion
+
+        render_motion([reference, result.positions], mp4, fps=fps, captions=[f"reference: {caption}", "simulated"])

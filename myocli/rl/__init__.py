@@ -1,0 +1,1 @@
+"""Physics: the simulated myo28 humanoid, the motion-tracking environment and the PPO learner."""

@@ -1,0 +1,255 @@
+"""The motion-tracking environment: N copies of the humanoid, each following a reference clip.
+
+A Gymnasium vector environment (same-step autoreset: a finished copy starts its next
+episode at once, and its last observation is in `info["final_obs"]`).
+
+- Episodes start at a random frame of a random clip (reference state initialisation, as
+  DeepMimic does), the body posed and moving as the reference is there.
+- Action: a PD target offset per hinge, in [-1, 1] times ACTION_SCALE radians, added to the
+  reference's angles for the next step: an untrained policy already follows the clip
+  kinematically, and learning only has to keep the body upright.
+- Reward: DeepMimic's tracking terms, each exp(-k * error), weighted 0.5 pose, 0.05 velocity,
+  0.15 end effectors, 0.2 root, 0.1 centre of mass (DESIGN.md section 5).
+- Termination: the mean distance between the simulated and reference joints exceeds
+  `terminate_distance` (the body has strayed, usually by falling). Truncation: the clip ends.
+- `info["joint_error"]`: per-joint distance (N, 28) in metres, every step.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector.utils import batch_space
+
+from myocli.gl import load_mujoco
+from myocli.rl import humanoid as hu
+from myocli.rl.reference import Reference
+
+mujoco = load_mujoco()
+
+ACTION_SCALE = 0.5  # radians of PD-target offset at action 1
+REWARD_WEIGHTS = {"pose": 0.5, "velocity": 0.05, "end_effector": 0.15, "root": 0.2, "com": 0.1}
+REWARD_SCALES = {"pose": 2.0, "velocity": 0.1, "end_effector": 40.0, "root": 5.0, "com": 10.0}
+
+
+@dataclass
+class TrackingOptions:
+    terminate_distance: float = 0.3  # metres, mean over the 28 joints
+    random_start: bool = True
+    autoreset: bool = True  # False (evaluation): a finished copy stays as it ended
+
+
+def _heading_frames(quaternions: np.ndarray) -> np.ndarray:
+    """Rotations (N, 3, 3) about z that undo each root's heading: world -> heading frame."""
+    w, x, y, z = quaternions.T
+    forward_x = 1 - 2 * (y * y + z * z)  # the root's x axis in the world, projected on the floor
+    forward_y = 2 * (x * y + w * z)
+    heading = np.arctan2(forward_y, forward_x)
+    c, s = np.cos(heading), np.sin(heading)
+    frames = np.zeros((len(heading), 3, 3))
+    frames[:, 0, 0], frames[:, 0, 1], frames[:, 1, 0], frames[:, 1, 1], frames[:, 2, 2] = c, s, -s, c, 1.0
+    return frames
+
+
+def _rotation_6d(quaternions: np.ndarray) -> np.ndarray:
+    """The first two columns of each rotation matrix (N, 6): a continuous orientation code."""
+    matrices = np.empty((len(quaternions), 9))
+    for i, q in enumerate(quaternions):
+        mujoco.mju_quat2Mat(matrices[i], q)
+    return matrices.reshape(-1, 3, 3)[:, :, :2].reshape(-1, 6)
+
+
+def _quaternion_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Rotation angle (N,) between unit quaternions a and b (N, 4)."""
+    dot = np.abs((a * b).sum(-1)).clip(0.0, 1.0)
+    return 2 * np.arccos(dot)
+
+
+class TrackingEnv(gym.vector.VectorEnv):
+    metadata = {"autoreset_mode": gym.vector.AutoresetMode.SAME_STEP}
+
+    def __init__(self, references: list[Reference], num_envs: int = 1, options: TrackingOptions | None = None, seed: int | None = None):
+        self.model = hu.load_model()
+        self.references = references
+        self.options = options or TrackingOptions()
+        self.num_envs = num_envs
+        self.datas = [mujoco.MjData(self.model) for _ in range(num_envs)]
+        self.dt = references[0].dt
+        if any(abs(r.dt - self.dt) > 1e-9 for r in references):
+            raise ValueError("every reference must have the same control step")
+        self.frame_skip = int(round(self.dt / self.model.opt.timestep))
+        self.site_ids = hu.site_ids(self.model)
+        self.clip = np.zeros(num_envs, dtype=np.int64)
+        self.step_index = np.zeros(num_envs, dtype=np.int64)
+        self.start_index = np.zeros(num_envs, dtype=np.int64)
+        self.previous_com = np.zeros((num_envs, 3))
+        self.rng = np.random.default_rng(seed)
+        self.num_hinges = self.model.nu
+        # Clips are drawn in proportion to the starts they offer.
+        starts = np.array([max(len(r) - 1, 1) for r in references], dtype=np.float64)
+        self.clip_weights = starts / starts.sum()
+        self.single_action_space = gym.spaces.Box(-1.0, 1.0, (self.num_hinges,), np.float32)
+        size = len(self._observe_one_size())
+        self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+
+    # -- state ------------------------------------------------------------------------------
+
+    def _observe_one_size(self) -> np.ndarray:
+        self._place(0, 0, 0)
+        return self._observe(np.array([0]))[0]
+
+    def _place(self, env: int, clip: int, index: int) -> None:
+        reference, data = self.references[clip], self.datas[env]
+        mujoco.mj_resetData(self.model, data)
+        data.qpos[:] = reference.qpos[index]
+        data.qvel[:] = reference.qvel[index]
+        mujoco.mj_forward(self.model, data)
+        self.clip[env], self.step_index[env], self.start_index[env] = clip, index, index
+        self.previous_com[env] = data.subtree_com[1]
+
+    def _reset_one(self, env: int) -> None:
+        clip = int(self.rng.choice(len(self.references), p=self.clip_weights))
+        last_start = max(len(self.references[clip]) - 2, 0)
+        index = int(self.rng.integers(0, last_start + 1)) if self.options.random_start else 0
+        self._place(env, clip, index)
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None:
+            self.rng = np.random.default_rng(seed)
+        for env in range(self.num_envs):
+            self._reset_one(env)
+        every = np.arange(self.num_envs)
+        return self._observe(every), {}
+
+    def start_at(self, clip: int = 0, index: int = 0):
+        """Reset every copy to one clip and frame (evaluation); returns the observation."""
+        for env in range(self.num_envs):
+            self._place(env, clip, index)
+        return self._observe(np.arange(self.num_envs))
+
+    # -- what the policy sees --------------------------------------------------------------------
+
+    def _reference_rows(self, envs: np.ndarray, ahead: int = 0) -> tuple[list[Reference], np.ndarray]:
+        refs = [self.references[c] for c in self.clip[envs]]
+        rows = np.array([min(i + ahead, len(r) - 1) for r, i in zip(refs, self.step_index[envs], strict=True)])
+        return refs, rows
+
+    def _observe(self, envs: np.ndarray) -> np.ndarray:
+        """Body state and the next reference pose, in the root's heading frame."""
+        qpos = np.stack([self.datas[e].qpos for e in envs])
+        qvel = np.stack([self.datas[e].qvel for e in envs])
+        sites = np.stack([self.datas[e].site_xpos[self.site_ids] for e in envs])
+        refs, rows = self._reference_rows(envs, ahead=1)
+        ref_qpos = np.stack([r.qpos[i] for r, i in zip(refs, rows, strict=True)])
+        ref_sites = np.stack([r.sites[i] for r, i in zip(refs, rows, strict=True)])
+        frames = _heading_frames(qpos[:, 3:7])
+        root = qpos[:, None, :3]
+        local_sites = np.einsum("nij,nkj->nki", frames, sites - root)
+        local_ref_sites = np.einsum("nij,nkj->nki", frames, ref_sites - root)
+        progress = np.array([(i + 1) / len(r) for r, i in zip(refs, self.step_index[envs], strict=True)])
+        observation = np.concatenate([
+            qpos[:, 2:3],
+            _rotation_6d(qpos[:, 3:7]),
+            np.einsum("nij,nj->ni", frames, qvel[:, :3]),
+            qvel[:, 3:6],
+            qpos[:, 7:],
+            0.1 * qvel[:, 6:],
+            local_sites.reshape(len(envs), -1),
+            ref_qpos[:, 7:] - qpos[:, 7:],
+            (local_ref_sites - local_sites).reshape(len(envs), -1),
+            ref_qpos[:, 2:3],
+            _rotation_6d(ref_qpos[:, 3:7]),
+            progress[:, None],
+        ], axis=1)  # fmt: skip
+        return observation.astype(np.float32)
+
+    # -- stepping ------------------------------------------------------------------------------
+
+    def step(self, actions: np.ndarray):
+        actions = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
+        every = np.arange(self.num_envs)
+        refs, rows = self._reference_rows(every, ahead=1)
+        targets = np.stack([r.qpos[i, 7:] for r, i in zip(refs, rows, strict=True)]) + ACTION_SCALE * actions
+        for env, data in enumerate(self.datas):
+            data.ctrl[:] = targets[env]
+            mujoco.mj_step(self.model, data, nstep=self.frame_skip)
+        self.step_index += 1
+        reward, terms, joint_error = self._reward(every)
+        terminated = joint_error.mean(1) > self.options.terminate_distance
+        truncated = ~terminated & (self.step_index >= np.array([len(r) - 1 for r in (self.references[c] for c in self.clip)]))
+        observation = self._observe(every)
+        info = {"joint_error": joint_error, **{f"reward_{k}": v for k, v in terms.items()}}
+        done = terminated | truncated
+        if done.any() and self.options.autoreset:
+            info["final_obs"] = observation.copy()
+            info["_final_obs"] = done.copy()
+            info["episode_steps"] = np.where(done, self.step_index - self.start_index, 0)
+            for env in np.flatnonzero(done):
+                self._reset_one(env)
+            observation[done] = self._observe(np.flatnonzero(done))
+        return observation, reward.astype(np.float32), terminated, truncated, info
+
+    def _reward(self, envs: np.ndarray) -> tuple[np.ndarray, dict, np.ndarray]:
+        """DeepMimic's tracking reward against the reference at the current step, and the per-joint error."""
+        refs, rows = self._reference_rows(envs)
+        ref_qpos = np.stack([r.qpos[i] for r, i in zip(refs, rows, strict=True)])
+        ref_qvel = np.stack([r.qvel[i] for r, i in zip(refs, rows, strict=True)])
+        ref_sites = np.stack([r.sites[i] for r, i in zip(refs, rows, strict=True)])
+        ref_com = np.stack([r.com[i] for r, i in zip(refs, rows, strict=True)])
+        ref_com_velocity = (ref_com - np.stack([r.com[max(i - 1, 0)] for r, i in zip(refs, rows, strict=True)])) / self.dt
+        qpos = np.stack([self.datas[e].qpos for e in envs])
+        qvel = np.stack([self.datas[e].qvel for e in envs])
+        sites = np.stack([self.datas[e].site_xpos[self.site_ids] for e in envs])
+        com = np.stack([self.datas[e].subtree_com[1] for e in envs])
+        com_velocity = (com - self.previous_com[envs]) / self.dt
+        self.previous_com[envs] = com
+        effectors = list(hu.END_EFFECTORS)
+        relative = sites[:, effectors] - qpos[:, None, :3]
+        ref_relative = ref_sites[:, effectors] - ref_qpos[:, None, :3]
+        errors = {
+            "pose": ((qpos[:, 7:] - ref_qpos[:, 7:]) ** 2).sum(1),
+            "velocity": ((qvel[:, 6:] - ref_qvel[:, 6:]) ** 2).sum(1),
+            "end_effector": ((relative - ref_relative) ** 2).sum((1, 2)),
+            "root": ((qpos[:, :3] - ref_qpos[:, :3]) ** 2).sum(1) + 0.1 * _quaternion_angle(qpos[:, 3:7], ref_qpos[:, 3:7]) ** 2
+            + 0.01 * ((qvel[:, :3] - ref_qvel[:, :3]) ** 2).sum(1) + 0.001 * ((qvel[:, 3:6] - ref_qvel[:, 3:6]) ** 2).sum(1),
+            "com": ((com_velocity - ref_com_velocity) ** 2).sum(1),
+        }  # fmt: skip
+        terms = {k: np.exp(-REWARD_SCALES[k] * e) for k, e in errors.items()}
+        reward = sum(REWARD_WEIGHTS[k] * terms[k] for k in terms)
+        joint_error = np.linalg.norm(sites - ref_sites, axis=-1)
+        return reward, terms, joint_error
+
+    def body_positions(self) -> np.ndarray:
+        """Every copy's joints now, as myo28 positions (N, 28, 3)."""
+        return hu.joint_positions(np.stack([d.site_xpos[self.site_ids] for d in self.datas]))
+
+    # -- checkpointing the environment (for --resume) ---------------------------------------------
+
+    def get_state(self) -> dict:
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        size = mujoco.mj_stateSize(self.model, spec)
+        physics = np.empty((self.num_envs, size))
+        for env, data in enumerate(self.datas):
+            mujoco.mj_getState(self.model, data, physics[env], spec)
+        return {"physics": physics, "clip": self.clip.copy(), "step_index": self.step_index.copy(),
+                "start_index": self.start_index.copy(), "previous_com": self.previous_com.copy(),
+                "rng": self.rng.bit_generator.state}  # fmt: skip
+
+    def set_state(self, state: dict) -> None:
+        spec = mujoco.mjtState.mjSTATE_INTEGRATION
+        for env, data in enumerate(self.datas):
+            mujoco.mj_setState(self.model, data, np.asarray(state["physics"][env], dtype=np.float64), spec)
+            mujoco.mj_forward(self.model, data)
+        for key in ("clip", "step_index", "start_index", "previous_com"):
+            getattr(self, key)[:] = state[key]
+        self.rng.bit_generator.state = state["rng"]
+
+
+def joint_error_floor(reference: Reference) -> np.ndarray:
+    """Per-joint distance (T, 28) between the clip and the pose the humanoid can take of it."""
+    return np.linalg.norm(hu.joint_positions(reference.sites) - reference.positions, axis=-1)
+

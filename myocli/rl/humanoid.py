@@ -1,0 +1,233 @@
+"""The simulated myo28 humanoid: an MJCF model generated from the joint core (skeleton.py).
+
+One MuJoCo body per myo28 joint that has children, placed at the joint's rest offset, so the
+model follows the joint table when it changes. Each bone is a capsule from its joint to its
+child; the head is a sphere; each foot is a capsule from heel to ball lying on the floor.
+
+- Degrees of freedom: a free root (the pelvis) and hinges about the body's x, y, z axes
+  (MuJoCo frame: x forward, y left, z up), three for ball-like joints, one (about y) for knees
+  and elbows. spine2, the collars and the wrists are rigid: their motion is small in mocap and
+  every extra degree of freedom makes the controller harder to learn.
+- Masses: fractions of the body mass per segment (Dempster's table as adjusted by de Leva,
+  1996), spread over each body's capsules by length.
+- Joint limits: generous human ranges, mirrored for the right side.
+- Actuators: MuJoCo position servos, one per hinge, with stiffness kp and damping kv (a PD
+  controller integrated implicitly, stable at a 5 ms step); the action is the PD target angle.
+
+Self-collision is off (contype 1, conaffinity 0 for the body; the floor collides with both),
+which keeps contacts to feet-floor and the fall itself, and the step cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cache
+
+import numpy as np
+
+from myocli import skeleton as sk
+
+TIMESTEP = 0.005  # seconds per physics step
+BODY_MASS_KG = 70.0
+FOOT_RADIUS = 0.025  # the foot capsule's radius; the simulated body stands this much above the joint line
+
+# Mass fraction of the segment each body carries (sums to 1 over all bodies, left and right).
+MASS_FRACTIONS = {
+    "pelvis": 0.142, "spine1": 0.070, "spine2": 0.069, "spine3": 0.196, "neck": 0.081,
+    "left_collar": 0.010, "left_hip": 0.100, "left_knee": 0.0465, "left_ankle": 0.0145,
+    "left_shoulder": 0.028, "left_elbow": 0.016, "left_wrist": 0.006,
+}  # fmt: skip
+
+# Capsule radius of the bone that ends at each child joint (metres).
+BONE_RADIUS = {
+    "left_hip": 0.07, "spine1": 0.08, "left_knee": 0.06, "spine2": 0.08, "left_ankle": 0.045,
+    "spine3": 0.085, "neck": 0.06, "left_collar": 0.045, "head": 0.05, "left_shoulder": 0.045,
+    "left_elbow": 0.04, "left_wrist": 0.035, "left_hand": 0.03, "left_thumb": 0.02,
+}  # fmt: skip
+HEAD_RADIUS = 0.10
+
+# Hinged joints: axes (of x, y, z) with their ranges in degrees, for the left side and the
+# trunk; the right side mirrors them (x and z ranges negated). Also PD stiffness kp (N m/rad),
+# damping kv = kp / 10, and the force limit (N m).
+HINGES: dict[str, tuple[dict[str, tuple[float, float]], float, float]] = {
+    "spine1": ({"x": (-40, 40), "y": (-50, 60), "z": (-45, 45)}, 1000, 400),
+    "spine3": ({"x": (-40, 40), "y": (-50, 60), "z": (-45, 45)}, 800, 300),
+    "neck": ({"x": (-50, 50), "y": (-60, 70), "z": (-70, 70)}, 200, 60),
+    "left_hip": ({"x": (-40, 80), "y": (-140, 40), "z": (-60, 60)}, 1500, 400),
+    "left_knee": ({"y": (-5, 160)}, 1500, 400),
+    "left_ankle": ({"x": (-40, 40), "y": (-55, 55), "z": (-40, 40)}, 1500, 300),
+    "left_shoulder": ({"x": (-60, 180), "y": (-180, 90), "z": (-100, 100)}, 300, 120),
+    "left_elbow": ({"y": (-160, 5)}, 200, 80),
+}
+
+# The myo28 joints whose position the tracking reward checks as end effectors.
+END_EFFECTORS = sk.END_EFFECTORS
+
+
+def _mirror_name(name: str) -> str:
+    return name.replace("left_", "right_") if name.startswith("left_") else name
+
+
+def _by_side(table: dict, name: str):
+    """A table entry for `name`, looking its left counterpart up for a right_ joint."""
+    return table.get(name.replace("right_", "left_"))
+
+
+def to_mujoco(vectors: np.ndarray) -> np.ndarray:
+    """myo28 axes (X left, Y up, Z forward) -> MuJoCo's (x forward, y left, z up)."""
+    return np.asarray(vectors, dtype=np.float64)[..., [2, 0, 1]]
+
+
+def from_mujoco(vectors: np.ndarray) -> np.ndarray:
+    """MuJoCo axes -> myo28 axes (the inverse of to_mujoco)."""
+    return np.asarray(vectors, dtype=np.float64)[..., [1, 2, 0]]
+
+
+#: Change of basis for rotation matrices: R_mujoco = AXES @ R_myo28 @ AXES.T
+AXES = to_mujoco(np.eye(3)).T
+
+
+@dataclass(frozen=True)
+class Hinge:
+    joint: int  # myo28 joint index whose local rotation it follows
+    axis: int  # 0, 1, 2 for x, y, z (MuJoCo frame)
+    low: float  # radians
+    high: float
+    kp: float
+    force: float
+
+    @property
+    def name(self) -> str:
+        return f"{sk.JOINT_NAMES[self.joint]}_{'xyz'[self.axis]}"
+
+
+def tree_order(j: int = 0) -> list[int]:
+    """Joints depth first, children in index order: the order of MuJoCo's bodies, qpos and actuators."""
+    return [j] + [k for c in range(sk.NUM_JOINTS) if sk.PARENTS[c] == j for k in tree_order(c)]
+
+
+def _hinges() -> tuple[Hinge, ...]:
+    hinges = []
+    for j in tree_order():
+        name = sk.JOINT_NAMES[j]
+        entry = _by_side(HINGES, name)
+        if entry is None:
+            continue
+        ranges, kp, force = entry
+        for axis_name, (low, high) in ranges.items():
+            axis = "xyz".index(axis_name)
+            if name.startswith("right_") and axis != 1:  # mirror: rotations about x and z change sign
+                low, high = -high, -low
+            hinges.append(Hinge(j, axis, np.radians(low), np.radians(high), kp, force))
+    return tuple(hinges)
+
+
+HINGE_LIST = _hinges()
+#: The myo28 joints that move (each with 1 or 3 hinges), in body order.
+MOVING_JOINTS = tuple(dict.fromkeys(h.joint for h in HINGE_LIST))
+CHILDREN = [[c for c in range(sk.NUM_JOINTS) if sk.PARENTS[c] == j] for j in range(sk.NUM_JOINTS)]
+BODY_JOINTS = tuple(j for j in range(sk.NUM_JOINTS) if CHILDREN[j])  # one MuJoCo body each
+
+
+def _fmt(values) -> str:
+    return " ".join(f"{v:.5g}" for v in values)
+
+
+def _body_xml(j: int, indent: str) -> list[str]:
+    name = sk.JOINT_NAMES[j]
+    offset = to_mujoco(sk.REST_OFFSETS[j]) if j else np.zeros(3)
+    lines = [f'{indent}<body name="{name}" pos="{_fmt(offset)}">']
+    inner = indent + "  "
+    if j == 0:
+        lines.append(f'{inner}<freejoint name="root"/>')
+    for hinge in (h for h in HINGE_LIST if h.joint == j):
+        axis = np.eye(3)[hinge.axis]
+        lines.append(f'{inner}<joint name="{hinge.name}" type="hinge" axis="{_fmt(axis)}" '
+                     f'range="{hinge.low:.5f} {hinge.high:.5f}"/>')  # fmt: skip
+    mass = BODY_MASS_KG * _by_side(MASS_FRACTIONS, name)
+    geoms = []  # (xml without mass, length)
+    ends = [c for c in CHILDREN[j] if c not in (sk.JOINT_INDEX["left_foot"], sk.JOINT_INDEX["right_foot"])]
+    for c in ends:
+        child = to_mujoco(sk.REST_OFFSETS[c])
+        if sk.JOINT_NAMES[c].endswith("heel"):  # the foot: heel to ball, on the floor
+            ball = to_mujoco(sk.REST_OFFSETS[c - 12])  # left_heel 22 -> left_foot 10
+            ball[2] = child[2]  # a flat sole at the heel's height, so the rest pose stands level
+            geoms.append((f'type="capsule" fromto="{_fmt(child)} {_fmt(ball)}" size="{FOOT_RADIUS}"', 0.2))
+            geoms.append((f'type="capsule" fromto="0 0 0 {_fmt(child)}" size="{FOOT_RADIUS}"', 0.05))
+            continue
+        radius = _by_side(BONE_RADIUS, sk.JOINT_NAMES[c])
+        geoms.append((f'type="capsule" fromto="0 0 0 {_fmt(child)}" size="{radius}"', float(np.linalg.norm(child))))
+        if sk.JOINT_NAMES[c] == "head":
+            geoms.append((f'type="sphere" pos="{_fmt(child + [0.02, 0, 0.03])}" size="{HEAD_RADIUS}"', 0.3))
+    total = sum(length for _, length in geoms)
+    for xml, length in geoms:
+        lines.append(f'{inner}<geom {xml} mass="{mass * length / total:.5g}"/>')
+    for c in CHILDREN[j]:  # a site on every myo28 joint the body carries, for positions and rewards
+        if not CHILDREN[c]:
+            lines.append(f'{inner}<site name="{sk.JOINT_NAMES[c]}" pos="{_fmt(to_mujoco(sk.REST_OFFSETS[c]))}"/>')
+    lines.append(f'{inner}<site name="{name}" pos="0 0 0"/>')
+    for c in CHILDREN[j]:
+        if CHILDREN[c]:
+            lines += _body_xml(c, inner)
+    lines.append(f"{indent}</body>")
+    return lines
+
+
+@cache
+def mjcf() -> str:
+    """The humanoid and a floor as an MJCF document."""
+    actuators = [
+        f'    <position name="{h.name}" joint="{h.name}" kp="{h.kp}" kv="{h.kp / 10:g}" '
+        f'ctrlrange="{h.low:.5f} {h.high:.5f}" forcerange="{-h.force} {h.force}"/>'
+        for h in HINGE_LIST
+    ]
+    body = _body_xml(0, "    ")
+    return "\n".join([
+        '<mujoco model="myo28-humanoid">',
+        '  <compiler angle="radian" autolimits="true"/>',
+        f'  <option timestep="{TIMESTEP}" integrator="implicitfast"/>',
+        '  <default>',
+        '    <joint damping="2" armature="0.02" limited="true"/>',
+        '    <geom contype="1" conaffinity="0" friction="1.0 0.05 0.01" rgba="0.75 0.75 0.78 1"/>',
+        '    <site size="0.01" rgba="1 0 0 0"/>',
+        '  </default>',
+        '  <worldbody>',
+        '    <geom name="floor" type="plane" size="50 50 0.1" contype="1" conaffinity="1" rgba="0.6 0.6 0.62 1"/>',
+        *body,
+        '  </worldbody>',
+        '  <actuator>',
+        *actuators,
+        '  </actuator>',
+        '</mujoco>',
+    ])  # fmt: skip
+
+
+def fingerprint() -> str:
+    """sha256 of the model: a policy trained on one humanoid refuses another."""
+    return hashlib.sha256(mjcf().encode()).hexdigest()
+
+
+def load_model():
+    """A compiled mujoco.MjModel of the humanoid."""
+    from myocli.gl import load_mujoco
+
+    mujoco = load_mujoco()
+
+    return mujoco.MjModel.from_xml_string(mjcf())
+
+
+def site_ids(model) -> np.ndarray:
+    """MuJoCo site index of each myo28 joint, in myo28 order."""
+    from myocli.gl import load_mujoco
+
+    mujoco = load_mujoco()
+
+    return np.array([mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_SITE, n) for n in sk.JOINT_NAMES])
+
+
+def joint_positions(site_xpos: np.ndarray) -> np.ndarray:
+    """Simulated site positions (..., 28, 3), MuJoCo frame -> a myo28 motion (feet on the joint line)."""
+    positions = from_mujoco(site_xpos)
+    positions[..., 1] -= FOOT_RADIUS
+    return positions

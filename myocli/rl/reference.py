@@ -1,0 +1,190 @@
+"""A myo28 motion as the simulated humanoid's reference: joint angles, velocities and the poses they give.
+
+The clip is resampled to the controller's rate, turned into joint rotations by the inverse
+kinematics the BVH export uses (motion/ik.py), and each moving joint's rotation relative to
+its parent body becomes hinge angles (x, then y, then z: MuJoCo applies a body's joints in
+the order they are declared). Rigid joints (spine2, collars, wrists) pass their rotation on
+to the next moving joint below them, so the limbs keep their world orientation. Angles are
+unwrapped over time and clipped to the joint ranges.
+
+The reward compares the simulation with the reference *as the humanoid can pose it*: the
+sites and centre of mass of the reference angles (forward kinematics in MuJoCo). The
+original positions are kept for reporting the error a user sees.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from myocli import skeleton as sk
+from myocli.errors import MyoError
+from myocli.motion import ik
+from myocli.rl import humanoid as hu
+
+CONTROL_STEPS_PER_FRAME = 2  # the controller acts twice per motion frame (40 Hz for 20 fps)
+
+
+@dataclass
+class Reference:
+    name: str
+    qpos: np.ndarray  # (T, nq) root position, root quaternion (w x y z), hinge angles
+    qvel: np.ndarray  # (T, nv)
+    sites: np.ndarray  # (T, 28, 3) MuJoCo frame: myo28 joints of the reference pose
+    com: np.ndarray  # (T, 3) centre of mass of the reference pose
+    positions: np.ndarray  # (T, 28, 3) myo28 frame: the clip itself, resampled
+    dt: float  # seconds between control steps
+
+    def __len__(self) -> int:
+        return len(self.qpos)
+
+
+def resample(positions: np.ndarray, factor: float) -> np.ndarray:
+    """Linear interpolation in time to `factor` times as many frames per second."""
+    frames = len(positions)
+    times = np.arange(int(round((frames - 1) * factor)) + 1) / factor
+    low = np.minimum(np.floor(times).astype(int), frames - 1)
+    high = np.minimum(low + 1, frames - 1)
+    weight = (times - low)[:, None, None]
+    return positions[low] * (1 - weight) + positions[high] * weight
+
+
+def _hinge_angles(local: np.ndarray) -> np.ndarray:
+    """Local rotations (T, 3, 3), MuJoCo frame -> intrinsic x-y-z angles (T, 3): R = Rx(a) Ry(b) Rz(c)."""
+    a = np.arctan2(-local[:, 1, 2], local[:, 2, 2])
+    b = np.arcsin(np.clip(local[:, 0, 2], -1.0, 1.0))
+    c = np.arctan2(-local[:, 0, 1], local[:, 0, 0])
+    return np.stack([a, b, c], -1)
+
+
+def _axis_rotations(angles: np.ndarray, axis: int) -> np.ndarray:
+    """Rotations (T, 3, 3) by `angles` (T,) about the x, y or z axis."""
+    c, s = np.cos(angles), np.sin(angles)
+    rotation = np.zeros((len(angles), 3, 3))
+    i, k = [(1, 2), (2, 0), (0, 1)][axis]
+    rotation[:, axis, axis] = 1.0
+    rotation[:, i, i], rotation[:, k, k] = c, c
+    rotation[:, i, k], rotation[:, k, i] = -s, s
+    return rotation
+
+
+def _compose(angles: np.ndarray, axes: list[int]) -> np.ndarray:
+    """The body rotation (T, 3, 3) of hinge angles (T, n) about `axes`, applied in order."""
+    rotation = np.broadcast_to(np.eye(3), (len(angles), 3, 3))
+    for column, axis in enumerate(axes):
+        rotation = rotation @ _axis_rotations(angles[:, column], axis)
+    return rotation
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def _hinge_plane_frame(world: np.ndarray, upper: np.ndarray, lower: np.ndarray, flexion_sign: float) -> np.ndarray:
+    """A hip's (shoulder's) rotation (T, 3, 3) that keeps the limb's direction and turns the
+    body's y axis onto the knee's (elbow's) bending axis, so a one-hinge knee can follow.
+    A nearly straight limb has no bending plane: its twist from IK (`world`) is kept."""
+    along = _unit(upper)
+    bend = np.cross(upper, lower) * flexion_sign
+    strength = np.clip(np.linalg.norm(bend, axis=-1, keepdims=True) / (np.linalg.norm(upper, axis=-1, keepdims=True)
+                       * np.linalg.norm(lower, axis=-1, keepdims=True) * np.sin(np.radians(15))), 0.0, 1.0)  # fmt: skip
+    y = strength * _unit(bend) + (1 - strength) * world[:, :, 1]
+    y = _unit(y - (y * along).sum(-1, keepdims=True) * along)
+    z = -along  # the rest limb points down the body's -z
+    return np.stack([np.cross(y, z), y, z], axis=-1)
+
+
+def _flexion_sign(column: int) -> float:
+    """+1 for a hinge that bends towards positive angles (knees), -1 otherwise (elbows)."""
+    hinge = hu.HINGE_LIST[column]
+    return 1.0 if hinge.low + hinge.high > 0 else -1.0
+
+
+def hinge_targets(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """myo28 positions (T, 28, 3) -> root position (T, 3) and rotation (T, 3, 3) in the MuJoCo
+    frame, and the hinge angles (T, n_hinges) in HINGE_LIST order.
+
+    Joints are solved parent first, each relative to the body rotation its parent actually
+    got (after clipping to the joint ranges), so the joints below make up for what a parent
+    could not do."""
+    root, local = ik.solve(positions)
+    world = np.empty_like(local)
+    world[:, 0] = local[:, 0]
+    for j in range(1, sk.NUM_JOINTS):
+        world[:, j] = world[:, sk.PARENTS[j]] @ local[:, j]
+    world = hu.AXES @ world @ hu.AXES.T  # into the MuJoCo frame
+    points = hu.to_mujoco(positions)
+    body = world.copy()  # the simulated bodies' rotations, filled in parent-first
+    angles = np.zeros((len(positions), len(hu.HINGE_LIST)))
+    for j in hu.tree_order()[1:]:
+        columns = [i for i, h in enumerate(hu.HINGE_LIST) if h.joint == j]
+        parent = body[:, sk.PARENTS[j]]
+        if not columns:  # rigid: turns with its parent
+            body[:, j] = parent
+            continue
+        axes = [hu.HINGE_LIST[i].axis for i in columns]
+        if len(columns) == 1:  # knee or elbow: the angle between the two bones about the bending axis
+            child = hu.CHILDREN[j][0]
+            upper, lower = points[:, j] - points[:, sk.PARENTS[j]], points[:, child] - points[:, j]
+            cosine = (_unit(upper) * _unit(lower)).sum(-1)
+            sign = _flexion_sign(columns[0])
+            solved = sign * np.arccos(np.clip(cosine, -1.0, 1.0))[:, None]
+        else:
+            target = world[:, j]
+            knee = next((c for c in hu.CHILDREN[j] if len(hu.CHILDREN[c]) == 1 and c in hu.MOVING_JOINTS), None)
+            if knee is not None and len([h for h in hu.HINGE_LIST if h.joint == knee]) == 1:
+                ankle = hu.CHILDREN[knee][0]
+                sign = _flexion_sign(next(i for i, h in enumerate(hu.HINGE_LIST) if h.joint == knee))
+                target = _hinge_plane_frame(world[:, j], points[:, knee] - points[:, j], points[:, ankle] - points[:, knee], sign)
+            solved = np.unwrap(_hinge_angles(np.swapaxes(parent, -1, -2) @ target), axis=0)
+        low = np.array([hu.HINGE_LIST[i].low for i in columns])
+        high = np.array([hu.HINGE_LIST[i].high for i in columns])
+        angles[:, columns] = np.clip(solved, low, high)
+        body[:, j] = parent @ _compose(angles[:, columns], axes)
+    # The clip's hips need not sit where the canonical pelvis puts them (converters keep each
+    # bone's source direction): place the pelvis so the simulated hips land on the clip's, as
+    # the legs carry the contacts.
+    hips = [sk.JOINT_INDEX["left_hip"], sk.JOINT_INDEX["right_hip"]]
+    rest_hips = hu.to_mujoco(sk.REST_OFFSETS[hips])  # (2, 3)
+    root_position = (points[:, hips] - np.einsum("tij,hj->thi", world[:, 0], rest_hips)).mean(1)
+    root_position[:, 2] += hu.FOOT_RADIUS
+    return root_position, world[:, 0], angles
+
+
+def build(positions: np.ndarray, fps: float, name: str = "motion", model=None) -> Reference:
+    """The reference of a myo28 motion (T, 28, 3) at `fps` frames per second."""
+    from myocli.gl import load_mujoco
+
+    mujoco = load_mujoco()
+
+    positions = sk.as_joints(np.asarray(positions, dtype=np.float64))
+    if not np.isfinite(positions).all():
+        raise MyoError(f"{name}: the motion contains NaN or Inf; the humanoid cannot track it")
+    if len(positions) < 2:
+        raise MyoError(f"{name}: {len(positions)} frame(s); tracking needs at least 2")
+    model = model if model is not None else hu.load_model()
+    positions = resample(positions, CONTROL_STEPS_PER_FRAME)
+    dt = 1.0 / (fps * CONTROL_STEPS_PER_FRAME)
+    root_position, root_rotation, angles = hinge_targets(positions)
+    frames = len(positions)
+    qpos = np.zeros((frames, model.nq))
+    qpos[:, :3] = root_position
+    for t in range(frames):
+        mujoco.mju_mat2Quat(qpos[t, 3:7], root_rotation[t].reshape(-1))
+    qpos[:, 7:] = angles
+    qvel = np.zeros((frames, model.nv))
+    for t in range(frames - 1):
+        mujoco.mj_differentiatePos(model, qvel[t], dt, qpos[t], qpos[t + 1])
+    qvel[-1] = qvel[-2]
+    data = mujoco.MjData(model)
+    site_ids = hu.site_ids(model)
+    sites = np.empty((frames, sk.NUM_JOINTS, 3))
+    com = np.empty((frames, 3))
+    for t in range(frames):
+        data.qpos[:] = qpos[t]
+        mujoco.mj_kinematics(model, data)
+        mujoco.mj_comPos(model, data)
+        sites[t] = data.site_xpos[site_ids]
+        com[t] = data.subtree_com[1]
+    return Reference(name, qpos, qvel, sites, com, positions, dt)

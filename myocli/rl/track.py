@@ -1,0 +1,84 @@
+"""Run a trained tracking policy on a motion: the simulated motion, per-joint error, time before falling.
+
+Shared by `myo rl eval`, `myo generate --physics` and the trainer's own end-of-run check.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from myocli import skeleton as sk
+from myocli.errors import MyoError
+
+
+@dataclass
+class TrackResult:
+    positions: np.ndarray  # (T, 28, 3) the simulated motion at the input's frame rate, myo28 frame
+    joint_error: np.ndarray  # (28,) mean distance per joint to the input motion while standing, metres
+    fell_at: float | None  # seconds into the motion when the body strayed past the threshold, or None
+    seconds: float  # length of the motion
+    floor_error: np.ndarray  # (28,) the same error for the reference pose the humanoid can take (its kinematic floor)
+
+    @property
+    def mean_error_mm(self) -> float:
+        return float(self.joint_error.mean() * 1000)
+
+    def summary(self) -> dict:
+        return {
+            "seconds": round(self.seconds, 3),
+            "fell": self.fell_at is not None,
+            "fell_at_seconds": None if self.fell_at is None else round(self.fell_at, 3),
+            "tracked_fraction": round(1.0 if self.fell_at is None else self.fell_at / self.seconds, 4),
+            "mean_joint_error_mm": round(self.mean_error_mm, 1),
+            "kinematic_floor_mm": round(float(self.floor_error.mean() * 1000), 1),
+            "joint_error_mm": {name: round(float(e) * 1000, 1) for name, e in zip(sk.JOINT_NAMES, self.joint_error, strict=True)},
+        }
+
+
+def load_policy(spec: str):
+    """(ref, PolicyConfig, Agent) of a tracking policy, refusing one made for another humanoid."""
+    from myocli import registry
+    from myocli.rl import humanoid as hu
+    from myocli.rl.ppo import Agent, PolicyConfig
+
+    ref, config, tensors, _ = registry.load_model(spec, "rl", PolicyConfig)
+    if config.env != "tracking":
+        raise MyoError(f"{ref.label} is a {config.env} policy; tracking a motion needs one trained with `myo rl train --data`")
+    if config.humanoid_sha256 != hu.fingerprint():
+        raise MyoError(f"{ref.label} was trained for another humanoid model (the myo28 joint table or the body "
+                       "changed since); train it again with this myo")  # fmt: skip
+    agent = Agent(config)
+    agent.load_state_dict(tensors)
+    agent.eval()
+    return ref, config, agent
+
+
+def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion") -> TrackResult:
+    """Simulate the humanoid following `positions` (T, 28, 3) at `fps` under the policy, from its first frame."""
+    from myocli.rl import reference as rf
+    from myocli.rl.env import TrackingEnv, TrackingOptions, joint_error_floor
+
+    positions = sk.as_joints(np.asarray(positions, dtype=np.float64))
+    if not np.isfinite(positions).all():
+        raise MyoError(f"{name}: the motion contains NaN or Inf; the humanoid cannot track it")
+    source_fps = fps
+    if abs(fps - config.fps) > 1e-6:  # the policy acts at the rate it was trained at
+        positions = rf.resample(positions, config.fps / fps)
+    reference = rf.build(positions, config.fps, name)
+    options = TrackingOptions(terminate_distance=config.terminate_distance, random_start=False, autoreset=False)
+    env = TrackingEnv([reference], 1, options)
+    observation = env.start_at(0, 0)
+    poses, fell_at = [env.body_positions()[0]], None
+    for step in range(1, len(reference)):
+        observation, _, terminated, _, _ = env.step(agent.act(observation))
+        poses.append(env.body_positions()[0])
+        if terminated[0]:
+            fell_at = step * reference.dt
+            break
+    simulated = np.stack(poses)[:: rf.CONTROL_STEPS_PER_FRAME]  # back to motion frames
+    error = np.linalg.norm(simulated - positions[: len(simulated)], axis=-1).mean(0)
+    if abs(source_fps - config.fps) > 1e-6:
+        simulated = rf.resample(simulated, source_fps / config.fps)
+    return TrackResult(simulated, error, fell_at, (len(reference) - 1) * reference.dt, joint_error_floor(reference).mean(0))

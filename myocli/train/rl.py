@@ -1,0 +1,284 @@
+"""Train a PPO controller (`myo rl train`) and register it as rl/NAME.
+
+Two environments share the learner (rl/ppo.py):
+- tracking: the myo28 humanoid following clips of a dataset (rl/env.py), the real job;
+- humanoid-v5: Gymnasium's standard Humanoid, to compare the learner with published PPO.
+
+The run's home, run.json and the resume checks are the shared ones (train/runs.py). The
+training state (policy, optimizer, counters, random generators and, for tracking, every
+simulated copy's physics state) is saved every --save-every iterations and on Ctrl-C or
+SIGTERM, so `--resume` continues the same run. The Accelerator (train/accelerator.py)
+picks the device and writes TensorBoard logs; one process steps all environment copies
+(simulation on the CPU is the cost, so the way to scale is --num-envs, not --gpus).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from myocli import registry
+from myocli.errors import MyoError
+from myocli.train import runs
+
+KIND = "rl"
+ENVS = ("tracking", "humanoid-v5")
+DEBUG_STEPS = 2
+MAX_EVAL_CLIPS = 8
+
+
+@dataclass
+class RLRun:
+    name: str
+    data: Path | None = None
+    clips: list[str] = field(default_factory=list)
+    env: str = "tracking"
+    config: str | None = None  # default: the preset named after the environment
+    train_overrides: dict = field(default_factory=dict)
+    max_minutes: float = 0.0
+    save_every: int = 20  # iterations
+    log_every: int = 1
+    resume: bool = False
+    keep_state: bool = False
+    debug: bool = False
+
+
+def _settings(run: RLRun) -> dict:
+    from myocli.config import load_config
+    from myocli.rl.ppo import PolicyConfig, PPOConfig
+
+    config, source = load_config(KIND, run.config or run.env)
+    try:
+        model = PolicyConfig.from_dict(config["model"] | {"env": run.env})
+        train = PPOConfig.from_dict(config["train"] | run.train_overrides)
+    except MyoError as exc:
+        raise MyoError(f"--config {run.config or run.env}: {exc}") from exc
+    if train.batch_size % train.num_minibatches:
+        raise MyoError(f"--num-envs {train.num_envs} x num_steps {train.num_steps} does not split into {train.num_minibatches} minibatches")
+    if run.debug:
+        train.total_steps = train.batch_size * DEBUG_STEPS
+    return {"model": model.to_dict(), "train": train.to_dict(), "env": run.env, "clips": run.clips, "config_source": source}
+
+
+def load_references(data: Path, clips: list[str], fps: float | None = None):
+    """The references of the chosen clips (every clip when none is named) of a myo28 dataset."""
+    from myocli.data.h5 import read_dataset
+    from myocli.rl import reference as rf
+
+    if not data.is_file():
+        raise MyoError(f"--data {data}: no such file")
+    dataset = read_dataset(data)  # checks shapes, NaN/Inf and lengths, naming the bad sequence
+    by_name = {s.name: s for s in dataset.sequences}
+    for clip in clips:
+        if clip not in by_name:
+            names = ", ".join(list(by_name)[:10]) + (", ..." if len(by_name) > 10 else "")
+            raise MyoError(f"--clip {clip!r}: no sequence of that name in {data} (it has: {names}); see `myo data inspect {data}`")
+    chosen = [by_name[c] for c in clips] if clips else dataset.sequences
+    chosen = [s for s in chosen if len(s) >= 2]
+    if not chosen:
+        raise MyoError(f"{data}: no sequence with at least 2 frames to track")
+    return [rf.build(s.motion, fps or dataset.fps, s.name) for s in chosen], dataset.fps
+
+
+def preflight(run: RLRun) -> None:
+    """Bad input fails here, before a run directory exists."""
+    if run.env not in ENVS:
+        raise MyoError(f"--env {run.env!r}: choose one of {', '.join(ENVS)}")
+    if run.env == "tracking" and run.data is None:
+        raise MyoError("--data is needed to train a tracking controller (a myo28 .h5 from `myo data convert`)")
+    if run.env != "tracking" and (run.data is not None or run.clips):
+        raise MyoError(f"--env {run.env}: --data and --clip apply to the tracking environment only")
+    if run.resume:
+        runs.check_resume(KIND, run.name, {k: v for k, v in run.train_overrides.items()}, {})
+    else:
+        _settings(run)
+    if run.data is not None:
+        load_references(run.data, run.clips)
+
+
+def make_envs(settings: dict, references, seed: int):
+    """The vector environment of a run."""
+    import gymnasium as gym
+
+    from myocli.rl.env import TrackingEnv, TrackingOptions
+
+    num_envs = settings["train"]["num_envs"]
+    if settings["env"] == "tracking":
+        return TrackingEnv(references, num_envs, TrackingOptions(settings["model"]["terminate_distance"]), seed=seed)
+    return gym.vector.SyncVectorEnv(
+        [lambda: gym.wrappers.ClipAction(gym.make("Humanoid-v5")) for _ in range(num_envs)],
+        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+    )
+
+
+# -- the training state, saved without pickles ----------------------------------------------------
+
+
+def save_state(state_dir: Path, state, envs) -> None:
+    """Into a fresh folder, then renamed over the old one: a crash never leaves a mix."""
+    import torch
+    from safetensors.torch import save_file
+
+    fresh = state_dir.with_name(state_dir.name + ".saving")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    tensors = {f"agent.{k}": v.detach().contiguous() for k, v in state.agent.state_dict().items()}
+    tensors["torch_rng"] = torch.get_rng_state()
+    save_file(tensors, str(fresh / "agent.safetensors"))
+    torch.save(state.optimizer.state_dict(), fresh / "optimizer.pt")
+    arrays = {"next_obs": state.next_obs, "next_done": state.next_done, "episode_returns": state.episode_returns,
+              "episode_lengths": state.episode_lengths}  # fmt: skip
+    progress = {"iteration": state.iteration, "global_step": state.global_step, "recent": state.recent,
+                "numpy_rng": _jsonable(np.random.get_state())}  # fmt: skip
+    if state.reward_scaler is not None:
+        arrays["scaler_returns"] = state.reward_scaler.returns
+        progress["scaler"] = [float(state.reward_scaler.rms.mean), float(state.reward_scaler.rms.var), float(state.reward_scaler.rms.count)]
+    if hasattr(envs, "get_state"):
+        env_state = envs.get_state()
+        progress["env_rng"] = env_state.pop("rng")
+        arrays |= {f"env.{k}": v for k, v in env_state.items()}
+    np.savez(fresh / "arrays.npz", **arrays)
+    (fresh / "progress.json").write_text(json.dumps(progress) + "\n")
+    old = state_dir.with_name(state_dir.name + ".old")
+    if state_dir.exists():
+        state_dir.rename(old)
+    fresh.rename(state_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _jsonable(numpy_state: tuple) -> list:
+    return [numpy_state[0], numpy_state[1].tolist(), *numpy_state[2:]]
+
+
+def load_state(state_dir: Path, state, envs) -> None:
+    import torch
+    from safetensors.torch import load_file
+
+    old = state_dir.with_name(state_dir.name + ".old")
+    if not state_dir.exists() and old.is_dir():
+        old.rename(state_dir)  # died between the two renames of a save
+    if not (state_dir / "progress.json").is_file():
+        raise MyoError(f"{state_dir}: the saved training state is incomplete and cannot be resumed")
+    tensors = load_file(str(state_dir / "agent.safetensors"))
+    torch.set_rng_state(tensors.pop("torch_rng"))
+    state.agent.load_state_dict({k.removeprefix("agent."): v for k, v in tensors.items()})
+    state.optimizer.load_state_dict(torch.load(state_dir / "optimizer.pt", weights_only=True))
+    progress = json.loads((state_dir / "progress.json").read_text())
+    with np.load(state_dir / "arrays.npz", allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    state.iteration, state.global_step = progress["iteration"], progress["global_step"]
+    state.recent = [tuple(r) for r in progress["recent"]]
+    name, keys, *rest = progress["numpy_rng"]
+    np.random.set_state((name, np.array(keys, dtype=np.uint32), *rest))
+    state.next_obs, state.next_done = arrays["next_obs"], arrays["next_done"]
+    state.episode_returns, state.episode_lengths = arrays["episode_returns"], arrays["episode_lengths"]
+    if "scaler" in progress:  # the caller made state.reward_scaler
+        mean, var, count = progress["scaler"]
+        state.reward_scaler.rms.mean.fill_(mean), state.reward_scaler.rms.var.fill_(var), state.reward_scaler.rms.count.fill_(count)
+        state.reward_scaler.returns = arrays["scaler_returns"]
+    if hasattr(envs, "set_state"):
+        envs.set_state({k.removeprefix("env."): v for k, v in arrays.items() if k.startswith("env.")} | {"rng": progress["env_rng"]})
+    else:  # Gymnasium's own environments cannot be saved: start fresh episodes
+        state.next_obs, _ = envs.reset(seed=progress["iteration"])
+        state.next_done = np.zeros(len(state.next_done))
+        state.episode_returns[:], state.episode_lengths[:] = 0, 0
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def evaluate_clips(agent, policy_config, references) -> dict:
+    """Each clip tracked from its first frame with the deterministic policy."""
+    from myocli.rl import reference as rf
+    from myocli.rl.track import track
+
+    results = {}
+    for reference in references[:MAX_EVAL_CLIPS]:
+        positions = reference.positions[:: rf.CONTROL_STEPS_PER_FRAME]  # back to the clip's own frames
+        results[reference.name] = track(agent, policy_config, positions, policy_config.fps, reference.name).summary()
+    fractions = [r["tracked_fraction"] for r in results.values()]
+    errors = [r["mean_joint_error_mm"] for r in results.values()]
+    return {"clips": results, "mean_tracked_fraction": round(float(np.mean(fractions)), 4),
+            "mean_joint_error_mm": round(float(np.mean(errors)), 1)}  # fmt: skip
+
+
+def train_rl(run: RLRun) -> dict:
+    import torch
+    from accelerate import PartialState
+
+    from myocli.rl import humanoid as hu
+    from myocli.rl.ppo import Agent, PolicyConfig, PPOConfig, ReturnScaler, TrainingState, train
+    from myocli.train.accelerator import make_accelerator
+    from myocli.train.loop import StopSignals, TrainingInterrupted, progress_bar
+
+    trained_on = runs.trained_on({"data": run.data}, run.debug, 1)
+    ref, settings = runs.open_run(KIND, run.name, run.resume, lambda: _settings(run), trained_on, run.train_overrides, PartialState())
+    config = PPOConfig.from_dict(settings["train"])
+    references, fps = (load_references(run.data, settings["clips"]) if settings["env"] == "tracking" else (None, 20.0))
+    envs = make_envs(settings, references, config.seed)
+    torch.manual_seed(config.seed)
+    np.random.seed(config.seed)
+    model_values = settings["model"] | {
+        "observation_dim": int(np.prod(envs.single_observation_space.shape)),
+        "action_dim": int(np.prod(envs.single_action_space.shape)),
+        "humanoid_sha256": hu.fingerprint() if settings["env"] == "tracking" else "",
+        "fps": fps,
+    }
+    policy_config = PolicyConfig.from_dict(model_values)
+    agent = Agent(policy_config)
+    optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
+    state = TrainingState(agent, optimizer)
+    state_dir = ref.path / registry.STATE
+    accelerator = make_accelerator("no", 1, log_dir=ref.path / "logs")
+    accelerator.init_trackers("rl")
+    with runs.removed_if_nothing_saved(ref, PartialState()):
+        if run.resume:
+            state.reward_scaler = ReturnScaler(config.num_envs, config.gamma) if config.normalize_reward else None
+            load_state(state_dir, state, envs)
+        started = time.perf_counter()
+        progress, task, interactive = progress_bar(accelerator, config.iterations, state.iteration, f"rl {settings['env']}")
+        last_logs: dict = {}
+
+        def log(values: dict, step: int) -> None:
+            last_logs.clear()
+            last_logs.update({k: float(v) for k, v in values.items()})
+            accelerator.log(last_logs, step=step)
+            stats = f"return {values['charts/episodic_return']:.1f}  len {values['charts/episodic_length']:.0f}  {values['charts/steps_per_second']:.0f} steps/s"
+            progress.update(task, completed=state.iteration, stats=stats)
+            if not interactive and state.iteration % run.log_every == 0:
+                sys.stderr.write(f"iteration {state.iteration}/{config.iterations} step {step}: {stats}\n")
+
+        def on_iteration(current) -> None:
+            if current.iteration % run.save_every == 0:
+                save_state(state_dir, current, envs)
+
+        with progress, StopSignals() as signals:
+            over_time = lambda: run.max_minutes > 0 and time.perf_counter() - started > run.max_minutes * 60  # noqa: E731
+            train(envs, state, config, log, lambda: signals.received is not None or over_time(), on_iteration)
+            save_state(state_dir, state, envs)
+            if signals.received is not None:
+                import signal
+
+                raise TrainingInterrupted(f"interrupted by {signal.Signals(signals.received).name} at step {state.global_step}; "
+                                          f"the training state is saved in {state_dir}; run the same command with --resume to go on",
+                                          signals.received)  # fmt: skip
+        seconds = time.perf_counter() - started
+        metrics = {"train": last_logs}
+        if settings["env"] == "tracking":
+            metrics["tracking"] = evaluate_clips(agent.eval(), policy_config, references)
+        training = settings["train"] | {"steps_done": state.global_step, "iterations_done": state.iteration,
+                                        "stopped_early": state.iteration < config.iterations, "seconds": round(seconds, 1),
+                                        "config_source": settings["config_source"], "debug": run.debug, "env": settings["env"],
+                                        "clips": [r.name for r in references] if references else []}  # fmt: skip
+        registry.save(ref, policy_config.to_dict(), agent.state_dict(), training=training,
+                      dataset=runs.fingerprints(settings, {"data": run.data}), parents=runs.parents(settings), metrics=metrics)  # fmt: skip
+    if not run.keep_state:
+        shutil.rmtree(state_dir, ignore_errors=True)
+    accelerator.end_training()
+    return {"checkpoint": ref.label, "path": str(ref.path), "steps": state.global_step, "seconds": round(seconds, 1), "metrics": metrics}

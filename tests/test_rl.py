@@ -1,0 +1,295 @@
+"""The simulated humanoid, the tracking environment, PPO's pieces and the `myo rl` commands, on real clips."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from myocli import skeleton as sk
+from myocli.gl import load_mujoco
+from myocli.rl import humanoid as hu
+from myocli.rl import reference as rf
+from myocli.rl.env import TrackingEnv, TrackingOptions
+from myocli.rl.ppo import Agent, PolicyConfig, PPOConfig, TrainingState, compute_gae, ppo_losses, train
+from tests.cli_helpers import assert_clean_failure, myo
+
+mujoco = load_mujoco()
+
+
+@pytest.fixture(scope="module")
+def walk_h5(tmp_path_factory, shared_data) -> Path:
+    """CMU subject 2's walk (2.9 s), converted."""
+    from myocli.data.convert import ConvertOptions, convert, expand_sources
+    from myocli.data.h5 import write_dataset
+
+    report = convert(expand_sources([str(shared_data / "cmu" / "bvh" / "02_01.bvh")]), ConvertOptions())
+    path = tmp_path_factory.mktemp("walk") / "walk.h5"
+    write_dataset(path, report.sequences, 20.0)
+    return path
+
+
+@pytest.fixture(scope="module")
+def walk_reference(walk_h5):
+    from myocli.data.h5 import read_dataset
+
+    sequence = read_dataset(walk_h5)[0]
+    return rf.build(sequence.motion, 20.0, sequence.name)
+
+
+def _standing_data(model):
+    data = mujoco.MjData(model)
+    data.qpos[:3] = hu.to_mujoco(sk.rest_pose()[0])
+    data.qpos[2] += hu.FOOT_RADIUS
+    data.qpos[3] = 1.0
+    return data
+
+
+def test_humanoid_stands_under_pd_and_falls_without_it():
+    model = hu.load_model()
+    standing = _standing_data(model)
+    start = standing.qpos[2]
+    mujoco.mj_step(model, standing, nstep=int(5.0 / model.opt.timestep))  # targets stay 0: the rest pose
+    assert abs(standing.qpos[2] - start) < 0.03 and np.linalg.norm(standing.qpos[:2]) < 0.05
+
+    model.actuator_gainprm[:, 0] = 0.0  # actuators off
+    model.actuator_biasprm[:] = 0.0
+    limp = _standing_data(model)
+    mujoco.mj_step(model, limp, nstep=int(5.0 / model.opt.timestep))
+    assert limp.qpos[2] < 0.5
+
+
+def test_humanoid_follows_the_joint_table():
+    model = hu.load_model()
+    assert model.nu == len(hu.HINGE_LIST) == model.nq - 7
+    assert abs(model.body_subtreemass[1] - hu.BODY_MASS_KG) < 1e-3
+    data = _standing_data(model)
+    mujoco.mj_kinematics(model, data)
+    np.testing.assert_allclose(hu.joint_positions(data.site_xpos[hu.site_ids(model)]), sk.rest_pose(), atol=1e-9)
+    # Knees bend backwards: a positive knee angle moves the ankle behind the knee.
+    data.qpos[7 + [h.name for h in hu.HINGE_LIST].index("left_knee_y")] = 1.0
+    mujoco.mj_kinematics(model, data)
+    ankle = hu.joint_positions(data.site_xpos[hu.site_ids(model)])[sk.JOINT_INDEX["left_ankle"]]
+    knee = hu.joint_positions(data.site_xpos[hu.site_ids(model)])[sk.JOINT_INDEX["left_knee"]]
+    assert ankle[2] < knee[2] - 0.2  # myo28 +Z is forward
+
+
+def _pose(model, data, root_position, root_rotation, angles):
+    data.qpos[:3] = root_position
+    mujoco.mju_mat2Quat(data.qpos[3:7], root_rotation.reshape(-1))
+    data.qpos[7:] = angles
+    mujoco.mj_kinematics(model, data)
+    return hu.joint_positions(data.site_xpos[hu.site_ids(model)])
+
+
+def test_reference_round_trips_any_pose_the_humanoid_can_take():
+    """Hinge angles -> simulated joint positions -> the reference solver -> the same positions,
+    and the same angles wherever positions determine them (legs, arms; not the neck's twist
+    or how the trunk's twist splits between spine1 and spine3)."""
+    model, rng = hu.load_model(), np.random.default_rng(0)
+    low = np.array([h.low for h in hu.HINGE_LIST])
+    high = np.array([h.high for h in hu.HINGE_LIST])
+    angles = np.clip(rng.normal(0.0, 0.35, (6, model.nu)), low + 0.05, high - 0.05)
+    for j in hu.MOVING_JOINTS:  # knees and elbows well bent, so their bending plane is defined
+        columns = [i for i, h in enumerate(hu.HINGE_LIST) if h.joint == j]
+        if len(columns) == 1:
+            angles[:, columns[0]] = np.sign(low[columns[0]] + high[columns[0]]) * rng.uniform(0.5, 1.2, 6)
+    angles[:, [h.name for h in hu.HINGE_LIST].index("spine1_z")] = 0.0  # the solver gives trunk twist to spine3
+    data = mujoco.MjData(model)
+    positions = np.stack([_pose(model, data, [0, 0, 1.0], np.eye(3), row) for row in angles])
+    roots, rotations, solved = rf.hinge_targets(positions)
+    again = np.stack([_pose(model, data, *frame) for frame in zip(roots, rotations, solved, strict=True)])
+    np.testing.assert_allclose(again, positions, atol=1e-6)
+    limbs = [i for i, h in enumerate(hu.HINGE_LIST) if "spine" not in h.name and "neck" not in h.name]
+    np.testing.assert_allclose(solved[:, limbs], angles[:, limbs], atol=1e-6)
+
+
+def test_reference_of_a_real_walk_poses_the_humanoid_close_to_the_clip(walk_reference):
+    error = np.linalg.norm(hu.joint_positions(walk_reference.sites) - walk_reference.positions, axis=-1)
+    assert error.mean() < 0.045  # rigid spine2, collars and wrists, joint ranges
+    feet = hu.joint_positions(walk_reference.sites)[:, list(sk.FOOT_CONTACT_JOINTS), 1]
+    assert feet.min() > -0.01  # the simulated feet do not start in the floor
+    assert walk_reference.qpos.shape == (len(walk_reference), 7 + len(hu.HINGE_LIST))
+
+
+def test_reference_refuses_nan():
+    motion = sk.rest_pose()[None].repeat(5, 0)
+    motion[2, 3, 1] = np.nan
+    with pytest.raises(Exception, match="NaN"):
+        rf.build(motion, 20.0, "bad")
+
+
+def test_tracking_env_rewards_errors_terminates_and_restores(walk_reference):
+    env = TrackingEnv([walk_reference], num_envs=3, seed=0)
+    observation, _ = env.reset(seed=0)
+    assert observation.shape == (3, env.single_observation_space.shape[0]) and np.isfinite(observation).all()
+    assert len(set(env.step_index.tolist())) > 1  # random start frames
+
+    _, reward, terminated, truncated, info = env.step(np.zeros((3, env.num_hinges)))
+    assert info["joint_error"].shape == (3, sk.NUM_JOINTS)
+    assert np.all((reward > 0.3) & (reward <= 1.0))  # near the reference: most of every term
+    assert not terminated.any()
+
+    saved = env.get_state()
+    actions = np.random.default_rng(1).uniform(-1, 1, (3, env.num_hinges))
+    first = env.step(actions)
+    env.set_state(saved)
+    second = env.step(actions)
+    np.testing.assert_array_equal(first[0], second[0])
+    np.testing.assert_array_equal(first[1], second[1])
+
+    # Driving every joint to the end of its range throws the body off the reference: episodes end.
+    env.start_at(0, 0)
+    ended = np.zeros(3, dtype=bool)
+    for _ in range(40):
+        _, _, terminated, truncated, info = env.step(np.ones((3, env.num_hinges)))
+        ended |= terminated
+        if terminated.any():
+            assert info["final_obs"].shape == observation.shape and info["_final_obs"][terminated].all()
+    assert ended.all()
+
+
+def test_gae_matches_its_definition():
+    rng = np.random.default_rng(0)
+    rewards, values = torch.tensor(rng.normal(size=(5, 2)), dtype=torch.float32), torch.tensor(rng.normal(size=(5, 2)), dtype=torch.float32)
+    dones = torch.zeros(5, 2)
+    dones[3, 1] = 1.0  # the observation at step 3 of copy 1 began a new episode
+    next_value, next_done = torch.tensor([0.5, -0.2]), torch.zeros(2)
+    gamma = 0.9
+    # lambda = 0: one-step TD errors.
+    advantages, returns = compute_gae(rewards, values, dones, next_value, next_done, gamma, 0.0)
+    following = torch.cat([values[1:], next_value[None]])
+    nonterminal = 1.0 - torch.cat([dones[1:], next_done[None]])
+    np.testing.assert_allclose(advantages, rewards + gamma * following * nonterminal - values, atol=1e-6)
+    np.testing.assert_allclose(returns, advantages + values, atol=1e-6)
+    # lambda = 1: discounted return to the end of the episode (bootstrapped at the rollout's end) minus the value.
+    advantages, _ = compute_gae(rewards, values, dones, next_value, next_done, gamma, 1.0)
+    for copy in range(2):
+        for t in range(5):
+            total, discount, step = 0.0, 1.0, t
+            while True:
+                total += discount * rewards[step, copy].item()
+                discount *= gamma
+                step += 1
+                if step == 5:
+                    total += discount * next_value[copy].item()
+                    break
+                if dones[step, copy]:
+                    break
+            assert advantages[t, copy].item() == pytest.approx(total - values[t, copy].item(), abs=1e-5)
+
+
+def test_ppo_losses_clip_the_ratio_and_the_value():
+    config = PPOConfig(norm_adv=False, clip_coef=0.2, ent_coef=0.0, vf_coef=0.5)
+    old = torch.zeros(4)
+    new = torch.log(torch.tensor([1.0, 1.1, 1.5, 0.5])).requires_grad_()
+    advantages = torch.tensor([1.0, 1.0, 1.0, -1.0])
+    value, old_value, returns = torch.tensor([1.0, 2.0, 0.0, 0.0], requires_grad=True), torch.zeros(4), torch.tensor([1.0, 1.0, 0.0, 0.0])
+    losses = ppo_losses(new, old, advantages, value, old_value, returns, torch.zeros(4), config)
+    # Ratios 1.5 (advantage +) and 0.5 (advantage -) are clipped: they add a constant and no gradient.
+    assert losses["policy_loss"].item() == pytest.approx(-(1.0 + 1.1 + 1.2 - 0.8) / 4)
+    assert losses["clip_fraction"].item() == pytest.approx(0.5)
+    losses["loss"].backward()
+    assert new.grad[2] == 0 and new.grad[3] == 0 and new.grad[0] != 0
+    # Value 2.0 against old 0.0 is clipped to 0.2: the larger of the two errors counts.
+    expected_value = 0.5 * np.mean([max((1.0 - 1) ** 2, (0.2 - 1) ** 2), max((2.0 - 1) ** 2, (0.2 - 1) ** 2), 0.0, 0.0])
+    assert losses["value_loss"].item() == pytest.approx(expected_value)
+
+
+def test_ppo_resumes_to_the_same_weights(walk_reference, tmp_path):
+    """Train, save the state, go on; load the state into fresh objects, go on: the same policy."""
+    from myocli.train.rl import load_state, save_state
+
+    config = PPOConfig(total_steps=4 * 64, num_envs=2, num_steps=32, num_minibatches=2, update_epochs=2)
+
+    def fresh():
+        torch.manual_seed(0)
+        np.random.seed(0)
+        env = TrackingEnv([walk_reference], 2, TrackingOptions(), seed=0)
+        agent = Agent(PolicyConfig(observation_dim=env.single_observation_space.shape[0], action_dim=env.num_hinges))
+        return env, TrainingState(agent, torch.optim.Adam(agent.parameters(), lr=3e-4, eps=1e-5))
+
+    env, state = fresh()
+    stop_after = lambda n: (lambda: state.iteration >= n)  # noqa: E731
+    train(env, state, config, lambda *_: None, stop_after(2))
+    save_state(tmp_path / "state", state, env)
+    train(env, state, config, lambda *_: None)
+    straight = {k: v.clone() for k, v in state.agent.state_dict().items()}
+
+    env, state = fresh()
+    load_state(tmp_path / "state", state, env)
+    assert state.iteration == 2
+    train(env, state, config, lambda *_: None)
+    for key, value in state.agent.state_dict().items():
+        torch.testing.assert_close(value, straight[key], rtol=0, atol=0)
+
+
+@pytest.fixture(scope="module")
+def policy_home(walk_h5, tmp_path_factory) -> dict:
+    """A registry holding rl/t, trained for two PPO iterations on the walk."""
+    home = {"MYO_HOME": str(tmp_path_factory.mktemp("home"))}
+    result = myo("rl", "train", "--data", str(walk_h5), "--name", "t", "--debug", "--json", env=home)
+    assert result.returncode == 0, result.stderr
+    return home | {"summary": result.stdout}
+
+
+def test_rl_train_and_eval(walk_h5, policy_home, tmp_path):
+    home = {"MYO_HOME": policy_home["MYO_HOME"]}
+    summary = json.loads(policy_home["summary"])
+    assert summary["checkpoint"] == "rl/t@1" and summary["steps"] > 0
+    clip = summary["metrics"]["tracking"]["clips"]["02_01"]
+    assert 0 < clip["tracked_fraction"] <= 1 and len(clip["joint_error_mm"]) == sk.NUM_JOINTS
+    assert (Path(summary["path"]) / "logs").is_dir()  # TensorBoard
+
+    result = myo("rl", "eval", "rl/t", "--motion", f"{walk_h5}:0", "--json", "-o", str(tmp_path / "sim.npy"), env=home)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    simulated = np.load(tmp_path / "sim.npy")
+    assert simulated.shape[1:] == (sk.NUM_JOINTS, 3) and np.isfinite(simulated).all()
+    assert report["mean_joint_error_mm"] > 0 and report["seconds"] == pytest.approx(56 / 20, abs=0.1)
+    assert report["tracked_fraction"] == pytest.approx(1.0 if report["fell_at_seconds"] is None else report["fell_at_seconds"] / report["seconds"])
+
+
+def test_rl_bad_inputs(walk_h5, policy_home, tmp_path, monkeypatch):
+    home = {"MYO_HOME": policy_home["MYO_HOME"]}
+    assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--clip", "nope", "--name", "u", env=home), "'nope'", "02_01")
+    assert not (Path(home["MYO_HOME"]) / "rl" / "u").exists()
+    bad = tmp_path / "nan.npy"
+    motion = np.repeat(sk.rest_pose()[None], 10, 0).astype(np.float32)
+    motion[4, 2, 0] = np.nan
+    np.save(bad, motion)
+    assert_clean_failure(myo("rl", "eval", "rl/t", "--motion", str(bad), "-o", str(tmp_path / "out.npy"), env=home), "NaN")
+    assert not (tmp_path / "out.npy").exists()
+
+    # A policy made for another skeleton is refused by name.
+    from myocli import registry
+
+    monkeypatch.setenv("MYO_HOME", home["MYO_HOME"])
+    other = registry.new_version("rl", "other")
+    config = PolicyConfig(skeleton="smpl22", observation_dim=3, action_dim=2).to_dict()
+    registry.save(other, config, Agent(PolicyConfig(observation_dim=3, action_dim=2)).state_dict())
+    assert_clean_failure(myo("rl", "eval", "rl/other", "--motion", f"{walk_h5}:0", env=home), "smpl22")
+
+
+def test_generate_physics_writes_the_simulated_motion_beside(walk_h5, policy_home, tmp_path):
+    home = {"MYO_HOME": policy_home["MYO_HOME"]}
+    result = myo("ssm", "train", "--data", str(walk_h5), "--name", "g", "--debug", env=home)
+    assert result.returncode == 0, result.stderr
+    stem = tmp_path / "walks"
+    result = myo("generate", "a person walks", "--model", "ssm/g", "--seconds", "2", "--physics", "rl/t", "-o", str(stem), "--json", env=home)
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)["samples"][0]
+    kinematic, simulated = np.load(f"{stem}_0.npy"), np.load(f"{stem}_0_physics.npy")
+    assert record["physics_npy"] == f"{stem}_0_physics.npy" and simulated.shape[1:] == (sk.NUM_JOINTS, 3)
+    assert 1 <= len(simulated) <= len(kinematic)
+    physics = record["physics"]
+    assert physics["policy"] == "rl/t@1" and physics["penetration_mm_simulated"] >= 0
+    # The simulated body cannot sink into the floor the way a kinematic motion can.
+    assert physics["penetration_mm_simulated"] < 10
+    # A missing policy fails before anything is generated.
+    result = myo("generate", "a person walks", "--model", "ssm/g", "--physics", "rl/missing", "-o", str(tmp_path / "x"), env=home)
+    assert_clean_failure(result, "rl/missing")
+    assert not list(tmp_path.glob("x_*"))
