@@ -95,7 +95,7 @@ def preflight(run: RLRun) -> None:
     if run.env != "tracking" and (run.data is not None or run.clips):
         raise MyoError(f"--env {run.env}: --data and --clip apply to the tracking environment only")
     if run.resume:
-        runs.check_resume(KIND, run.name, {k: v for k, v in run.train_overrides.items()}, {})
+        runs.check_resume(KIND, run.name, run.train_overrides, {})
     else:
         _settings(run)
     if run.data is not None:
