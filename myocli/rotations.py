@@ -41,14 +41,11 @@ def quaternion_to_matrix(quaternions: np.ndarray) -> np.ndarray:
     q = np.asarray(quaternions, dtype=np.float64)
     q = q / np.maximum(np.linalg.norm(q, axis=-1, keepdims=True), 1e-12)
     w, x, y, z = np.moveaxis(q, -1, 0)
-    return np.stack(
-        [
-            np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-            np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-            np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-        ],
-        -2,
-    )
+    m = np.empty((*q.shape[:-1], 3, 3))  # filled in place: the tracking environment calls this every step
+    m[..., 0, 0], m[..., 0, 1], m[..., 0, 2] = 1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)
+    m[..., 1, 0], m[..., 1, 1], m[..., 1, 2] = 2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)
+    m[..., 2, 0], m[..., 2, 1], m[..., 2, 2] = 2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)
+    return m
 
 
 def matrix_to_euler_zxy(matrices: np.ndarray, degrees: bool = True) -> np.ndarray:

@@ -58,6 +58,8 @@ REST_OFFSETS = np.array([row[2] for row in _TABLE], dtype=np.float64)
 
 # Every joint's parent comes before it, so one pass in index order visits parents first.
 assert all(PARENTS[j] < j for j in range(1, NUM_JOINTS))
+#: CHILDREN[j]: the joints whose parent is j, in index order.
+CHILDREN: tuple[tuple[int, ...], ...] = tuple(tuple(c for c in range(NUM_JOINTS) if PARENTS[c] == j) for j in range(NUM_JOINTS))
 
 #: (parent, child) for each of the 27 bones, in joint order.
 BONES: tuple[tuple[int, int], ...] = tuple((int(PARENTS[j]), j) for j in range(1, NUM_JOINTS))

@@ -189,18 +189,18 @@ def _simulate(controller, records: list[dict], motions: list, fps: float) -> lis
     from myocli.motion import metrics
     from myocli.rl.track import track
 
+    def contact_figures(motion, stage: str) -> dict:
+        return {f"skating_ratio_{stage}": round(float(metrics.foot_skating_ratio(motion, fps)), 4),
+                f"penetration_mm_{stage}": round(float(metrics.penetration_mm(motion)), 4)}  # fmt: skip
+
     ref, config, agent = controller
     simulated = []
     for record, positions in zip(records, motions, strict=True):
         result = track(agent, config, positions, fps, f"sample {record['sample']}")
         simulated.append(result.positions)
-        record["physics"] = {
-            "policy": ref.label, "fell_at_seconds": None if result.fell_at is None else round(result.fell_at, 3), "mean_joint_error_mm": round(result.mean_error_mm, 1),
-            "frames": len(result.positions),
-            **{f"{name}_{stage}": round(float(measure(p, fps) if name == "skating_ratio" else measure(p)), 4)
-               for stage, p in (("kinematic", positions), ("simulated", result.positions))
-               for name, measure in (("skating_ratio", metrics.foot_skating_ratio), ("penetration_mm", metrics.penetration_mm))},
-        }  # fmt: skip
+        summary = result.summary()
+        record["physics"] = {"policy": ref.label, "fell_at_seconds": summary["fell_at_seconds"], "mean_joint_error_mm": summary["mean_joint_error_mm"],
+                             "frames": len(result.positions)} | contact_figures(positions, "kinematic") | contact_figures(result.positions, "simulated")  # fmt: skip
     return simulated
 
 
@@ -234,9 +234,8 @@ def _write_all(stem: Path, records: list[dict], motions: list, fps: float, mp4: 
 
 
 def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bool, caption: str, written: list[Path], physics=None) -> dict:
-    import numpy as np
-
     from myocli.atomic import atomic_path
+    from myocli.cli.outputs import save_motion
 
     paths = _sample_paths(stem, sample, mp4, physics is not None)
     if mp4:
@@ -249,8 +248,7 @@ def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bo
             written.append(paths["physics_mp4"])
     for key, motion in (("npy", positions), ("physics_npy", physics)):
         if motion is not None:
-            with atomic_path(paths[key]) as tmp:
-                np.save(tmp, np.asarray(motion, dtype=np.float32))
+            save_motion(paths[key], motion)
             written.append(paths[key])
     names = {kind: str(path) for kind, path in paths.items()}
     with atomic_path(paths["json"]) as tmp:

@@ -1,4 +1,5 @@
-"""The check every command that writes files makes first: never a folder, never replace silently."""
+"""What every command that writes files shares: the check made first (never a folder, never
+replace silently), and writing a motion .npy atomically."""
 
 from __future__ import annotations
 
@@ -15,3 +16,14 @@ def check_free(paths: list[Path], overwrite: bool, option: str = "-o") -> None:
     existing = [str(p) for p in paths if p.exists()]
     if existing and not overwrite:
         raise MyoError(f"{', '.join(existing)} already exists; pass --overwrite to replace it, or choose another {option}")
+
+
+def save_motion(path: Path, positions) -> None:
+    """A motion (T, 28, 3) as float32 metres in a .npy, written atomically."""
+    import numpy as np
+
+    from myocli.atomic import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as handle:
+            np.save(handle, np.asarray(positions, dtype=np.float32))

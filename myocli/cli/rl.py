@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from enum import Enum
 from pathlib import Path
 
 import typer
@@ -11,9 +12,15 @@ import typer
 from myocli.cli import training as t
 from myocli.errors import MyoError
 
+
+class Environment(str, Enum):
+    tracking = "tracking"
+    humanoid_v5 = "humanoid-v5"
+
+
 app = typer.Typer(
     help="Physics: a PPO controller that makes the simulated myo28 humanoid (MuJoCo) follow motions.\n\n"
-    "Example: myo rl train --data datasets/walk.h5 --clip 02_01 --name walker && myo rl eval rl/walker --motion datasets/walk.h5:0 --mp4 walk_sim.mp4",
+    "Example: myo rl train --data datasets/cmu_walk.h5 --clip 02_01 --name walker && myo rl eval rl/walker --motion datasets/cmu_walk.h5:0 --mp4 walk_sim.mp4",
     no_args_is_help=True,
 )
 
@@ -23,7 +30,7 @@ def train(
     name: str = typer.Option(..., "--name", callback=t.check_name, help="Registry name: the policy becomes rl/NAME@<next version>."),
     data: Path | None = typer.Option(None, "--data", help="Clips to track (myo28 .h5 from `myo data convert`)."),
     clip: list[str] = typer.Option([], "--clip", help="Track only this sequence of --data (by name; repeat for several). Default: every clip."),
-    env: str = typer.Option("tracking", "--env", help="tracking (the myo28 humanoid following --data), or humanoid-v5 (Gymnasium's Humanoid, to compare with published PPO)."),
+    env: Environment = typer.Option(Environment.tracking, "--env", help="tracking (the myo28 humanoid following --data), or humanoid-v5 (Gymnasium's Humanoid, to compare with published PPO)."),
     config: str | None = typer.Option(None, "--config", help="Preset (tracking, humanoid-v5) or a YAML file with model: and train: sections (default: the preset named after --env)."),
     num_envs: int | None = typer.Option(None, "--num-envs", min=1, help="Simulated copies stepped together (default: the config's)."),
     total_steps: int | None = typer.Option(None, "--total-steps", min=1, help="Environment steps over all copies (default: the config's)."),
@@ -38,14 +45,14 @@ def train(
 ) -> None:
     """Train a PPO controller and register it as rl/NAME.
 
-    Example: myo rl train --data datasets/walk.h5 --clip 02_01 --name walker --total-steps 3000000
+    Example: myo rl train --data datasets/cmu_walk.h5 --clip 02_01 --name walker --total-steps 6000000
     """
     from myocli.train.rl import RLRun, preflight, train_rl
 
     if config is not None:
         t.config_callback("rl")(config)
     overrides = {k: v for k, v in {"num_envs": num_envs, "total_steps": total_steps, "seed": seed}.items() if v is not None}
-    run = RLRun(name=name, data=data, clips=clip, env=env, config=config, train_overrides=overrides, max_minutes=max_minutes or 0.0,
+    run = RLRun(name=name, data=data, clips=clip, env=env.value, config=config, train_overrides=overrides, max_minutes=max_minutes or 0.0,
                 save_every=save_every, log_every=log_every, resume=resume, keep_state=keep_state, debug=debug)  # fmt: skip
     preflight(run)
     summary = train_rl(run)
@@ -73,7 +80,7 @@ def evaluate(
 ) -> None:
     """Track a motion with a trained policy: per-joint error, time before falling.
 
-    Example: myo rl eval rl/walker --motion datasets/walk.h5:0 --json
+    Example: myo rl eval rl/walker --motion datasets/cmu_walk.h5:0 --json
     """
     from myocli.cli.outputs import check_free
     from myocli.data.motion_input import load_motion
@@ -104,14 +111,10 @@ def evaluate(
 
 
 def _write(result, reference, fps: float, output: Path | None, mp4: Path | None, caption: str) -> None:
-    import numpy as np
-
-    from myocli.atomic import atomic_path
+    from myocli.cli.outputs import save_motion
 
     if output is not None:
-        with atomic_path(output) as tmp:
-            with open(tmp, "wb") as handle:
-                np.save(handle, result.positions.astype(np.float32))
+        save_motion(output, result.positions)
     if mp4 is not None:
         from myocli.render.api import render_motion
 

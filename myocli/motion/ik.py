@@ -16,7 +16,7 @@ import numpy as np
 
 from myocli import skeleton as sk
 
-CHILDREN = [[c for c in range(sk.NUM_JOINTS) if sk.PARENTS[c] == j] for j in range(sk.NUM_JOINTS)]
+CHILDREN = sk.CHILDREN
 
 
 def _smallest_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -45,8 +45,8 @@ def _kabsch(rest: np.ndarray, observed: np.ndarray) -> np.ndarray:
     return u @ vt
 
 
-def solve(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Positions (T, 28, 3) -> (root positions (T, 3), local rotations (T, 28, 3, 3))."""
+def world_rotations(positions: np.ndarray) -> np.ndarray:
+    """Positions (T, 28, 3) -> each joint's global rotation (T, 28, 3, 3), parents first."""
     p = sk.as_joints(np.asarray(positions, dtype=np.float64))
     frames = len(p)
     world = np.empty((frames, sk.NUM_JOINTS, 3, 3))
@@ -63,7 +63,14 @@ def solve(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
             seen = seen / np.maximum(np.linalg.norm(seen, axis=-1, keepdims=True), 1e-12)
             world[:, j] = _smallest_rotation(rest, seen) @ parent_rotation
         else:
-            world[:, j] = _kabsch(sk.REST_OFFSETS[children], p[:, children] - p[:, j : j + 1])
+            world[:, j] = _kabsch(sk.REST_OFFSETS[list(children)], p[:, list(children)] - p[:, j : j + 1])
+    return world
+
+
+def solve(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Positions (T, 28, 3) -> (root positions (T, 3), local rotations (T, 28, 3, 3))."""
+    p = sk.as_joints(np.asarray(positions, dtype=np.float64))
+    world = world_rotations(p)
     local = np.empty_like(world)
     local[:, 0] = world[:, 0]
     for j in range(1, sk.NUM_JOINTS):

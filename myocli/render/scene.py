@@ -53,6 +53,11 @@ def to_mujoco(positions: np.ndarray) -> np.ndarray:
     return np.asarray(positions, dtype=np.float64)[..., [2, 0, 1]]
 
 
+def from_mujoco(vectors: np.ndarray) -> np.ndarray:
+    """MuJoCo axes -> myo28 axes (the inverse of to_mujoco)."""
+    return np.asarray(vectors, dtype=np.float64)[..., [1, 2, 0]]
+
+
 def _bone_colour(child: int) -> tuple:
     if child in sk.LEFT_JOINTS:
         return LEFT

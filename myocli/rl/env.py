@@ -23,6 +23,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium.vector.utils import batch_space
 
+from myocli import rotations
 from myocli.gl import load_mujoco
 from myocli.rl import humanoid as hu
 from myocli.rl.reference import Reference
@@ -41,24 +42,19 @@ class TrackingOptions:
     autoreset: bool = True  # False (evaluation): a finished copy stays as it ended
 
 
-def _heading_frames(quaternions: np.ndarray) -> np.ndarray:
-    """Rotations (N, 3, 3) about z that undo each root's heading: world -> heading frame."""
-    w, x, y, z = quaternions.T
-    forward_x = 1 - 2 * (y * y + z * z)  # the root's x axis in the world, projected on the floor
-    forward_y = 2 * (x * y + w * z)
-    heading = np.arctan2(forward_y, forward_x)
+def _heading_frames(root_rotations: np.ndarray) -> np.ndarray:
+    """Rotations (N, 3, 3) about z that undo each root's heading: world -> heading frame.
+    The heading is the direction of the root's x axis (forward) on the floor."""
+    heading = np.arctan2(root_rotations[:, 1, 0], root_rotations[:, 0, 0])
     c, s = np.cos(heading), np.sin(heading)
-    frames = np.zeros((len(heading), 3, 3))
+    frames = np.zeros((len(heading), 3, 3))  # Rz(-heading), filled in place: this runs every step
     frames[:, 0, 0], frames[:, 0, 1], frames[:, 1, 0], frames[:, 1, 1], frames[:, 2, 2] = c, s, -s, c, 1.0
     return frames
 
 
-def _rotation_6d(quaternions: np.ndarray) -> np.ndarray:
+def _rotation_6d(root_rotations: np.ndarray) -> np.ndarray:
     """The first two columns of each rotation matrix (N, 6): a continuous orientation code."""
-    matrices = np.empty((len(quaternions), 9))
-    for i, q in enumerate(quaternions):
-        mujoco.mju_quat2Mat(matrices[i], q)
-    return matrices.reshape(-1, 3, 3)[:, :, :2].reshape(-1, 6)
+    return root_rotations[:, :, :2].reshape(len(root_rotations), 6)
 
 
 def _quaternion_angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -90,6 +86,7 @@ class TrackingEnv(gym.vector.VectorEnv):
         # Clips are drawn in proportion to the starts they offer.
         starts = np.array([max(len(r) - 1, 1) for r in references], dtype=np.float64)
         self.clip_weights = starts / starts.sum()
+        self.last_index = np.array([len(r) - 1 for r in references])
         self.single_action_space = gym.spaces.Box(-1.0, 1.0, (self.num_hinges,), np.float32)
         size = len(self._observe_one_size())
         self.single_observation_space = gym.spaces.Box(-np.inf, np.inf, (size,), np.float32)
@@ -133,27 +130,35 @@ class TrackingEnv(gym.vector.VectorEnv):
 
     # -- what the policy sees --------------------------------------------------------------------
 
-    def _reference_rows(self, envs: np.ndarray, ahead: int = 0) -> tuple[list[Reference], np.ndarray]:
-        refs = [self.references[c] for c in self.clip[envs]]
-        rows = np.array([min(i + ahead, len(r) - 1) for r, i in zip(refs, self.step_index[envs], strict=True)])
-        return refs, rows
+    def _reference(self, envs: np.ndarray, ahead: int, *fields: str) -> list[np.ndarray]:
+        """Fields of each copy's reference (qpos, qvel, sites, com, root_rotation) at its step + `ahead`."""
+        rows = np.clip(self.step_index[envs] + ahead, 0, self.last_index[self.clip[envs]])
+        picked = [(self.references[c], i) for c, i in zip(self.clip[envs], rows, strict=True)]
+        return [np.stack([getattr(reference, field)[i] for reference, i in picked]) for field in fields]
 
-    def _observe(self, envs: np.ndarray) -> np.ndarray:
+    def _bodies(self, envs: np.ndarray) -> dict[str, np.ndarray]:
+        """The simulated state of the copies `envs`, gathered once per step for reward and observation."""
+        return {
+            "qpos": np.stack([self.datas[e].qpos for e in envs]),
+            "qvel": np.stack([self.datas[e].qvel for e in envs]),
+            "sites": np.stack([self.datas[e].site_xpos[self.site_ids] for e in envs]),
+            "com": np.stack([self.datas[e].subtree_com[1] for e in envs]),
+        }
+
+    def _observe(self, envs: np.ndarray, bodies: dict[str, np.ndarray] | None = None) -> np.ndarray:
         """Body state and the next reference pose, in the root's heading frame."""
-        qpos = np.stack([self.datas[e].qpos for e in envs])
-        qvel = np.stack([self.datas[e].qvel for e in envs])
-        sites = np.stack([self.datas[e].site_xpos[self.site_ids] for e in envs])
-        refs, rows = self._reference_rows(envs, ahead=1)
-        ref_qpos = np.stack([r.qpos[i] for r, i in zip(refs, rows, strict=True)])
-        ref_sites = np.stack([r.sites[i] for r, i in zip(refs, rows, strict=True)])
-        frames = _heading_frames(qpos[:, 3:7])
+        bodies = bodies or self._bodies(envs)
+        qpos, qvel, sites = bodies["qpos"], bodies["qvel"], bodies["sites"]
+        ref_qpos, ref_sites, ref_root_rotation = self._reference(envs, 1, "qpos", "sites", "root_rotation")
+        root_rotations = rotations.quaternion_to_matrix(qpos[:, 3:7])
+        frames = _heading_frames(root_rotations)
         root = qpos[:, None, :3]
         local_sites = np.einsum("nij,nkj->nki", frames, sites - root)
         local_ref_sites = np.einsum("nij,nkj->nki", frames, ref_sites - root)
-        progress = np.array([(i + 1) / len(r) for r, i in zip(refs, self.step_index[envs], strict=True)])
+        progress = (self.step_index[envs] + 1) / (self.last_index[self.clip[envs]] + 1)
         observation = np.concatenate([
             qpos[:, 2:3],
-            _rotation_6d(qpos[:, 3:7]),
+            _rotation_6d(root_rotations),
             np.einsum("nij,nj->ni", frames, qvel[:, :3]),
             qvel[:, 3:6],
             qpos[:, 7:],
@@ -162,7 +167,7 @@ class TrackingEnv(gym.vector.VectorEnv):
             ref_qpos[:, 7:] - qpos[:, 7:],
             (local_ref_sites - local_sites).reshape(len(envs), -1),
             ref_qpos[:, 2:3],
-            _rotation_6d(ref_qpos[:, 3:7]),
+            _rotation_6d(ref_root_rotation),
             progress[:, None],
         ], axis=1)  # fmt: skip
         return observation.astype(np.float32)
@@ -172,16 +177,16 @@ class TrackingEnv(gym.vector.VectorEnv):
     def step(self, actions: np.ndarray):
         actions = np.clip(np.asarray(actions, dtype=np.float64), -1.0, 1.0)
         every = np.arange(self.num_envs)
-        refs, rows = self._reference_rows(every, ahead=1)
-        targets = np.stack([r.qpos[i, 7:] for r, i in zip(refs, rows, strict=True)]) + ACTION_SCALE * actions
+        targets = self._reference(every, 1, "qpos")[0][:, 7:] + ACTION_SCALE * actions
         for env, data in enumerate(self.datas):
             data.ctrl[:] = targets[env]
             mujoco.mj_step(self.model, data, nstep=self.frame_skip)
         self.step_index += 1
-        reward, terms, joint_error = self._reward(every)
+        bodies = self._bodies(every)
+        reward, terms, joint_error = self._reward(every, bodies)
         terminated = joint_error.mean(1) > self.options.terminate_distance
-        truncated = ~terminated & (self.step_index >= np.array([len(r) - 1 for r in (self.references[c] for c in self.clip)]))
-        observation = self._observe(every)
+        truncated = ~terminated & (self.step_index >= self.last_index[self.clip])
+        observation = self._observe(every, bodies)
         info = {"joint_error": joint_error, **{f"reward_{k}": v for k, v in terms.items()}}
         done = terminated | truncated
         if done.any() and self.options.autoreset:
@@ -193,18 +198,11 @@ class TrackingEnv(gym.vector.VectorEnv):
             observation[done] = self._observe(np.flatnonzero(done))
         return observation, reward.astype(np.float32), terminated, truncated, info
 
-    def _reward(self, envs: np.ndarray) -> tuple[np.ndarray, dict, np.ndarray]:
+    def _reward(self, envs: np.ndarray, bodies: dict[str, np.ndarray]) -> tuple[np.ndarray, dict, np.ndarray]:
         """DeepMimic's tracking reward against the reference at the current step, and the per-joint error."""
-        refs, rows = self._reference_rows(envs)
-        ref_qpos = np.stack([r.qpos[i] for r, i in zip(refs, rows, strict=True)])
-        ref_qvel = np.stack([r.qvel[i] for r, i in zip(refs, rows, strict=True)])
-        ref_sites = np.stack([r.sites[i] for r, i in zip(refs, rows, strict=True)])
-        ref_com = np.stack([r.com[i] for r, i in zip(refs, rows, strict=True)])
-        ref_com_velocity = (ref_com - np.stack([r.com[max(i - 1, 0)] for r, i in zip(refs, rows, strict=True)])) / self.dt
-        qpos = np.stack([self.datas[e].qpos for e in envs])
-        qvel = np.stack([self.datas[e].qvel for e in envs])
-        sites = np.stack([self.datas[e].site_xpos[self.site_ids] for e in envs])
-        com = np.stack([self.datas[e].subtree_com[1] for e in envs])
+        ref_qpos, ref_qvel, ref_sites, ref_com = self._reference(envs, 0, "qpos", "qvel", "sites", "com")
+        ref_com_velocity = (ref_com - self._reference(envs, -1, "com")[0]) / self.dt
+        qpos, qvel, sites, com = bodies["qpos"], bodies["qvel"], bodies["sites"], bodies["com"]
         com_velocity = (com - self.previous_com[envs]) / self.dt
         self.previous_com[envs] = com
         effectors = list(hu.END_EFFECTORS)

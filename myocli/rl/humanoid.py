@@ -27,6 +27,7 @@ from functools import cache
 import numpy as np
 
 from myocli import skeleton as sk
+from myocli.render.scene import from_mujoco, to_mujoco
 
 TIMESTEP = 0.005  # seconds per physics step
 BODY_MASS_KG = 70.0
@@ -74,16 +75,6 @@ def _by_side(table: dict, name: str):
     return table.get(name.replace("right_", "left_"))
 
 
-def to_mujoco(vectors: np.ndarray) -> np.ndarray:
-    """myo28 axes (X left, Y up, Z forward) -> MuJoCo's (x forward, y left, z up)."""
-    return np.asarray(vectors, dtype=np.float64)[..., [2, 0, 1]]
-
-
-def from_mujoco(vectors: np.ndarray) -> np.ndarray:
-    """MuJoCo axes -> myo28 axes (the inverse of to_mujoco)."""
-    return np.asarray(vectors, dtype=np.float64)[..., [1, 2, 0]]
-
-
 #: Change of basis for rotation matrices: R_mujoco = AXES @ R_myo28 @ AXES.T
 AXES = to_mujoco(np.eye(3)).T
 
@@ -104,7 +95,7 @@ class Hinge:
 
 def tree_order(j: int = 0) -> list[int]:
     """Joints depth first, children in index order: the order of MuJoCo's bodies, qpos and actuators."""
-    return [j] + [k for c in range(sk.NUM_JOINTS) if sk.PARENTS[c] == j for k in tree_order(c)]
+    return [j] + [k for c in sk.CHILDREN[j] for k in tree_order(c)]
 
 
 def _hinges() -> tuple[Hinge, ...]:
@@ -126,8 +117,8 @@ def _hinges() -> tuple[Hinge, ...]:
 HINGE_LIST = _hinges()
 #: The myo28 joints that move (each with 1 or 3 hinges), in body order.
 MOVING_JOINTS = tuple(dict.fromkeys(h.joint for h in HINGE_LIST))
-CHILDREN = [[c for c in range(sk.NUM_JOINTS) if sk.PARENTS[c] == j] for j in range(sk.NUM_JOINTS)]
-BODY_JOINTS = tuple(j for j in range(sk.NUM_JOINTS) if CHILDREN[j])  # one MuJoCo body each
+#: HINGE_COLUMNS[j]: the positions in HINGE_LIST (and in qpos[7:], ctrl) of joint j's hinges.
+HINGE_COLUMNS: dict[int, list[int]] = {j: [i for i, h in enumerate(HINGE_LIST) if h.joint == j] for j in MOVING_JOINTS}
 
 
 def _fmt(values) -> str:
@@ -147,7 +138,7 @@ def _body_xml(j: int, indent: str) -> list[str]:
                      f'range="{hinge.low:.5f} {hinge.high:.5f}"/>')  # fmt: skip
     mass = BODY_MASS_KG * _by_side(MASS_FRACTIONS, name)
     geoms = []  # (xml without mass, length)
-    ends = [c for c in CHILDREN[j] if c not in (sk.JOINT_INDEX["left_foot"], sk.JOINT_INDEX["right_foot"])]
+    ends = [c for c in sk.CHILDREN[j] if c not in (sk.JOINT_INDEX["left_foot"], sk.JOINT_INDEX["right_foot"])]
     for c in ends:
         child = to_mujoco(sk.REST_OFFSETS[c])
         if sk.JOINT_NAMES[c].endswith("heel"):  # the foot: heel to ball, on the floor
@@ -163,12 +154,12 @@ def _body_xml(j: int, indent: str) -> list[str]:
     total = sum(length for _, length in geoms)
     for xml, length in geoms:
         lines.append(f'{inner}<geom {xml} mass="{mass * length / total:.5g}"/>')
-    for c in CHILDREN[j]:  # a site on every myo28 joint the body carries, for positions and rewards
-        if not CHILDREN[c]:
+    for c in sk.CHILDREN[j]:  # a site on every myo28 joint the body carries, for positions and rewards
+        if not sk.CHILDREN[c]:
             lines.append(f'{inner}<site name="{sk.JOINT_NAMES[c]}" pos="{_fmt(to_mujoco(sk.REST_OFFSETS[c]))}"/>')
     lines.append(f'{inner}<site name="{name}" pos="0 0 0"/>')
-    for c in CHILDREN[j]:
-        if CHILDREN[c]:
+    for c in sk.CHILDREN[j]:
+        if sk.CHILDREN[c]:
             lines += _body_xml(c, inner)
     lines.append(f"{indent}</body>")
     return lines

@@ -18,9 +18,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from myocli import rotations
 from myocli import skeleton as sk
+from myocli.data import retarget
 from myocli.errors import MyoError
 from myocli.motion import ik
+from myocli.render.scene import to_mujoco
 from myocli.rl import humanoid as hu
 
 CONTROL_STEPS_PER_FRAME = 2  # the controller acts twice per motion frame (40 Hz for 20 fps)
@@ -33,6 +36,7 @@ class Reference:
     qvel: np.ndarray  # (T, nv)
     sites: np.ndarray  # (T, 28, 3) MuJoCo frame: myo28 joints of the reference pose
     com: np.ndarray  # (T, 3) centre of mass of the reference pose
+    root_rotation: np.ndarray  # (T, 3, 3) the root's rotation (of qpos's quaternion), MuJoCo frame
     positions: np.ndarray  # (T, 28, 3) myo28 frame: the clip itself, resampled
     dt: float  # seconds between control steps
 
@@ -40,14 +44,9 @@ class Reference:
         return len(self.qpos)
 
 
-def resample(positions: np.ndarray, factor: float) -> np.ndarray:
-    """Linear interpolation in time to `factor` times as many frames per second."""
-    frames = len(positions)
-    times = np.arange(int(round((frames - 1) * factor)) + 1) / factor
-    low = np.minimum(np.floor(times).astype(int), frames - 1)
-    high = np.minimum(low + 1, frames - 1)
-    weight = (times - low)[:, None, None]
-    return positions[low] * (1 - weight) + positions[high] * weight
+def resample(positions: np.ndarray, fps: float, new_fps: float) -> np.ndarray:
+    """A motion at `fps` linearly interpolated to `new_fps` (the converters' resampling)."""
+    return retarget.resample(positions, np.arange(len(positions)) / fps, new_fps)
 
 
 def _hinge_angles(local: np.ndarray) -> np.ndarray:
@@ -56,25 +55,6 @@ def _hinge_angles(local: np.ndarray) -> np.ndarray:
     b = np.arcsin(np.clip(local[:, 0, 2], -1.0, 1.0))
     c = np.arctan2(-local[:, 0, 1], local[:, 0, 0])
     return np.stack([a, b, c], -1)
-
-
-def _axis_rotations(angles: np.ndarray, axis: int) -> np.ndarray:
-    """Rotations (T, 3, 3) by `angles` (T,) about the x, y or z axis."""
-    c, s = np.cos(angles), np.sin(angles)
-    rotation = np.zeros((len(angles), 3, 3))
-    i, k = [(1, 2), (2, 0), (0, 1)][axis]
-    rotation[:, axis, axis] = 1.0
-    rotation[:, i, i], rotation[:, k, k] = c, c
-    rotation[:, i, k], rotation[:, k, i] = -s, s
-    return rotation
-
-
-def _compose(angles: np.ndarray, axes: list[int]) -> np.ndarray:
-    """The body rotation (T, 3, 3) of hinge angles (T, n) about `axes`, applied in order."""
-    rotation = np.broadcast_to(np.eye(3), (len(angles), 3, 3))
-    for column, axis in enumerate(axes):
-        rotation = rotation @ _axis_rotations(angles[:, column], axis)
-    return rotation
 
 
 def _unit(vectors: np.ndarray) -> np.ndarray:
@@ -108,45 +88,40 @@ def hinge_targets(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     Joints are solved parent first, each relative to the body rotation its parent actually
     got (after clipping to the joint ranges), so the joints below make up for what a parent
     could not do."""
-    root, local = ik.solve(positions)
-    world = np.empty_like(local)
-    world[:, 0] = local[:, 0]
-    for j in range(1, sk.NUM_JOINTS):
-        world[:, j] = world[:, sk.PARENTS[j]] @ local[:, j]
-    world = hu.AXES @ world @ hu.AXES.T  # into the MuJoCo frame
-    points = hu.to_mujoco(positions)
+    world = hu.AXES @ ik.world_rotations(positions) @ hu.AXES.T  # into the MuJoCo frame
+    points = to_mujoco(positions)
     body = world.copy()  # the simulated bodies' rotations, filled in parent-first
     angles = np.zeros((len(positions), len(hu.HINGE_LIST)))
     for j in hu.tree_order()[1:]:
-        columns = [i for i, h in enumerate(hu.HINGE_LIST) if h.joint == j]
+        columns = hu.HINGE_COLUMNS.get(j, [])
         parent = body[:, sk.PARENTS[j]]
         if not columns:  # rigid: turns with its parent
             body[:, j] = parent
             continue
-        axes = [hu.HINGE_LIST[i].axis for i in columns]
+        axes = "".join("xyz"[hu.HINGE_LIST[i].axis] for i in columns)
         if len(columns) == 1:  # knee or elbow: the angle between the two bones about the bending axis
-            child = hu.CHILDREN[j][0]
+            child = sk.CHILDREN[j][0]
             upper, lower = points[:, j] - points[:, sk.PARENTS[j]], points[:, child] - points[:, j]
             cosine = (_unit(upper) * _unit(lower)).sum(-1)
             sign = _flexion_sign(columns[0])
             solved = sign * np.arccos(np.clip(cosine, -1.0, 1.0))[:, None]
         else:
             target = world[:, j]
-            knee = next((c for c in hu.CHILDREN[j] if len(hu.CHILDREN[c]) == 1 and c in hu.MOVING_JOINTS), None)
-            if knee is not None and len([h for h in hu.HINGE_LIST if h.joint == knee]) == 1:
-                ankle = hu.CHILDREN[knee][0]
-                sign = _flexion_sign(next(i for i, h in enumerate(hu.HINGE_LIST) if h.joint == knee))
+            knee = next((c for c in sk.CHILDREN[j] if len(hu.HINGE_COLUMNS.get(c, [])) == 1), None)  # a one-hinge child
+            if knee is not None:
+                ankle = sk.CHILDREN[knee][0]
+                sign = _flexion_sign(hu.HINGE_COLUMNS[knee][0])
                 target = _hinge_plane_frame(world[:, j], points[:, knee] - points[:, j], points[:, ankle] - points[:, knee], sign)
             solved = np.unwrap(_hinge_angles(np.swapaxes(parent, -1, -2) @ target), axis=0)
         low = np.array([hu.HINGE_LIST[i].low for i in columns])
         high = np.array([hu.HINGE_LIST[i].high for i in columns])
         angles[:, columns] = np.clip(solved, low, high)
-        body[:, j] = parent @ _compose(angles[:, columns], axes)
+        body[:, j] = parent @ rotations.euler_to_matrix(angles[:, columns], axes, degrees=False)
     # The clip's hips need not sit where the canonical pelvis puts them (converters keep each
     # bone's source direction): place the pelvis so the simulated hips land on the clip's, as
     # the legs carry the contacts.
     hips = [sk.JOINT_INDEX["left_hip"], sk.JOINT_INDEX["right_hip"]]
-    rest_hips = hu.to_mujoco(sk.REST_OFFSETS[hips])  # (2, 3)
+    rest_hips = to_mujoco(sk.REST_OFFSETS[hips])  # (2, 3)
     root_position = (points[:, hips] - np.einsum("tij,hj->thi", world[:, 0], rest_hips)).mean(1)
     root_position[:, 2] += hu.FOOT_RADIUS
     return root_position, world[:, 0], angles
@@ -164,7 +139,7 @@ def build(positions: np.ndarray, fps: float, name: str = "motion", model=None) -
     if len(positions) < 2:
         raise MyoError(f"{name}: {len(positions)} frame(s); tracking needs at least 2")
     model = model if model is not None else hu.load_model()
-    positions = resample(positions, CONTROL_STEPS_PER_FRAME)
+    positions = resample(positions, fps, fps * CONTROL_STEPS_PER_FRAME)
     dt = 1.0 / (fps * CONTROL_STEPS_PER_FRAME)
     root_position, root_rotation, angles = hinge_targets(positions)
     frames = len(positions)
@@ -187,4 +162,4 @@ def build(positions: np.ndarray, fps: float, name: str = "motion", model=None) -
         mujoco.mj_comPos(model, data)
         sites[t] = data.site_xpos[site_ids]
         com[t] = data.subtree_com[1]
-    return Reference(name, qpos, qvel, sites, com, positions, dt)
+    return Reference(name, qpos, qvel, sites, com, rotations.quaternion_to_matrix(qpos[:, 3:7]), positions, dt)

@@ -65,7 +65,7 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
         raise MyoError(f"{name}: the motion contains NaN or Inf; the humanoid cannot track it")
     source_fps = fps
     if abs(fps - config.fps) > 1e-6:  # the policy acts at the rate it was trained at
-        positions = rf.resample(positions, config.fps / fps)
+        positions = rf.resample(positions, fps, config.fps)
     reference = rf.build(positions, config.fps, name)
     options = TrackingOptions(terminate_distance=config.terminate_distance, random_start=False, autoreset=False)
     env = TrackingEnv([reference], 1, options)
@@ -80,5 +80,5 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
     simulated = np.stack(poses)[:: rf.CONTROL_STEPS_PER_FRAME]  # back to motion frames
     error = np.linalg.norm(simulated - positions[: len(simulated)], axis=-1).mean(0)
     if abs(source_fps - config.fps) > 1e-6:
-        simulated = rf.resample(simulated, source_fps / config.fps)
+        simulated = rf.resample(simulated, config.fps, source_fps)
     return TrackResult(simulated, error, fell_at, (len(reference) - 1) * reference.dt, joint_error_floor(reference).mean(0))

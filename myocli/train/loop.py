@@ -114,6 +114,25 @@ class StopSignals:
             signal.signal(sig, handler)
 
 
+def swap_in(fresh: Path, state_dir: Path) -> None:
+    """Put the completely written folder `fresh` in place of state_dir. The old state is renamed
+    aside first and removed last, so a crash in between leaves one whole state (see recover_swap)."""
+    import shutil
+
+    old = state_dir.with_name(state_dir.name + ".old")
+    if state_dir.exists():
+        state_dir.rename(old)
+    fresh.rename(state_dir)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def recover_swap(state_dir: Path) -> None:
+    """Finish a swap_in the process died in the middle of: the old state is the saved one."""
+    old = state_dir.with_name(state_dir.name + ".old")
+    if not state_dir.exists() and old.is_dir():
+        old.rename(state_dir)
+
+
 def save_training_state(accelerator, state_dir: Path, step: int) -> None:
     """Accelerate's save_state into a fresh folder beside state_dir, renamed over it when every
     process is done, so a crash while saving never leaves a mix of old and new files."""
@@ -127,18 +146,13 @@ def save_training_state(accelerator, state_dir: Path, step: int) -> None:
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         (fresh / PROGRESS_FILE).write_text(json.dumps({"step": step}) + "\n")
-        old = state_dir.with_name(state_dir.name + ".old")
-        if state_dir.exists():
-            state_dir.rename(old)
-        fresh.rename(state_dir)
-        shutil.rmtree(old, ignore_errors=True)
+        swap_in(fresh, state_dir)
     accelerator.wait_for_everyone()
 
 
 def load_training_state(accelerator, state_dir: Path) -> int:
-    old = state_dir.with_name(state_dir.name + ".old")
-    if not state_dir.exists() and old.is_dir() and accelerator.is_main_process:
-        old.rename(state_dir)  # the process died between the two renames of a save
+    if accelerator.is_main_process:
+        recover_swap(state_dir)
     accelerator.wait_for_everyone()
     progress = state_dir / PROGRESS_FILE
     if not progress.is_file():

@@ -121,9 +121,11 @@ def make_envs(settings: dict, references, seed: int):
 
 
 def save_state(state_dir: Path, state, envs) -> None:
-    """Into a fresh folder, then renamed over the old one: a crash never leaves a mix."""
+    """Into a fresh folder, then swapped in for the old one: a crash never leaves a mix."""
     import torch
     from safetensors.torch import save_file
+
+    from myocli.train.loop import swap_in
 
     fresh = state_dir.with_name(state_dir.name + ".saving")
     shutil.rmtree(fresh, ignore_errors=True)
@@ -145,11 +147,7 @@ def save_state(state_dir: Path, state, envs) -> None:
         arrays |= {f"env.{k}": v for k, v in env_state.items()}
     np.savez(fresh / "arrays.npz", **arrays)
     (fresh / "progress.json").write_text(json.dumps(progress) + "\n")
-    old = state_dir.with_name(state_dir.name + ".old")
-    if state_dir.exists():
-        state_dir.rename(old)
-    fresh.rename(state_dir)
-    shutil.rmtree(old, ignore_errors=True)
+    swap_in(fresh, state_dir)
 
 
 def _jsonable(numpy_state: tuple) -> list:
@@ -160,9 +158,9 @@ def load_state(state_dir: Path, state, envs) -> None:
     import torch
     from safetensors.torch import load_file
 
-    old = state_dir.with_name(state_dir.name + ".old")
-    if not state_dir.exists() and old.is_dir():
-        old.rename(state_dir)  # died between the two renames of a save
+    from myocli.train.loop import recover_swap
+
+    recover_swap(state_dir)
     if not (state_dir / "progress.json").is_file():
         raise MyoError(f"{state_dir}: the saved training state is incomplete and cannot be resumed")
     tensors = load_file(str(state_dir / "agent.safetensors"))
