@@ -23,7 +23,7 @@ import time
 TIMING_CAPTION = "a person does one squat"
 
 
-def _generator(spec: str):
+def _generator(spec: str, ssm_steps: int | None = None):
     """(label, fps, generate(caption, seconds, seed) -> positions) for an lm/ or ssm/ checkpoint."""
     from myocli import registry
 
@@ -31,7 +31,8 @@ def _generator(spec: str):
         from myocli.ssm.engine import SSMEngine
 
         engine = SSMEngine.load(spec)
-        return engine.ref.label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, seed)
+        label = engine.ref.label + (f" ({ssm_steps} steps)" if ssm_steps else "")
+        return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, seed, ssm_steps)
     from myocli.lm.engine import LMEngine, Sampling
 
     engine = LMEngine.load(spec)
@@ -43,6 +44,7 @@ def main() -> None:
     parser.add_argument("--data", required=True)
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--timing", type=int, default=10, help="4-second samples timed per model")
+    parser.add_argument("--ssm-steps", type=int, default=None, help="flow steps of the SSM models (default: each model's own)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -62,7 +64,7 @@ def main() -> None:
         "models": {},
     }
     for spec in args.models:
-        label, fps, generate = _generator(spec)
+        label, fps, generate = _generator(spec, args.ssm_steps)
         # Lengths in whole 0.2 s steps, as both model kinds make them.
         motions = [generate(c.captions[0], round(len(c) / fps / 0.2) * 0.2, k).astype(np.float64) for k, c in enumerate(clips)]
         generate(TIMING_CAPTION, 4.0, 0)  # warm-up

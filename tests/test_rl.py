@@ -253,6 +253,24 @@ def test_rl_train_and_eval(walk_h5, policy_home, tmp_path):
     assert report["tracked_fraction"] == pytest.approx(1.0 if report["fell_at_seconds"] is None else report["fell_at_seconds"] / report["seconds"])
 
 
+def test_rl_train_from_another_policy(walk_h5, policy_home):
+    from safetensors.torch import load_file
+
+    home = {"MYO_HOME": policy_home["MYO_HOME"]}
+    result = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/t", "--debug", "--json", env=home)
+    assert result.returncode == 0, result.stderr
+    summary, start = json.loads(result.stdout), json.loads(policy_home["summary"])
+    manifest = json.loads((Path(summary["path"]) / "manifest.json").read_text())
+    assert manifest["parents"][0]["name"] == "rl/t@1"
+    # The observation statistics went on from rl/t's: its count plus this run's observations.
+    before = load_file(Path(start["path"]) / "model.safetensors")["obs_rms.count"]
+    after = load_file(Path(summary["path"]) / "model.safetensors")["obs_rms.count"]
+    assert float(after) == pytest.approx(float(before) + summary["steps"], abs=1)
+    assert_clean_failure(myo("rl", "train", "--env", "humanoid-v5", "--name", "h", "--init", "rl/t", env=home), "--init", "tracking")
+    assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--name", "m", "--init", "rl/missing", env=home), "rl/missing")
+    assert not (Path(home["MYO_HOME"]) / "rl" / "h").exists() and not (Path(home["MYO_HOME"]) / "rl" / "m").exists()
+
+
 def test_rl_bad_inputs(walk_h5, policy_home, tmp_path, monkeypatch):
     home = {"MYO_HOME": policy_home["MYO_HOME"]}
     assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--clip", "nope", "--name", "u", env=home), "'nope'", "02_01")

@@ -176,3 +176,42 @@ def test_bad_input_gives_one_clear_error_and_writes_nothing(ssm_home, motion_set
     missing = myo("ssm", "train", "--data", str(tmp_path / "nope.h5"), "--name", "x", env=env)
     assert_clean_failure(missing, "nope.h5", "no such file")
     assert not (Path(env["MYO_HOME"]) / "ssm" / "neg").exists() and not (Path(env["MYO_HOME"]) / "ssm" / "x").exists()
+
+
+def test_latent_mode_generates_through_the_tokenizers_decoder(ssm_home, motion_sets, tmp_path):
+    from conftest import TINY_TOKENIZER
+
+    from myocli import tokenizer as tok
+    from myocli.ssm.latent import LatentSpace
+
+    env, common, root = ssm_home["env"], ssm_home["common"], ssm_home["root"]
+    (root / "tok.yaml").write_text(TINY_TOKENIZER)
+    ok(myo("tokenizer", "train", "--data", str(motion_sets["train"]), "--config", str(root / "tok.yaml"), "--name", "tok", env=env))
+    result = json.loads(ok(myo("ssm", "train", *common, "--latent", "tok", "--name", "lat", "--max-steps", "2", "--keep-state", "--json", env=env)).stdout)
+    manifest = json.loads((Path(result["path"]) / "manifest.json").read_text())
+    assert manifest["config"]["latent_tokenizer"] == "tokenizer/tok@1" and manifest["config"]["latent_dim"] == 16
+    assert manifest["parents"][0]["name"] == "tokenizer/tok@1"
+    assert {"physics/skating", "physics/bone_length"} <= set(result["train"])
+
+    # The latent is the tokenizer's quantized code: decoding it is the tokenizer's own decode.
+    tokenizer_home = Path(env["MYO_HOME"]) / "tokenizer" / "tok" / "v1"
+    space = LatentSpace.load(str(tokenizer_home))
+    features = tok.sequence_features(read_dataset(motion_sets["val"]))[0][:40]
+    decoded = space.decode(torch.from_numpy(space.encode(features))[None])[0].double().numpy()
+    np.testing.assert_allclose(decoded, tok.decode(space.model, tok.encode(space.model, features)), atol=1e-4)
+
+    out = json.loads(ok(myo("generate", "a person walks", "--model", "ssm/lat", "--seconds", "2", "-o", str(tmp_path / "w"), "--json", env=env)).stdout)
+    motion = np.load(out["samples"][0]["npy"])
+    assert motion.shape == (40, sk.NUM_JOINTS, 3) and np.isfinite(motion).all()
+    assert abs(float(motion[:, sk.FOOT_CONTACT_JOINTS, 1].min())) < 1e-6
+
+    # Without its tokenizer the generator cannot decode: one clear error, no output.
+    tokenizer_home.rename(tokenizer_home.with_name("away"))
+    try:
+        gone = myo("generate", "a person walks", "--model", "ssm/lat", "--seconds", "2", "-o", str(tmp_path / "gone"), env=env)
+    finally:
+        tokenizer_home.with_name("away").rename(tokenizer_home)
+    assert_clean_failure(gone, "ssm/lat@1", "tokenizer/tok@1")
+    assert not list(tmp_path.glob("gone*"))
+    refused = myo("ssm", "train", *common, "--latent", "tok", "--name", "lat", "--resume", env=env)
+    assert refused.returncode != 0 and "--resume continues a run with its own settings" in refused.stderr

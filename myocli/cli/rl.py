@@ -32,8 +32,10 @@ def train(
     clip: list[str] = typer.Option([], "--clip", help="Track only this sequence of --data (by name; repeat for several). Default: every clip."),
     env: Environment = typer.Option(Environment.tracking, "--env", help="tracking (the myo28 humanoid following --data), or humanoid-v5 (Gymnasium's Humanoid, to compare with published PPO)."),
     config: str | None = typer.Option(None, "--config", help="Preset (tracking, humanoid-v5) or a YAML file with model: and train: sections (default: the preset named after --env)."),
+    init: str | None = typer.Option(None, "--init", help="Start from this tracking policy's weights (rl/NAME[@VERSION]), e.g. to widen a one-clip walker to many clips."),
     num_envs: int | None = typer.Option(None, "--num-envs", min=1, help="Simulated copies stepped together (default: the config's)."),
     total_steps: int | None = typer.Option(None, "--total-steps", min=1, help="Environment steps over all copies (default: the config's)."),
+    lr: t.LearningRate = None,
     seed: t.Seed = None,
     max_minutes: t.MaxMinutes = None,
     save_every: int = typer.Option(20, "--save-every", min=1, help="Save the training state every N PPO iterations."),
@@ -51,8 +53,8 @@ def train(
 
     if config is not None:
         t.config_callback("rl")(config)
-    overrides = {k: v for k, v in {"num_envs": num_envs, "total_steps": total_steps, "seed": seed}.items() if v is not None}
-    run = RLRun(name=name, data=data, clips=clip, env=env.value, config=config, train_overrides=overrides, max_minutes=max_minutes or 0.0,
+    overrides = {k: v for k, v in {"num_envs": num_envs, "total_steps": total_steps, "learning_rate": lr, "seed": seed}.items() if v is not None}
+    run = RLRun(name=name, data=data, clips=clip, env=env.value, config=config, init=init, train_overrides=overrides, max_minutes=max_minutes or 0.0,
                 save_every=save_every, log_every=log_every, resume=resume, keep_state=keep_state, debug=debug)  # fmt: skip
     preflight(run)
     summary = train_rl(run)

@@ -12,7 +12,9 @@ Reading order:
                       a pretrained encoder can replace it (myocli/ssm/text.py).
   MotionFlow          the generator: frames are grouped in patches of 4 (so the SSM runs at
                       5 steps a second, like the tokenizer), the blocks predict the flow
-                      velocity, a small head predicts the length from the text.
+                      velocity, a small head predicts the length from the text. In latent
+                      mode a step is one latent vector of a trained tokenizer instead
+                      (myocli/ssm/latent.py), which its decoder turns into 4 frames.
 
 The objective is rectified flow (flow matching): x_t = (1 - t) noise + t data, and the model
 predicts data - noise. Sampling integrates that velocity from t = 0 to 1 with Euler steps, and
@@ -48,6 +50,11 @@ class SSMConfig(DictConfig):
     feature_version: int = feat.FEATURE_VERSION
     fps: float = 20.0
     patch_frames: int = 4  # frames per SSM step
+    # Latent mode (myocli/ssm/latent.py): the flow runs over a tokenizer's latent, one
+    # latent_dim vector per SSM step (patch_frames is then the tokenizer's downsampling).
+    latent_tokenizer: str = ""  # registry label of the tokenizer; "" = pose features
+    latent_tokenizer_sha256: str = ""
+    latent_dim: int = 0
     max_frames: int = 200  # longest motion (training windows are cut to this)
     width: int = 256
     depth: int = 4  # bidirectional Mamba blocks
@@ -82,6 +89,16 @@ class SSMConfig(DictConfig):
     @property
     def max_patches(self) -> int:
         return self.max_frames // self.patch_frames
+
+    @property
+    def rows_per_patch(self) -> int:
+        """Rows of the flow's data per SSM step: patch_frames feature frames, or one latent."""
+        return 1 if self.latent_tokenizer else self.patch_frames
+
+    @property
+    def row_dim(self) -> int:
+        """Width of one row of the flow's data: a feature frame, or a latent vector."""
+        return self.latent_dim if self.latent_tokenizer else self.feature_dim
 
 
 # ---------------------------------------------------------------------------------------------
@@ -312,7 +329,7 @@ class MotionFlow(nn.Module):
     def __init__(self, c: SSMConfig):
         super().__init__()
         self.config = c
-        patch = c.patch_frames * c.feature_dim
+        patch = c.rows_per_patch * c.row_dim
         if c.text_encoder:
             self.text_in = nn.Linear(c.text_encoder_dim, c.width)
         else:
@@ -329,9 +346,9 @@ class MotionFlow(nn.Module):
         nn.init.zeros_(self.patch_out.weight)
         nn.init.zeros_(self.patch_out.bias)
         self.length_head = nn.Sequential(nn.Linear(c.width, c.width), nn.SiLU(), nn.Linear(c.width, c.max_patches))
-        # Normalisation of the features (the training set's), saved with the weights.
-        self.register_buffer("mean", torch.zeros(c.feature_dim))
-        self.register_buffer("std", torch.ones(c.feature_dim))
+        # Normalisation of the data (features or latents, the training set's), saved with the weights.
+        self.register_buffer("mean", torch.zeros(c.row_dim))
+        self.register_buffer("std", torch.ones(c.row_dim))
 
     def set_stats(self, mean, std) -> None:
         self.mean.copy_(torch.as_tensor(mean))
@@ -351,15 +368,14 @@ class MotionFlow(nn.Module):
         return self.velocity(x_t, t, text_cond, mask), self.length_logits(text_cond)
 
     def velocity(self, x_t, t, text_cond, mask, scan: str = PARALLEL):
-        """x_t: (batch, frames, D) normalised, frames a multiple of patch_frames; t: (batch,);
-        text_cond: (batch, width); mask: (batch, frames // patch_frames) -> velocity like x_t."""
-        batch, frames, dim = x_t.shape
-        patches = frames // self.config.patch_frames
+        """x_t: (batch, rows, row_dim) normalised, rows a multiple of rows_per_patch; t: (batch,);
+        text_cond: (batch, width); mask: (batch, rows // rows_per_patch) -> velocity like x_t."""
+        batch, patches = mask.shape
         h = self.patch_in(x_t.reshape(batch, patches, -1)) + self.position[:patches]
         cond = text_cond + self.time_mlp(timestep_embedding(t, self.config.width))
         for block in self.blocks:
             h = block(h, cond, mask, scan)
-        return self.patch_out(self.norm_out(h)).reshape(batch, frames, dim)
+        return self.patch_out(self.norm_out(h)).reshape(x_t.shape)
 
     def length_logits(self, text_cond):
         """Distribution over lengths of 1..max_patches patches: (batch, max_patches)."""
@@ -369,16 +385,16 @@ class MotionFlow(nn.Module):
     def sample(self, text_cond, patches: torch.Tensor, generator: torch.Generator, steps: int | None = None,
                guidance: float | None = None, scan: str = PARALLEL) -> torch.Tensor:  # fmt: skip
         """Euler integration of the guided flow from noise: text_cond (batch, width) -> normalised
-        features (batch, max(patches) * patch_frames, D); rows shorter than the longest are padded."""
+        data (batch, max(patches) * rows_per_patch, row_dim); samples shorter than the longest are padded."""
         c = self.config
         steps, guidance = steps or c.sample_steps, c.guidance if guidance is None else guidance
         batch, longest = text_cond.shape[0], int(patches.max())
         mask = torch.arange(longest, device=patches.device) < patches.unsqueeze(-1)
-        x = torch.randn(batch, longest * c.patch_frames, c.feature_dim, generator=generator).to(text_cond.device)
+        x = torch.randn(batch, longest * c.rows_per_patch, c.row_dim, generator=generator).to(text_cond.device)
         null = self.null_text.expand_as(text_cond)
         both_cond, both_mask = torch.cat([text_cond, null]), torch.cat([mask, mask])
         for k in range(steps):
             t = torch.full((2 * batch,), k / steps, device=x.device)
             conditional, unconditional = self.velocity(torch.cat([x, x]), t, both_cond, both_mask, scan).chunk(2)
             x = x + (unconditional + guidance * (conditional - unconditional)) / steps
-        return x * mask.repeat_interleave(c.patch_frames, dim=1).unsqueeze(-1)
+        return x * mask.repeat_interleave(c.rows_per_patch, dim=1).unsqueeze(-1)

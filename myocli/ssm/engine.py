@@ -2,7 +2,8 @@
 
 Motions come out as the language model's do (myocli/lm/engine.py): (T, 28, 3) float32
 metres at the model's fps, starting at the origin facing +Z, on the floor. Lengths come in
-whole patches (4 frames, 0.2 s at 20 fps); without --seconds the length is drawn from the
+whole patches (4 frames, 0.2 s at 20 fps; in latent mode one latent, which the
+tokenizer's decoder turns into its frames); without --seconds the length is drawn from the
 model's length head for the caption. Sample I of a command uses seed + I, drawn in a batch
 of its own, so it does not depend on how many samples are drawn.
 """
@@ -17,8 +18,9 @@ from myocli.models.ssm import PARALLEL, SSMConfig
 
 
 class SSMEngine:
-    def __init__(self, ref, config: SSMConfig, model, manifest: dict, pretrained=None):
+    def __init__(self, ref, config: SSMConfig, model, manifest: dict, pretrained=None, latent=None):
         self.ref, self.config, self.model, self.manifest, self.pretrained = ref, config, model, manifest, pretrained
+        self.latent = latent  # the tokenizer whose latent the flow runs over (latent mode), else None
 
     @classmethod
     def load(cls, spec: str) -> SSMEngine:
@@ -32,7 +34,15 @@ class SSMEngine:
         except RuntimeError as exc:
             raise MyoError(f"checkpoint {ref.label}: its weights do not fit its config.json ({str(exc).splitlines()[0]})") from exc
         pretrained = text_encoders.load_pretrained(str(ref.path / config.text_encoder)) if config.text_encoder else None
-        return cls(ref, config, model.eval(), manifest, pretrained)
+        latent = None
+        if config.latent_tokenizer:
+            from myocli.ssm.latent import LatentSpace
+
+            try:
+                latent = LatentSpace.load(config.latent_tokenizer, config.latent_tokenizer_sha256, config.fps)
+            except MyoError as exc:
+                raise MyoError(f"{ref.label} generates in the latent of {config.latent_tokenizer}: {exc}") from exc
+        return cls(ref, config, model.eval(), manifest, pretrained, latent)
 
     @property
     def fps(self) -> float:
@@ -64,8 +74,11 @@ class SSMEngine:
                 patches = int(torch.multinomial(probabilities, 1, generator=generator)) + 1
             else:
                 patches = self.patches_for_seconds(seconds)
-            x = self.model.sample(cond, torch.tensor([patches]), generator, steps, guidance, scan)[0]
-            return (x * self.model.std + self.model.mean).numpy().astype(np.float64)
+            x = self.model.sample(cond, torch.tensor([patches]), generator, steps, guidance, scan)[:1]
+            x = x * self.model.std + self.model.mean
+            if self.latent is not None:
+                x = self.latent.decode(x)
+            return x[0].numpy().astype(np.float64)
 
     def text_to_motion(self, caption: str, seconds: float | None, seed: int, steps: int | None = None,
                        guidance: float | None = None, scan: str = PARALLEL) -> np.ndarray:  # fmt: skip

@@ -18,7 +18,7 @@ import json
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -40,6 +40,7 @@ class RLRun:
     clips: list[str] = field(default_factory=list)
     env: str = "tracking"
     config: str | None = None  # default: the preset named after the environment
+    init: str | None = None  # a tracking policy to start from (rl/NAME), instead of random weights
     train_overrides: dict = field(default_factory=dict)
     max_minutes: float = 0.0
     save_every: int = 20  # iterations
@@ -63,7 +64,24 @@ def _settings(run: RLRun) -> dict:
         raise MyoError(f"--num-envs {train.num_envs} x num_steps {train.num_steps} does not split into {train.num_minibatches} minibatches")
     if run.debug:
         train.total_steps = train.batch_size * DEBUG_STEPS
-    return {"model": model.to_dict(), "train": train.to_dict(), "env": run.env, "clips": run.clips, "config_source": source}
+    settings = {"model": model.to_dict(), "train": train.to_dict(), "env": run.env, "clips": run.clips, "config_source": source}
+    if run.init:
+        settings["init"] = _init_policy(run, model)[0]
+    return settings
+
+
+def _init_policy(run: RLRun, model) -> tuple[dict, object]:
+    """The policy --init names, checked against this run: ({name, sha256}, its state dict)."""
+    from myocli.rl.track import load_policy
+
+    if run.env != "tracking":
+        raise MyoError(f"--init applies to the tracking environment; --env {run.env} starts from random weights")
+    ref, config, agent = load_policy(run.init)  # refuses a policy for another humanoid or skeleton
+    if config.hidden != model.hidden:
+        raise MyoError(f"--init {ref.label}: its network is {config.hidden} wide, this run's config {model.hidden}; "
+                       "use the config it was trained with")  # fmt: skip
+    sha = registry.read_manifest(ref.path)["files"][registry.WEIGHTS]["sha256"]
+    return {"name": ref.label, "sha256": sha}, agent.state_dict()
 
 
 def load_references(data: Path, clips: list[str], fps: float | None = None):
@@ -230,6 +248,11 @@ def train_rl(run: RLRun) -> dict:
     }
     policy_config = PolicyConfig.from_dict(model_values)
     agent = Agent(policy_config)
+    if "init" in settings and not run.resume:  # a resumed run has its own weights in the state
+        init, weights = _init_policy(replace(run, init=settings["init"]["name"]), policy_config)
+        if init["sha256"] != settings["init"]["sha256"]:
+            raise MyoError(f"--init {init['name']} changed since this run was set up; give it again")
+        agent.load_state_dict(weights)
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
     state = TrainingState(agent, optimizer)
     state_dir = ref.path / registry.STATE
@@ -275,7 +298,8 @@ def train_rl(run: RLRun) -> dict:
                                         "config_source": settings["config_source"], "debug": run.debug, "env": settings["env"],
                                         "clips": [r.name for r in references] if references else []}  # fmt: skip
         registry.save(ref, policy_config.to_dict(), agent.state_dict(), training=training,
-                      dataset=runs.fingerprints(settings, {"data": run.data}), parents=runs.parents(settings), metrics=metrics)  # fmt: skip
+                      dataset=runs.fingerprints(settings, {"data": run.data}), metrics=metrics,
+                      parents=([settings["init"]] if "init" in settings else []) + runs.parents(settings))  # fmt: skip
     if not run.keep_state:
         shutil.rmtree(state_dir, ignore_errors=True)
     accelerator.end_training()

@@ -2,7 +2,9 @@
 
 Training samples are windows of up to `max_frames` frames cut from the dataset's clips
 (data/windows.CaptionedWindows), as normalised features (motion/features.py), each with
-one of its clip's captions. A step draws a flow time t and noise per sample and minimises
+one of its clip's captions. With --latent tokenizer/NAME the windows are that tokenizer's
+latents instead (one per 4 frames, myocli/ssm/latent.py), and the physics terms are those of
+the motion its frozen decoder makes of them. A step draws a flow time t and noise per sample and minimises
 
     flow     the mean squared error of the predicted velocity (data - noise), real frames only
     length   cross-entropy of the length head against the window's length (captioned samples)
@@ -43,6 +45,7 @@ class SSMRun:
     config: str = "tiny"
     val: Path | None = None
     text_encoder: str | None = None
+    latent: str | None = None  # a tokenizer (tokenizer/NAME) whose latent the flow runs over
     resume: bool = False
     debug: bool = False
     keep_state: bool = False
@@ -55,8 +58,15 @@ def _settings(run: SSMRun) -> dict:
     from myocli.models.ssm import SSMConfig
 
     config, source = load_config(KIND, run.config)
+    latent_overrides = {}
+    if run.latent:
+        from myocli.ssm.latent import LatentSpace
+
+        latent = LatentSpace.load(run.latent)
+        latent_overrides = {"latent_tokenizer": latent.ref.label, "latent_tokenizer_sha256": latent.sha256,
+                            "latent_dim": latent.dim, "patch_frames": latent.frames_per_latent}  # fmt: skip
     try:
-        model = SSMConfig.from_dict(config["model"] | run.model_overrides)
+        model = SSMConfig.from_dict(config["model"] | run.model_overrides | latent_overrides)
         options = TrainOptions.from_dict(config["train"] | run.train_overrides).check()
     except (MyoError, ValueError, TypeError) as exc:
         raise MyoError(f"{source}: {exc}") from exc
@@ -77,7 +87,8 @@ def preflight(run: SSMRun) -> None:
         if path is not None and not Path(path).is_file():
             raise MyoError(f"{option} {path}: no such file")
     if run.resume:
-        runs.check_resume(KIND, run.name, run.train_overrides, run.model_overrides | ({"text_encoder": 1} if run.text_encoder else {}))
+        given = {"text_encoder": run.text_encoder, "latent": run.latent}
+        runs.check_resume(KIND, run.name, run.train_overrides, run.model_overrides | {k: v for k, v in given.items() if v})
     else:
         _settings(run)
 
@@ -133,27 +144,34 @@ def _text_fn(config, pretrained):
     return embed
 
 
-def flow_losses(model, batch, config, t, noise, drop):
-    """The loss terms of one batch at flow times t (batch,) with the given noise and text dropout."""
+def flow_losses(model, batch, config, t, noise, drop, latent=None):
+    """The loss terms of one batch at flow times t (batch,) with the given noise and text dropout;
+    `latent` (a LatentSpace) decodes latent rows into features for the physics terms."""
+    import torch
     import torch.nn.functional as F
 
     from myocli.models.ssm import has_text
     from myocli.motion.physics_loss import TERMS, physics_terms
 
-    data, frame_mask, text, frames = batch
-    patch_mask = frame_mask[:, :: config.patch_frames]
+    data, row_mask, text, rows = batch
+    patch_mask = row_mask[:, :: config.rows_per_patch]
     t_ = t.view(-1, 1, 1)
     x_t = (1 - t_) * noise + t_ * data
     velocity, length_logits = model(x_t, t, text, patch_mask, drop)
-    weights = frame_mask.unsqueeze(-1).to(data.dtype)
+    weights = row_mask.unsqueeze(-1).to(data.dtype)
     flow = (((velocity - (data - noise)) ** 2) * weights).sum() / (weights.sum() * data.shape[-1])
     captioned = ~drop & has_text(text)
-    targets = (frames // config.patch_frames - 1).clamp(0, config.max_patches - 1)
+    targets = (rows // config.rows_per_patch - 1).clamp(0, config.max_patches - 1)
     length = F.cross_entropy(length_logits[captioned], targets[captioned]) if captioned.any() else length_logits.sum() * 0
     unwrapped = model.module if hasattr(model, "module") else model
     mean, std = unwrapped.mean, unwrapped.std
-    implied = (x_t + (1 - t_) * velocity) * std + mean
-    terms = physics_terms(implied.float(), (data * std + mean).float(), frame_mask)
+    implied, real, frame_mask = (x_t + (1 - t_) * velocity) * std + mean, data * std + mean, row_mask
+    if latent is not None:  # the physics is that of the motion the tokenizer's decoder makes of the latents
+        implied = latent.decode(implied.float())
+        with torch.no_grad():
+            real = latent.decode(real.float())
+        frame_mask = row_mask.repeat_interleave(config.patch_frames, dim=1)
+    terms = physics_terms(implied.float(), real.float(), frame_mask)
     physics = {name: (t * terms[name]).mean() for name in TERMS}
     return flow, length, physics
 
@@ -178,7 +196,15 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
     if settings["text_encoder"]:
         pretrained = text_encoders.load_pretrained(settings["text_encoder"])
         config.text_encoder, config.text_encoder_dim = text_encoders.FOLDER, pretrained.width
+    latent = None
+    if config.latent_tokenizer:
+        from myocli.ssm.latent import LatentSpace
+
+        latent = LatentSpace.load(config.latent_tokenizer, config.latent_tokenizer_sha256, train_set.fps)
     features, captions = trimmed_features(train_set, config.patch_frames)
+    frame_count = int(sum(map(len, features)))
+    if latent is not None:  # the flow's data: one latent per patch_frames frames
+        features = [latent.encode(f) for f in features]
     if not any(any(c.strip() for c in caps) for caps in captions):
         raise MyoError(f"--data {run.data}: no clip of {config.patch_frames} frames or more has a caption; text-to-motion needs captioned clips")
 
@@ -188,13 +214,16 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
     model.set_stats(mean, std)
     text_fn = _text_fn(config, pretrained)
     normalise = lambda fs: [(f - mean) / std for f in fs]  # noqa: E731
-    dataset = CaptionedWindows(normalise(features), captions, text_fn, config.max_frames, options.samples_needed(accelerator.num_processes), options.seed)
+    window = config.max_patches * config.rows_per_patch
+    dataset = CaptionedWindows(normalise(features), captions, text_fn, window, options.samples_needed(accelerator.num_processes), options.seed)
 
     val_batches = []
     if val_set is not None:
         val_features, val_captions = trimmed_features(val_set, config.patch_frames)
+        if latent is not None:
+            val_features = [latent.encode(f) for f in val_features]
         if val_features:
-            fixed = CaptionedWindows(normalise(val_features), val_captions, text_fn, config.max_frames, len(val_features), seed=1_000_003)
+            fixed = CaptionedWindows(normalise(val_features), val_captions, text_fn, window, len(val_features), seed=1_000_003)
             val_batches = [fixed.__getitems__(list(range(i, min(i + 16, len(fixed))))) for i in range(0, len(fixed), 16)]
 
     def evaluate(unwrapped) -> dict:
@@ -211,7 +240,7 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
                         continue
                     times = torch.full((len(batch[0]),), t, device=accelerator.device)
                     drop = torch.zeros(len(batch[0]), dtype=torch.bool, device=accelerator.device)
-                    flow, _, physics = flow_losses(unwrapped, batch, config, times, noise, drop)
+                    flow, _, physics = flow_losses(unwrapped, batch, config, times, noise, drop, latent)
                     sums += torch.tensor([float(flow), 1.0, *(float(physics[n]) / t for n in TERMS)], dtype=torch.float64, device=accelerator.device)
         sums = accelerator.reduce(sums, "sum")
         count = float(sums[1].clamp(min=1))
@@ -222,7 +251,7 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
         t = torch.rand(len(data), device=data.device)
         noise = torch.randn_like(data)
         drop = torch.rand(len(data), device=data.device) < config.cond_dropout
-        flow, length, physics = flow_losses(model, batch, config, t, noise, drop)
+        flow, length, physics = flow_losses(model, batch, config, t, noise, drop, latent)
         loss = flow + config.length_weight * length + config.physics_weight * sum(physics.values())
         return loss, {"loss": loss, "flow": flow, "length": length} | {f"physics/{n}": v for n, v in physics.items()}
 
@@ -230,7 +259,8 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
         hparams = {k: v for k, v in (settings["model"] | settings["train"]).items() if isinstance(v, int | float | str | bool)}
         accelerator.init_trackers(KIND, config=hparams)
         sys.stderr.write(
-            f"{'Resuming' if run.resume else 'Training'} {ref.label}: {len(features)} sequences ({sum(map(len, features))} frames), "
+            f"{'Resuming' if run.resume else 'Training'} {ref.label}: {len(features)} sequences ({frame_count} frames), "
+            f"{'in the latent of ' + config.latent_tokenizer + ', ' if latent else ''}"
             f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, physics weight {config.physics_weight:g}, "
             f"{accelerator.num_processes} process(es) on {accelerator.device}\n"
         )
@@ -253,10 +283,10 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
             training=runs.training_record(settings, result, accelerator, run.debug) | {
                 "text_encoder_source": settings["text_encoder"],
                 "train_sequences": len(features),
-                "train_frames": int(sum(map(len, features))),
+                "train_frames": frame_count,
             },
             dataset=runs.fingerprints(settings, {"train": run.data, "val": run.val}),
-            parents=runs.parents(settings),
+            parents=([{"name": config.latent_tokenizer, "sha256": config.latent_tokenizer_sha256}] if latent else []) + runs.parents(settings),
             metrics={"train": result.last_logs, "val": result.last_eval},
         )
     return runs.finish(accelerator, ref, result, run.keep_state)

@@ -1,0 +1,63 @@
+"""The SSM generator's latent space: a trained motion tokenizer's continuous code (`myo ssm train --latent`).
+
+Latent diffusion (MLD, Motion Mamba) generates in an autoencoder's latent instead of in
+pose features: the decoder turns any latent near the data into a whole-body motion with
+the skeleton's proportions, so the generator spends its capacity on *which* motion, not on
+keeping bones the right length. Our autoencoder is the VQ-VAE tokenizer: its latent is the
+quantized code before the decoder, the sum of the codebook vectors of every quantizer
+(one vector per 4 frames, `code_dim` wide). The generator is trained on those vectors and
+the tokenizer's decoder turns what it samples back into features. The decoder is frozen;
+gradients of the physics terms flow through it into the generator.
+
+The tokenizer stays in the registry (like the language model's): the SSM checkpoint names
+it and its weights' sha256, and loading refuses a tokenizer that changed since.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from myocli import registry
+from myocli.errors import MyoError
+
+
+class LatentSpace:
+    def __init__(self, ref, model, sha256: str):
+        self.ref, self.model, self.sha256 = ref, model, sha256
+        for p in model.parameters():
+            p.requires_grad_(False)
+
+    @classmethod
+    def load(cls, spec: str, expected_sha256: str | None = None, fps: float | None = None) -> LatentSpace:
+        from myocli.tokenizer import load_tokenizer
+
+        ref, model, manifest = load_tokenizer(spec)
+        sha = manifest["files"][registry.WEIGHTS]["sha256"]
+        if expected_sha256 and sha != expected_sha256:
+            raise MyoError(f"{ref.label} changed since the SSM generator was trained on its latent (weights sha256 differ); "
+                           "train the generator again, or restore that tokenizer")  # fmt: skip
+        if fps is not None and abs(model.config.fps - fps) > 1e-6:
+            raise MyoError(f"{ref.label} was trained at {model.config.fps:g} fps but the data is at {fps:g}; convert at one --fps")
+        return cls(ref, model, sha)
+
+    @property
+    def dim(self) -> int:
+        return self.model.config.code_dim
+
+    @property
+    def frames_per_latent(self) -> int:
+        return self.model.config.downsample
+
+    def encode(self, features: np.ndarray) -> np.ndarray:
+        """Unnormalised features (T, D), T a multiple of frames_per_latent -> latents (T / frames_per_latent, code_dim)."""
+        import torch
+
+        with torch.no_grad():
+            x = self.model.normalise(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None])
+            quantized = self.model.quantize(self.model.encoder(x.permute(0, 2, 1)))[0]
+        return quantized[0].permute(1, 0).numpy()
+
+    def decode(self, latents):
+        """Latents (batch, L, code_dim) tensor -> unnormalised features (batch, L * frames_per_latent, D), differentiable."""
+        self.model.to(latents.device)
+        return self.model.denormalise(self.model.decoder(latents.permute(0, 2, 1)).permute(0, 2, 1))
