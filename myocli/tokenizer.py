@@ -39,6 +39,23 @@ def load_tokenizer(spec: str):
     return ref, model.eval(), manifest
 
 
+def load_parent(spec: str, sha256: str, label: str, role: str):
+    """The tokenizer a model was trained on (`role`: how it used it): (ref, VQVAE), or one clear
+    error when it is gone or its weights changed since (`label`: the model that needs it)."""
+    try:
+        ref, model, manifest = load_tokenizer(spec)
+    except MyoError as exc:
+        raise MyoError(
+            f"{label} was trained on {role} {spec}, which cannot be loaded ({exc}); "
+            f"put that checkpoint back under {registry.home()} (or point MYO_HOME at the registry that has it)"
+        ) from exc
+    sha = manifest["files"][registry.WEIGHTS]["sha256"]
+    if sha != sha256:
+        raise MyoError(f"{label} was trained on {role} {spec} with weights sha256 {sha256[:12]}…, "
+                       f"but the registry's {ref.label} has {sha[:12]}…; restore the original tokenizer checkpoint")  # fmt: skip
+    return ref, model
+
+
 def check_dataset_fits(model, dataset: MotionDataset, where: str) -> None:
     if abs(dataset.fps - model.config.fps) > 1e-6:
         raise MyoError(

@@ -257,7 +257,7 @@ def test_rl_train_from_another_policy(walk_h5, policy_home):
     from safetensors.torch import load_file
 
     home = {"MYO_HOME": policy_home["MYO_HOME"]}
-    result = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/t", "--debug", "--json", env=home)
+    result = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/t", "--debug", "--keep-state", "--json", env=home)
     assert result.returncode == 0, result.stderr
     summary, start = json.loads(result.stdout), json.loads(policy_home["summary"])
     manifest = json.loads((Path(summary["path"]) / "manifest.json").read_text())
@@ -267,6 +267,8 @@ def test_rl_train_from_another_policy(walk_h5, policy_home):
     after = load_file(Path(summary["path"]) / "model.safetensors")["obs_rms.count"]
     assert float(after) == pytest.approx(float(before) + summary["steps"], abs=1)
     assert_clean_failure(myo("rl", "train", "--env", "humanoid-v5", "--name", "h", "--init", "rl/t", env=home), "--init", "tracking")
+    resumed = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/t", "--resume", "--debug", env=home)
+    assert resumed.returncode != 0 and "--resume continues a run with its own settings" in resumed.stderr
     assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--name", "m", "--init", "rl/missing", env=home), "rl/missing")
     assert not (Path(home["MYO_HOME"]) / "rl" / "h").exists() and not (Path(home["MYO_HOME"]) / "rl" / "m").exists()
 

@@ -54,17 +54,7 @@ def parent_tokenizer(config: LMConfig, label: str):
     """The motion tokenizer an LM was trained on: (ref, VQVAE), or a clear error when it is gone or differs."""
     from myocli import tokenizer as tok
 
-    try:
-        ref, model, manifest = tok.load_tokenizer(config.tokenizer)
-    except MyoError as exc:
-        raise MyoError(
-            f"{label} was trained on the codes of {config.tokenizer}, which cannot be loaded ({exc}); "
-            f"put that checkpoint back under {registry.home()} (or point MYO_HOME at the registry that has it)"
-        ) from exc
-    sha = manifest["files"][registry.WEIGHTS]["sha256"]
-    if sha != config.tokenizer_sha256:
-        raise MyoError(f"{label} was trained on {config.tokenizer} with weights sha256 {config.tokenizer_sha256[:12]}…, "
-                       f"but the registry's {ref.label} has {sha[:12]}…; restore the original tokenizer checkpoint")  # fmt: skip
+    ref, model = tok.load_parent(config.tokenizer, config.tokenizer_sha256, label, "the codes of")
     if model.config.codebook_size != config.codebook_size or model.config.downsample != config.downsample:
         raise MyoError(f"{label} expects {config.codebook_size} codes at {config.downsample}x downsampling; {ref.label} has "
                        f"{model.config.codebook_size} at {model.config.downsample}x")  # fmt: skip

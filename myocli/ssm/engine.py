@@ -38,10 +38,7 @@ class SSMEngine:
         if config.latent_tokenizer:
             from myocli.ssm.latent import LatentSpace
 
-            try:
-                latent = LatentSpace.load(config.latent_tokenizer, config.latent_tokenizer_sha256, config.fps)
-            except MyoError as exc:
-                raise MyoError(f"{ref.label} generates in the latent of {config.latent_tokenizer}: {exc}") from exc
+            latent = LatentSpace.of(config, ref.label)
         return cls(ref, config, model.eval(), manifest, pretrained, latent)
 
     @property

@@ -18,7 +18,6 @@ from __future__ import annotations
 import numpy as np
 
 from myocli import registry
-from myocli.errors import MyoError
 
 
 class LatentSpace:
@@ -28,17 +27,20 @@ class LatentSpace:
             p.requires_grad_(False)
 
     @classmethod
-    def load(cls, spec: str, expected_sha256: str | None = None, fps: float | None = None) -> LatentSpace:
+    def load(cls, spec: str) -> LatentSpace:
+        """A tokenizer chosen for a new generator (`--latent`)."""
         from myocli.tokenizer import load_tokenizer
 
         ref, model, manifest = load_tokenizer(spec)
-        sha = manifest["files"][registry.WEIGHTS]["sha256"]
-        if expected_sha256 and sha != expected_sha256:
-            raise MyoError(f"{ref.label} changed since the SSM generator was trained on its latent (weights sha256 differ); "
-                           "train the generator again, or restore that tokenizer")  # fmt: skip
-        if fps is not None and abs(model.config.fps - fps) > 1e-6:
-            raise MyoError(f"{ref.label} was trained at {model.config.fps:g} fps but the data is at {fps:g}; convert at one --fps")
-        return cls(ref, model, sha)
+        return cls(ref, model, manifest["files"][registry.WEIGHTS]["sha256"])
+
+    @classmethod
+    def of(cls, config, label: str) -> LatentSpace:
+        """The tokenizer a latent-mode generator (its SSMConfig) was trained on, unchanged since."""
+        from myocli.tokenizer import load_parent
+
+        ref, model = load_parent(config.latent_tokenizer, config.latent_tokenizer_sha256, label, "the latent of")
+        return cls(ref, model, config.latent_tokenizer_sha256)
 
     @property
     def dim(self) -> int:
@@ -53,11 +55,11 @@ class LatentSpace:
         import torch
 
         with torch.no_grad():
-            x = self.model.normalise(torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None])
+            x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None].to(self.model.mean.device)
+            x = self.model.normalise(x)
             quantized = self.model.quantize(self.model.encoder(x.permute(0, 2, 1)))[0]
-        return quantized[0].permute(1, 0).numpy()
+        return quantized[0].permute(1, 0).cpu().numpy()
 
     def decode(self, latents):
-        """Latents (batch, L, code_dim) tensor -> unnormalised features (batch, L * frames_per_latent, D), differentiable."""
-        self.model.to(latents.device)
+        """Latents (batch, L, code_dim) tensor on the model's device -> unnormalised features (batch, L * frames_per_latent, D), differentiable."""
         return self.model.denormalise(self.model.decoder(latents.permute(0, 2, 1)).permute(0, 2, 1))

@@ -70,8 +70,9 @@ def _settings(run: RLRun) -> dict:
     return settings
 
 
-def _init_policy(run: RLRun, model) -> tuple[dict, object]:
-    """The policy --init names, checked against this run: ({name, sha256}, its state dict)."""
+def _init_policy(run: RLRun, model, fps: float | None = None) -> tuple[dict, object]:
+    """The policy --init names, checked against this run (and the data's frame rate, when
+    known): ({name, sha256}, its state dict)."""
     from myocli.rl.track import load_policy
 
     if run.env != "tracking":
@@ -80,6 +81,9 @@ def _init_policy(run: RLRun, model) -> tuple[dict, object]:
     if config.hidden != model.hidden:
         raise MyoError(f"--init {ref.label}: its network is {config.hidden} wide, this run's config {model.hidden}; "
                        "use the config it was trained with")  # fmt: skip
+    if fps is not None and abs(config.fps - fps) > 1e-6:  # the control rate is a multiple of the motion's
+        raise MyoError(f"--init {ref.label} acts at {config.fps:g} fps motion but {run.data} is at {fps:g} fps; "
+                       f"convert the data with --fps {config.fps:g}")  # fmt: skip
     sha = registry.read_manifest(ref.path)["files"][registry.WEIGHTS]["sha256"]
     return {"name": ref.label, "sha256": sha}, agent.state_dict()
 
@@ -113,7 +117,7 @@ def preflight(run: RLRun) -> None:
     if run.env != "tracking" and (run.data is not None or run.clips):
         raise MyoError(f"--env {run.env}: --data and --clip apply to the tracking environment only")
     if run.resume:
-        runs.check_resume(KIND, run.name, run.train_overrides, {})
+        runs.check_resume(KIND, run.name, run.train_overrides, {"init": run.init} if run.init else {})
     else:
         _settings(run)
     if run.data is not None:
@@ -249,7 +253,7 @@ def train_rl(run: RLRun) -> dict:
     policy_config = PolicyConfig.from_dict(model_values)
     agent = Agent(policy_config)
     if "init" in settings and not run.resume:  # a resumed run has its own weights in the state
-        init, weights = _init_policy(replace(run, init=settings["init"]["name"]), policy_config)
+        init, weights = _init_policy(replace(run, init=settings["init"]["name"]), policy_config, fps)
         if init["sha256"] != settings["init"]["sha256"]:
             raise MyoError(f"--init {init['name']} changed since this run was set up; give it again")
         agent.load_state_dict(weights)

@@ -58,6 +58,8 @@ def _settings(run: SSMRun) -> dict:
     from myocli.models.ssm import SSMConfig
 
     config, source = load_config(KIND, run.config)
+    if any(key.startswith("latent_") for key in config["model"]):
+        raise MyoError(f"{source}: the latent_* settings come from --latent tokenizer/NAME, not from a config file")
     latent_overrides = {}
     if run.latent:
         from myocli.ssm.latent import LatentSpace
@@ -71,7 +73,8 @@ def _settings(run: SSMRun) -> dict:
     except (MyoError, ValueError, TypeError) as exc:
         raise MyoError(f"{source}: {exc}") from exc
     if model.max_frames < model.patch_frames or model.max_frames % model.patch_frames:
-        raise MyoError(f"{source}: max_frames {model.max_frames} must be a positive multiple of patch_frames {model.patch_frames}")
+        where = f" (the downsampling of --latent {run.latent})" if run.latent else ""
+        raise MyoError(f"{source}: max_frames {model.max_frames} must be a positive multiple of patch_frames {model.patch_frames}{where}")
     if model.physics_weight < 0:
         raise MyoError(f"--physics-weight {model.physics_weight:g}: give 0 (off) or a positive weight")
     if run.debug:
@@ -199,8 +202,11 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
     latent = None
     if config.latent_tokenizer:
         from myocli.ssm.latent import LatentSpace
+        from myocli.tokenizer import check_dataset_fits
 
-        latent = LatentSpace.load(config.latent_tokenizer, config.latent_tokenizer_sha256, train_set.fps)
+        latent = LatentSpace.of(config, ref.label)
+        check_dataset_fits(latent.model, train_set, str(run.data))
+        latent.model.to(accelerator.device)
     features, captions = trimmed_features(train_set, config.patch_frames)
     frame_count = int(sum(map(len, features)))
     if latent is not None:  # the flow's data: one latent per patch_frames frames
