@@ -26,7 +26,7 @@ CM = 100.0
 ROTATION_CHANNELS = "Zrotation Xrotation Yrotation"
 POSITION_CHANNELS = "Xposition Yposition Zposition"
 # Children of joints with several children: they get position channels (see the docstring).
-TRANSLATED = tuple(c for j in range(sk.NUM_JOINTS) if len(ik.CHILDREN[j]) > 1 for c in ik.CHILDREN[j])
+TRANSLATED = tuple(c for j in range(sk.NUM_JOINTS) if len(sk.CHILDREN[j]) > 1 for c in sk.CHILDREN[j])
 END_SITE_FRACTION = 0.5  # a leaf's end site continues its bone by half its length, so tools draw it
 
 
@@ -41,7 +41,7 @@ def _hierarchy(joint: int, depth: int, lines: list[str], offsets: np.ndarray) ->
         lines.append(f"{pad}  CHANNELS 6 {POSITION_CHANNELS} {ROTATION_CHANNELS}")
     else:
         lines.append(f"{pad}  CHANNELS 3 {ROTATION_CHANNELS}")
-    children = ik.CHILDREN[joint]
+    children = sk.CHILDREN[joint]
     for child in children:
         _hierarchy(child, depth + 1, lines, offsets)
     if not children:
@@ -52,7 +52,7 @@ def _hierarchy(joint: int, depth: int, lines: list[str], offsets: np.ndarray) ->
 
 def _depth_first(joint: int = 0) -> list[int]:
     order = [joint]
-    for child in ik.CHILDREN[joint]:
+    for child in sk.CHILDREN[joint]:
         order += _depth_first(child)
     return order
 

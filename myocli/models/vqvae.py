@@ -262,7 +262,16 @@ class VQVAE(nn.Module):
         return self.quantize(self.encoder(x.permute(0, 2, 1)))[1]
 
     @torch.no_grad()
+    def latents(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalised features (B, T, D) -> the quantized code the decoder reads (B, T / downsample, code_dim):
+        the sum of every codebook's vector (what `myo ssm train --latent` generates in)."""
+        return self.quantize(self.encoder(x.permute(0, 2, 1)))[0].permute(0, 2, 1)
+
+    def decode_latents(self, z: torch.Tensor) -> torch.Tensor:
+        """Latents (B, L, code_dim) -> normalised features (B, L * downsample, D); differentiable."""
+        return self.decoder(z.permute(0, 2, 1)).permute(0, 2, 1)
+
+    @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes (B, L, Q) -> normalised features (B, L * downsample, D). Q may be fewer than trained."""
-        z = sum(q.lookup(codes[..., i]) for i, q in enumerate(self.quantizers[: codes.shape[-1]]))
-        return self.decoder(z.permute(0, 2, 1)).permute(0, 2, 1)
+        return self.decode_latents(sum(q.lookup(codes[..., i]) for i, q in enumerate(self.quantizers[: codes.shape[-1]])))

@@ -16,8 +16,6 @@ import numpy as np
 
 from myocli import skeleton as sk
 
-CHILDREN = sk.CHILDREN
-
 
 def _smallest_rotation(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Rotations (T, 3, 3) taking unit vectors a (T, 3) onto b (T, 3) about their common normal."""
@@ -53,7 +51,7 @@ def world_rotations(positions: np.ndarray) -> np.ndarray:
     for j in range(sk.NUM_JOINTS):
         parent = sk.PARENTS[j]
         parent_rotation = world[:, parent] if parent >= 0 else np.broadcast_to(np.eye(3), (frames, 3, 3))
-        children = CHILDREN[j]
+        children = sk.CHILDREN[j]
         if not children:
             world[:, j] = parent_rotation
         elif len(children) == 1:

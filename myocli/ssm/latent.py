@@ -54,12 +54,9 @@ class LatentSpace:
         """Unnormalised features (T, D), T a multiple of frames_per_latent -> latents (T / frames_per_latent, code_dim)."""
         import torch
 
-        with torch.no_grad():
-            x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None].to(self.model.mean.device)
-            x = self.model.normalise(x)
-            quantized = self.model.quantize(self.model.encoder(x.permute(0, 2, 1)))[0]
-        return quantized[0].permute(1, 0).cpu().numpy()
+        x = torch.from_numpy(np.ascontiguousarray(features, dtype=np.float32))[None].to(self.model.mean.device)
+        return self.model.latents(self.model.normalise(x))[0].cpu().numpy()
 
     def decode(self, latents):
         """Latents (batch, L, code_dim) tensor on the model's device -> unnormalised features (batch, L * frames_per_latent, D), differentiable."""
-        return self.model.denormalise(self.model.decoder(latents.permute(0, 2, 1)).permute(0, 2, 1))
+        return self.model.denormalise(self.model.decode_latents(latents))

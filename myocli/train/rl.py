@@ -50,7 +50,7 @@ class RLRun:
     debug: bool = False
 
 
-def _settings(run: RLRun) -> dict:
+def _settings(run: RLRun, fps: float | None = None) -> dict:
     from myocli.config import load_config
     from myocli.rl.ppo import PolicyConfig, PPOConfig
 
@@ -66,7 +66,7 @@ def _settings(run: RLRun) -> dict:
         train.total_steps = train.batch_size * DEBUG_STEPS
     settings = {"model": model.to_dict(), "train": train.to_dict(), "env": run.env, "clips": run.clips, "config_source": source}
     if run.init:
-        settings["init"] = _init_policy(run, model)[0]
+        settings["init"] = _init_policy(run, model, fps)[0]
     return settings
 
 
@@ -116,12 +116,11 @@ def preflight(run: RLRun) -> None:
         raise MyoError("--data is needed to train a tracking controller (a myo28 .h5 from `myo data convert`)")
     if run.env != "tracking" and (run.data is not None or run.clips):
         raise MyoError(f"--env {run.env}: --data and --clip apply to the tracking environment only")
+    fps = load_references(run.data, run.clips)[1] if run.data is not None else None
     if run.resume:
         runs.check_resume(KIND, run.name, run.train_overrides, {"init": run.init} if run.init else {})
     else:
-        _settings(run)
-    if run.data is not None:
-        load_references(run.data, run.clips)
+        _settings(run, fps)
 
 
 def make_envs(settings: dict, references, seed: int):
