@@ -25,7 +25,7 @@ def train(
     config: str = typer.Option("tiny", "--config", callback=t.config_callback("ssm"), help="Preset (tiny, base) or a YAML file with model: and train: sections."),
     physics_weight: float | None = typer.Option(None, "--physics-weight", min=0.0, help="Weight of the physics terms (skating, penetration, floating, bone length); 0 turns them off (default: the config's, 0.1)."),
     text_encoder: str | None = typer.Option(None, "--text-encoder", help="A pretrained transformers text encoder to use frozen instead of training our byte-level one: a save_pretrained folder or a hub id (while online). It is copied into the checkpoint."),
-    latent: str | None = typer.Option(None, "--latent", help="Generate in this trained tokenizer's latent (tokenizer/NAME[@VERSION]) instead of pose features, as latent diffusion does: its decoder gives the motions whole skeletons. The tokenizer must stay in the registry."),
+    latent: str | None = typer.Option(None, "--latent", help="Generate in this trained tokenizer's latent (tokenizer/NAME, or tokenizer/NAME@VERSION) instead of pose features, as latent diffusion does: its decoder gives the motions whole skeletons. The tokenizer must stay in the registry."),
     gpus: t.Gpus = 1,
     num_machines: t.NumMachines = 1,
     machine_rank: t.MachineRank = 0,

@@ -77,7 +77,10 @@ def _init_policy(run: RLRun, model, fps: float | None = None) -> tuple[dict, obj
 
     if run.env != "tracking":
         raise MyoError(f"--init applies to the tracking environment; --env {run.env} starts from random weights")
-    ref, config, agent = load_policy(run.init)  # refuses a policy for another humanoid or skeleton
+    try:
+        ref, config, agent = load_policy(run.init)  # refuses a policy for another humanoid or skeleton
+    except MyoError as exc:
+        raise MyoError(f"--init {run.init}: {exc}") from exc
     if config.hidden != model.hidden:
         raise MyoError(f"--init {ref.label}: its network is {config.hidden} wide, this run's config {model.hidden}; "
                        "use the config it was trained with")  # fmt: skip

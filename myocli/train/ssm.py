@@ -64,7 +64,10 @@ def _settings(run: SSMRun) -> dict:
     if run.latent:
         from myocli.ssm.latent import LatentSpace
 
-        latent = LatentSpace.load(run.latent)
+        try:
+            latent = LatentSpace.load(run.latent)
+        except MyoError as exc:
+            raise MyoError(f"--latent {run.latent}: {exc}") from exc
         latent_overrides = {"latent_tokenizer": latent.ref.label, "latent_tokenizer_sha256": latent.sha256,
                             "latent_dim": latent.dim, "patch_frames": latent.frames_per_latent}  # fmt: skip
     try:

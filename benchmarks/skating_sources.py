@@ -1,0 +1,78 @@
+"""Where foot skating comes from: a tokenizer's own reconstructions, and a tracking policy's simulation.
+
+Two measurements behind the skating figures in benchmarks/RESULTS.md (foot skating ratio,
+DESIGN.md section 5; penetration in mm):
+- --tokenizers: each clip of --data (at least one second, the first --clips of them) encoded and
+  decoded by each tokenizer, against the clips themselves: what any generator that decodes
+  through that tokenizer starts from.
+- --policy with --motion: the motion tracked by the policy from its first frame (as `myo rl eval`
+  does), the kinematic input against the simulated result.
+
+Run from the repository root (checkpoints in ./checkpoints or $MYO_HOME):
+    python benchmarks/skating_sources.py --data datasets/tok_test.h5 --tokenizers quality-rvq6 quality-vq --clips 20
+    python benchmarks/skating_sources.py --policy rl/walk@3 --motion datasets/cmu_walk.h5:0
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def tokenizer_reconstructions(data: str, tokenizers: list[str], clips: int) -> None:
+    import numpy as np
+
+    from myocli import tokenizer as tok
+    from myocli.data.h5 import read_dataset
+    from myocli.lm.evaluate import plausibility
+    from myocli.motion import features as feat
+
+    dataset = read_dataset(data)
+    chosen = [s for s in dataset.sequences if len(s) >= dataset.fps and s.captions][:clips]
+    print(f"{len(chosen)} clips of {data}")
+    print("real clips", plausibility([s.motion.astype(np.float64) for s in chosen], dataset.fps))
+    for spec in tokenizers:
+        _, model, _ = tok.load_tokenizer(spec)
+        rebuilt = []
+        for sequence in chosen:
+            features = feat.to_features(sequence.motion, dataset.fps).astype(np.float32)
+            rebuilt.append(feat.generated_positions(tok.decode(model, tok.encode(model, features))))
+        print(spec, plausibility(rebuilt, dataset.fps))
+
+
+def simulated_motion(policy: str, motion: str) -> None:
+    from myocli.data.motion_input import load_motion
+    from myocli.motion import metrics
+    from myocli.rl.track import load_policy, track
+
+    _, config, agent = load_policy(policy)
+    source = load_motion(motion)
+    fps = source.fps or 20.0
+    result = track(agent, config, source.motion, fps, motion)
+    kinematic = source.motion[: len(result.positions)]
+    print(f"{policy} on {motion}: tracked {result.summary()['tracked_fraction']:.0%}, {result.mean_error_mm:.1f} mm")
+    for name, positions in (("kinematic", kinematic), ("simulated", result.positions)):
+        print(f"  {name}: skating ratio {metrics.foot_skating_ratio(positions, fps):.3f}, penetration {metrics.penetration_mm(positions):.1f} mm")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data")
+    parser.add_argument("--tokenizers", nargs="+", default=[])
+    parser.add_argument("--clips", type=int, default=20)
+    parser.add_argument("--policy")
+    parser.add_argument("--motion")
+    args = parser.parse_args()
+    if args.tokenizers:
+        if not args.data:
+            parser.error("--tokenizers needs --data")
+        tokenizer_reconstructions(args.data, args.tokenizers, args.clips)
+    if args.policy:
+        if not args.motion:
+            parser.error("--policy needs --motion")
+        simulated_motion(args.policy, args.motion)
+    if not args.tokenizers and not args.policy:
+        parser.error("give --tokenizers (with --data) or --policy (with --motion)")
+
+
+if __name__ == "__main__":
+    main()
