@@ -4,7 +4,7 @@ Times, for a registered language model or SSM generator, (1) loading it (checkpo
 verification and construction; for an LM also its VQ-VAE tokenizer), (2) one text-to-motion
 sample of 4 seconds: for an LM the prompt, constrained sampling with the KV cache and VQ-VAE
 decoding; for an SSM the guided flow integration (--steps, default the model's) with the
-parallel or the recurrent scan (--scan); then positions on the floor; and (3) a whole
+parallel or the recurrent scan (--scan) and the physics refinement (--refine-steps); then positions on the floor; and (3) a whole
 `myo generate` command in a fresh process (interpreter start, imports, load, sample, .npy
 written). MotionGPT reports about 0.2 s per motion on a GPU, MLD 0.217 s, Motion Mamba 0.058 s.
 
@@ -36,6 +36,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--steps", type=int, default=None, help="SSM: flow steps (default: the model's)")
+    parser.add_argument("--refine-steps", type=int, default=None, help="SSM: physics refinement steps (default: the model's)")
     parser.add_argument("--scan", default="parallel", choices=["parallel", "recurrent"], help="SSM: how the scan runs")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -75,7 +76,7 @@ def main() -> None:
         "device": args.device,
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}",
         "seconds_of_motion": args.seconds,
-        "ssm_steps_scan": [args.steps, args.scan] if kind == "ssm" else None,
+        "ssm_steps_scan_refine": [args.steps, args.scan, args.refine_steps] if kind == "ssm" else None,
         "load_s": [round(x, 3) for x in loads],
         "per_motion_s_median": round(statistics.median(per_motion), 4),
         "per_motion_s_range": [round(min(per_motion), 4), round(max(per_motion), 4)],
@@ -97,7 +98,7 @@ def _load(kind: str, spec: str, args):
         from myocli.ssm.engine import SSMEngine
 
         engine = SSMEngine.load(spec)
-        return engine, lambda caption, sample: engine.text_to_motion(caption, args.seconds, sample, args.steps, scan=args.scan), engine.model
+        return engine, lambda caption, sample: engine.text_to_motion(caption, args.seconds, sample, args.steps, scan=args.scan, refine_steps=args.refine_steps), engine.model
     from myocli.lm.engine import LMEngine, Sampling
 
     engine = LMEngine.load(spec)

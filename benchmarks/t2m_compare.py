@@ -23,7 +23,7 @@ import time
 TIMING_CAPTION = "a person does one squat"
 
 
-def _generator(spec: str, ssm_steps: int | None = None):
+def _generator(spec: str, ssm_steps: int | None = None, refine_steps: int | None = None):
     """(label, fps, generate(caption, seconds, seed) -> positions) for an lm/ or ssm/ checkpoint."""
     from myocli import registry
 
@@ -31,8 +31,9 @@ def _generator(spec: str, ssm_steps: int | None = None):
         from myocli.ssm.engine import SSMEngine
 
         engine = SSMEngine.load(spec)
-        label = engine.ref.label + (f" ({ssm_steps} steps)" if ssm_steps else "")
-        return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, seed, ssm_steps)
+        options = [f"{ssm_steps} steps"] * bool(ssm_steps) + [f"refine {refine_steps}"] * (refine_steps is not None)
+        label = engine.ref.label + (f" ({', '.join(options)})" if options else "")
+        return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, seed, ssm_steps, refine_steps=refine_steps)
     from myocli.lm.engine import LMEngine, Sampling
 
     engine = LMEngine.load(spec)
@@ -45,6 +46,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--timing", type=int, default=10, help="4-second samples timed per model")
     parser.add_argument("--ssm-steps", type=int, default=None, help="flow steps of the SSM models (default: each model's own)")
+    parser.add_argument("--refine-steps", type=int, default=None, help="physics refinement steps of the SSM models (default: each model's own)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -64,7 +66,7 @@ def main() -> None:
         "models": {},
     }
     for spec in args.models:
-        label, fps, generate = _generator(spec, args.ssm_steps)
+        label, fps, generate = _generator(spec, args.ssm_steps, args.refine_steps)
         # Lengths in whole 0.2 s steps, as both model kinds make them.
         motions = [generate(c.captions[0], round(len(c) / fps / 0.2) * 0.2, k).astype(np.float64) for k, c in enumerate(clips)]
         generate(TIMING_CAPTION, 4.0, 0)  # warm-up
@@ -78,10 +80,10 @@ def main() -> None:
         print(json.dumps(report, indent=2))
         return
     print(f"{report['clips']} clips of {args.data}; {report['machine']}")
-    print(f"{'':28s} {'skating':>8s} {'penetr. mm':>10s} {'floating mm':>11s} {'bone mm':>8s} {'s / 4 s':>8s}")
+    print(f"{'':40s} {'skating':>8s} {'penetr. mm':>10s} {'floating mm':>11s} {'bone mm':>8s} {'s / 4 s':>8s}")
     rows = [("real clips", report["real"] | {"seconds_per_4s_motion": float("nan")})] + list(report["models"].items())
     for name, r in rows:
-        print(f"{name:28s} {r['foot_skating_ratio']:8.3f} {r['penetration_mm']:10.1f} {r['floating_mm']:11.1f} "
+        print(f"{name:40s} {r['foot_skating_ratio']:8.3f} {r['penetration_mm']:10.1f} {r['floating_mm']:11.1f} "
               f"{r['bone_length_error_mm']:8.1f} {r['seconds_per_4s_motion']:8.3f}")  # fmt: skip
 
 

@@ -163,6 +163,8 @@ def test_bad_input_gives_one_clear_error_and_writes_nothing(lm_home, motion_sets
     assert no_motion.returncode == 2 and "--motion" in no_motion.stderr
     np.save(tmp_path / "wrong.npy", np.zeros((30, 27, 3), dtype=np.float32))
     assert_clean_failure(myo("generate", "--task", "m2t", "--motion", str(tmp_path / "wrong.npy"), env=env), "wrong.npy", "(30, 27, 3)")
+    ssm_only = myo("generate", "a person walks", "--refine-steps", "5", "-o", str(tmp_path / "x"), env=env)
+    assert ssm_only.returncode == 2 and "--refine-steps" in ssm_only.stderr and "--guidance" not in ssm_only.stderr
     too_long = myo("generate", "a person walks", "--seconds", "60", "-o", str(tmp_path / "x"), env=env)
     assert_clean_failure(too_long, "--seconds 60", "up to 8 s")
     assert not list(tmp_path.glob("x*"))

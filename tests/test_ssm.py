@@ -18,7 +18,9 @@ from myocli import skeleton as sk
 from myocli.data.h5 import read_dataset
 from myocli.models import ssm
 from myocli.motion import features as feat
+from myocli.motion.metrics import foot_skating_ratio
 from myocli.motion.physics_loss import physics_terms
+from myocli.motion.refine import refine
 
 TINY_SSM = """\
 model: {width: 32, depth: 2, state_size: 4, text_width: 32, text_layers: 1, max_frames: 80, sample_steps: 4}
@@ -80,6 +82,9 @@ def test_torch_positions_match_the_numpy_inverse(motion_sets):
     features = feat.to_features(clip, 20.0)
     positions = feat.from_features_torch(torch.from_numpy(features)[None])[0].numpy()
     np.testing.assert_allclose(positions, feat.from_features(features), atol=1e-9)
+    features[0, feat.ROOT_PLANAR_VELOCITY] = 0.3  # what a generator may put there; placement ignores it
+    placed = feat.generated_positions_torch(torch.from_numpy(features)[None])[0].numpy()
+    np.testing.assert_allclose(placed, feat.generated_positions(features), atol=1e-5)
 
 
 def test_physics_terms_are_near_zero_on_real_motion_and_grow_when_feet_slide_and_sink(motion_sets):
@@ -95,6 +100,26 @@ def test_physics_terms_are_near_zero_on_real_motion_and_grow_when_feet_slide_and
     broken[..., heights] -= 0.1  # and sink 10 cm (every joint but the pelvis)
     bad = physics_terms(broken, real, mask)
     assert (bad["skating"] > clean["skating"] + 4).all() and (bad["penetration"] > 5).all()
+
+
+def test_refinement_stops_gliding_feet_and_keeps_the_pose(motion_sets):
+    clips = [s.motion.astype(np.float64) for s in read_dataset(motion_sets["test"]).sequences if len(s) >= 40][:2]
+    real = np.stack([feat.to_features(c[:40], 20.0) for c in clips])
+    gliding = real.copy()
+    gliding[:, 1:, feat.ROOT_PLANAR_VELOCITY.start + 1] += 0.05  # the whole body glides forward at 1 m/s
+    scale = torch.from_numpy(gliding.reshape(-1, feat.FEATURE_DIM).std(0) + 1e-2)  # the sample's "normalised units"
+    sample = torch.from_numpy(gliding) / scale
+    refined = (refine(sample, lambda x: x * scale, 20.0, steps=40) * scale).numpy()
+    assert torch.equal(refine(sample, lambda x: x * scale, 20.0, steps=0), sample)
+    forward = feat.ROOT_PLANAR_VELOCITY.start + 1
+    for original, before, after in zip(real, gliding, refined, strict=True):
+        skating_before = foot_skating_ratio(feat.generated_positions(before), 20.0)
+        skating_after = foot_skating_ratio(feat.generated_positions(after), 20.0)
+        assert skating_before > 0.5 and skating_after < skating_before / 3, (skating_before, skating_after)
+        glide_left = after[1:, forward].mean() - original[1:, forward].mean()
+        assert glide_left < 0.5 * 0.05, glide_left  # the glide is what went ...
+        pose_change = np.abs(after[:, feat.LOCAL_POSITIONS] - before[:, feat.LOCAL_POSITIONS]).mean()
+        assert pose_change < 0.01, pose_change  # ... and the pose stayed
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +229,11 @@ def test_latent_mode_generates_through_the_tokenizers_decoder(ssm_home, motion_s
     motion = np.load(out["samples"][0]["npy"])
     assert motion.shape == (40, sk.NUM_JOINTS, 3) and np.isfinite(motion).all()
     assert abs(float(motion[:, sk.FOOT_CONTACT_JOINTS, 1].min())) < 1e-6
+    assert out["samples"][0]["refine_steps"] == 10  # the model's default
+    unrefined = json.loads(ok(myo("generate", "a person walks", "--model", "ssm/lat", "--seconds", "2", "--refine-steps", "0",
+                                  "-o", str(tmp_path / "raw"), "--json", env=env)).stdout)  # fmt: skip
+    assert unrefined["samples"][0]["refine_steps"] == 0
+    assert not np.allclose(np.load(unrefined["samples"][0]["npy"]), motion)  # the refinement moved something
 
     # Without its tokenizer the generator cannot decode: one clear error, no output.
     tokenizer_home.rename(tokenizer_home.with_name("away"))

@@ -78,6 +78,7 @@ def generate(
     top_p: float = typer.Option(0.95, "--top-p", help="Language models: sample among the likeliest tokens holding this much probability (1: all)."),
     guidance: float | None = typer.Option(None, "--guidance", min=0.0, help="SSM models: classifier-free guidance scale (default: the model's; 1 is none, higher follows the text more closely)."),
     steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="SSM models: flow integration steps (default: the model's; more is slower and smoother)."),
+    refine_steps: int | None = typer.Option(None, "--refine-steps", min=0, max=1000, help="SSM models: gradient steps of physics refinement after sampling, which stop feet sliding on the floor and keep joints above it (default: the model's, 10; 0 turns it off)."),
     mp4: bool = typer.Option(False, "--mp4", help="Also render each motion sample to STEM_I.mp4 beside its .npy."),
     physics: str | None = typer.Option(None, "--physics", help="Replay each motion in the physics simulator under a tracking policy (rl/NAME) and write the simulated motion beside it as STEM_I_physics.npy (and .mp4 with --mp4)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the output paths and metadata (the text, for m2t)."),
@@ -97,10 +98,11 @@ def generate(
         stem = Path(output) if output else Path(_slug(prompt))
         check_free([path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, bool(physics)).values()], overwrite)
         controller = _load_controller(physics)
-        _generate_ssm(model, prompt, stem, num_samples, seed, seconds, guidance, steps, mp4, as_json, controller)
+        _generate_ssm(model, prompt, stem, num_samples, seed, seconds, (guidance, steps, refine_steps), mp4, as_json, controller)
         return
-    if guidance is not None or steps is not None:
-        raise typer.BadParameter("applies to state-space generators (--model ssm/NAME); language models sample with --temperature, --top-k, --top-p", param_hint="--guidance/--steps")
+    for value, option in ((guidance, "--guidance"), (steps, "--steps"), (refine_steps, "--refine-steps")):
+        if value is not None:
+            raise typer.BadParameter("applies to state-space generators (--model ssm/NAME); language models sample with --temperature, --top-k, --top-p", param_hint=option)
     from myocli.data.motion_input import load_motion
     from myocli.lm.engine import LMEngine, Sampling
 
@@ -153,19 +155,22 @@ def _kind_of(spec: str) -> str:
 
 
 def _generate_ssm(spec: str, prompt: str, stem: Path, num_samples: int, seed: int, seconds: float | None,
-                  guidance: float | None, steps: int | None, mp4: bool, as_json: bool, controller) -> None:  # fmt: skip
+                  flow: tuple, mp4: bool, as_json: bool, controller) -> None:  # fmt: skip
+    """flow: the SSM's sampling options (guidance, steps, refine_steps), each None for the model's own."""
     from myocli.ssm.engine import SSMEngine
 
+    guidance, steps, refine_steps = flow
     engine = SSMEngine.load(spec)
     if seconds is not None:
         engine.patches_for_seconds(seconds)  # within what this model can make
     results, motions = [], []
     for sample in range(num_samples):  # every sample first: a failure then leaves no outputs at all
-        positions = engine.text_to_motion(prompt, seconds, seed + sample, steps, guidance)
+        positions = engine.text_to_motion(prompt, seconds, seed + sample, steps, guidance, refine_steps=refine_steps)
         results.append({
             "task": "t2m", "prompt": prompt, "model": engine.ref.label, "model_sha256": engine.manifest["files"]["model.safetensors"]["sha256"],
             "seed": seed + sample, "sample": sample, "guidance": engine.config.guidance if guidance is None else guidance,
-            "steps": steps or engine.config.sample_steps, "fps": engine.fps, "frames": len(positions), "seconds": round(len(positions) / engine.fps, 3),
+            "steps": steps or engine.config.sample_steps,
+            "refine_steps": engine.config.refine_steps if refine_steps is None else refine_steps, "fps": engine.fps, "frames": len(positions), "seconds": round(len(positions) / engine.fps, 3),
         })  # fmt: skip
         motions.append(positions)
     simulated = _simulate(controller, results, motions, engine.fps)

@@ -77,6 +77,7 @@ class SSMConfig(DictConfig):
     # Sampling defaults.
     sample_steps: int = 16
     guidance: float = 2.5
+    refine_steps: int = 10  # physics refinement after sampling (myocli/motion/refine.py; 0: off)
 
     @property
     def inner(self) -> int:

@@ -137,6 +137,20 @@ def generated_positions(features: np.ndarray, start=(0.0, (0.0, 0.0))) -> np.nda
     return on_floor(from_features(features, *start)).astype(np.float32)
 
 
+def generated_positions_torch(features):
+    """`generated_positions` for a batch of torch tensors, differentiable: (B, T, FEATURE_DIM) -> (B, T, 28, 3)
+    starting at the origin facing +Z, the lowest foot point of each motion at y = 0."""
+    import torch
+
+    first_step = torch.zeros_like(features[:, :1])
+    first_step[..., ROOT_YAW_VELOCITY] = 1.0
+    first_step[..., ROOT_PLANAR_VELOCITY] = 1.0
+    features = torch.cat([features[:, :1] * (1 - first_step), features[:, 1:]], dim=1)
+    positions = from_features_torch(features)
+    floor = positions[:, :, list(sk.FOOT_CONTACT_JOINTS), 1].amin(dim=(1, 2))
+    return positions - torch.stack([torch.zeros_like(floor), floor, torch.zeros_like(floor)], dim=-1)[:, None, None]
+
+
 def from_features_torch(features):
     """`from_features` for a batch of torch tensors, differentiable: (B, T, FEATURE_DIM) -> (B, T, 28, 3).
 

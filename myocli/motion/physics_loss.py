@@ -13,6 +13,10 @@ the prediction's current mistakes. Per sample (batch,), over real frames only:
                   lowest foot point is than the real one's, cm
     bone_length   mean absolute deviation of the 27 bones from myo28's lengths, cm
 
+`contact_terms` are the sampling-time versions of skating and penetration, for a generated
+motion with no real one behind it (`myocli/motion/refine.py`): contact is read from the
+motion itself.
+
 No simulator is involved: for these four quantities a formula on positions is exact, cheap
 and differentiable, where a physics engine's contact solver would be neither of the last two.
 """
@@ -58,3 +62,27 @@ def physics_terms(predicted, real, frame_mask) -> dict[str, torch.Tensor]:
     deviation = (bones - _BONE_LENGTHS.to(bones)).abs().mean(-1) * 100
     bone_length = _masked_mean(deviation, frames)
     return {"skating": skating, "penetration": penetration, "floating": floating, "bone_length": bone_length}
+
+
+# Sampling time: contact read from the motion itself.
+SLIDE_ALLOWANCE_M_S = 0.25  # a contact foot slower than this is left alone (half the skating metric's 0.5 m/s)
+
+
+def contact_terms(positions, fps: float) -> dict[str, torch.Tensor]:
+    """positions (batch, T, 28, 3) on the floor, metres -> {"skating", "penetration"}: (batch,) each.
+
+    skating       mean squared horizontal speed above SLIDE_ALLOWANCE_M_S, in m/s, of the foot
+                  points that are below 5 cm in two adjacent frames
+    penetration   mean squared depth below the floor of every joint, cm
+
+    Which feet are in contact is decided without gradient: otherwise the cheapest way to stop
+    a foot sliding would be to lift it just above the contact height and let it slide there.
+    """
+    feet = positions[:, :, list(sk.FOOT_CONTACT_JOINTS)]
+    low = (feet[..., 1] < sk.FOOT_CONTACT_HEIGHT_M).detach()
+    contact = (low[:, 1:] & low[:, :-1]).to(positions.dtype)
+    step = feet[:, 1:, :, [0, 2]] - feet[:, :-1, :, [0, 2]]
+    speed = torch.sqrt((step**2).sum(-1) + 1e-12) * fps
+    skating = _masked_mean(torch.relu(speed - SLIDE_ALLOWANCE_M_S) ** 2, contact)
+    penetration = (torch.relu(-positions[..., 1]) * 100).pow(2).flatten(1).mean(1)
+    return {"skating": skating, "penetration": penetration}

@@ -4,7 +4,8 @@ Motions come out as the language model's do (myocli/lm/engine.py): (T, 28, 3) fl
 metres at the model's fps, starting at the origin facing +Z, on the floor. Lengths come in
 whole patches (4 frames, 0.2 s at 20 fps; in latent mode one latent, which the
 tokenizer's decoder turns into its frames); without --seconds the length is drawn from the
-model's length head for the caption. Sample I of a command uses seed + I, drawn in a batch
+model's length head for the caption. After sampling, `refine_steps` gradient steps of physics
+refinement (myocli/motion/refine.py) stop feet sliding while on the floor. Sample I of a command uses seed + I, drawn in a batch
 of its own, so it does not depend on how many samples are drawn.
 """
 
@@ -58,10 +59,17 @@ class SSMEngine:
         text = self.pretrained.embed(captions) if self.pretrained else byte_ids(captions, self.config.max_text_bytes)
         return self.model.text_condition(text)
 
+    def to_features(self, sample):
+        """The flow's normalised sample (batch, rows, row_dim) -> unnormalised features (batch, T, D), differentiable."""
+        x = sample * self.model.std + self.model.mean
+        return x if self.latent is None else self.latent.decode(x)
+
     def generate_features(self, caption: str, seconds: float | None, seed: int, steps: int | None = None,
-                          guidance: float | None = None, scan: str = PARALLEL) -> np.ndarray:  # fmt: skip
-        """One normalised-then-restored feature sequence (T, D) for a caption."""
+                          guidance: float | None = None, scan: str = PARALLEL, refine_steps: int | None = None) -> np.ndarray:  # fmt: skip
+        """One feature sequence (T, D) for a caption, refined (default: the model's refine_steps)."""
         import torch
+
+        from myocli.motion.refine import refine
 
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
@@ -72,13 +80,12 @@ class SSMEngine:
             else:
                 patches = self.patches_for_seconds(seconds)
             x = self.model.sample(cond, torch.tensor([patches]), generator, steps, guidance, scan)[:1]
-            x = x * self.model.std + self.model.mean
-            if self.latent is not None:
-                x = self.latent.decode(x)
-            return x[0].numpy().astype(np.float64)
+        x = refine(x, self.to_features, self.fps, self.config.refine_steps if refine_steps is None else refine_steps)
+        with torch.no_grad():
+            return self.to_features(x)[0].numpy().astype(np.float64)
 
     def text_to_motion(self, caption: str, seconds: float | None, seed: int, steps: int | None = None,
-                       guidance: float | None = None, scan: str = PARALLEL) -> np.ndarray:  # fmt: skip
+                       guidance: float | None = None, scan: str = PARALLEL, refine_steps: int | None = None) -> np.ndarray:  # fmt: skip
         from myocli.motion.features import generated_positions
 
-        return generated_positions(self.generate_features(caption, seconds, seed, steps, guidance, scan))
+        return generated_positions(self.generate_features(caption, seconds, seed, steps, guidance, scan, refine_steps))

@@ -1,0 +1,44 @@
+"""Physics refinement of a generated motion: gradient steps on the generator's own sample.
+
+A generator draws a sample (an SSM's latent or pose features); `refine` then takes a few
+Adam steps on that sample to lower the sampling-time physics terms of the motion it decodes
+to (`physics_loss.contact_terms`: feet sliding while on the floor, joints below it), plus an
+anchor that keeps the sample near what was drawn, so the action stays the one the caption
+asked for. This is guidance at sampling time, in the spirit of PhysDiff's physics projection
+and of the foot clean-up step of animation pipelines, done through the generator's own
+decoder: in latent mode the tokenizer's decoder keeps the result a whole-body motion with
+myo28's bones.
+
+Why at sampling time as well as in training: the training term (`--physics-weight`) lowers
+penetration and floating but not skating (benchmarks/RESULTS.md, "Latent mode"), because
+most of the sliding comes from the tokenizer's decoder; nearby latents that do not slide
+exist, and this finds them.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from myocli.motion import features as feat
+from myocli.motion.physics_loss import contact_terms
+
+LEARNING_RATE = 0.1  # per Adam step, in the sample's normalised units (8-10 steps suffice; benchmarks/RESULTS.md)
+ANCHOR_WEIGHT = 1.0  # mean squared distance from the drawn sample, normalised units
+
+
+def refine(sample: torch.Tensor, to_features, fps: float, steps: int) -> torch.Tensor:
+    """sample: (batch, rows, dim) normalised; to_features: differentiable map from a sample to unnormalised
+    features (batch, T, FEATURE_DIM) -> the refined sample (same shape, no gradient). 0 steps: unchanged."""
+    if steps <= 0:
+        return sample
+    drawn = sample.detach()
+    x = drawn.clone().requires_grad_(True)
+    optimiser = torch.optim.Adam([x], lr=LEARNING_RATE)
+    with torch.enable_grad():
+        for _ in range(steps):
+            terms = contact_terms(feat.generated_positions_torch(to_features(x)), fps)
+            energy = terms["skating"] + terms["penetration"] + ANCHOR_WEIGHT * ((x - drawn) ** 2).flatten(1).mean(1)
+            optimiser.zero_grad()
+            energy.sum().backward()
+            optimiser.step()
+    return x.detach()
