@@ -66,6 +66,20 @@ def test_train_eval_encode_list_verify(motion_sets, tiny_tokenizer_config, home,
     again = myo("tokenizer", "encode", "e2e", "--data", str(motion_sets["test"]), "-o", str(tokens_path), env=home)
     assert_clean_failure(again, "already exists", "--overwrite")
 
+    # --offsets 3: each motion tokenized from frames 0, 1 and 2; the later starts are other code sequences of it.
+    shifted_path = tmp_path / "shifted.h5"
+    offset_run = myo("tokenizer", "encode", "e2e", "--data", str(motion_sets["test"]), "--offsets", "3", "-o", str(shifted_path), env=home)
+    assert offset_run.returncode == 0, offset_run.stderr
+    shifted = read_tokens(shifted_path)
+    first = test_set.sequences[0]
+    assert shifted.names[:3] == [first.name, f"{first.name}+1", f"{first.name}+2"]
+    assert [len(t) for t in shifted.tokens[:3]] == [(len(first) - start) // 4 for start in range(3)]
+    np.testing.assert_array_equal(shifted.tokens[0], tokens.tokens[0])
+    assert shifted.captions[2] == first.captions and shifted.groups[2] == shifted.groups[0]
+    assert len(shifted.tokens) == 3 * len(tokens.tokens)  # every test clip is long enough for each start
+    too_many = myo("tokenizer", "encode", "e2e", "--data", str(motion_sets["test"]), "--offsets", "5", "-o", str(tmp_path / "x.h5"), env=home)
+    assert too_many.returncode == 2 and "--offsets" in too_many.stderr and not (tmp_path / "x.h5").exists()
+
     listed = json.loads(myo("ckpt", "list", "--json", env=home).stdout)
     assert [(r["name"], r["version"], r["status"]) for r in listed] == [("tokenizer/e2e", 1, "complete")]
     verified = myo("ckpt", "verify", "tokenizer/e2e", env=home)

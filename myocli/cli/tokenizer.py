@@ -119,31 +119,43 @@ def encode(
     checkpoint: str = typer.Argument(..., help="tokenizer/NAME, NAME, NAME@VERSION or a checkpoint folder."),
     data: Path = typer.Option(..., "--data", help="A myo28 .h5 dataset."),
     output: Path = typer.Option(..., "--output", "-o", help="Token file (.h5) for the language-model stages."),
+    offsets: int = typer.Option(1, "--offsets", min=1, help="Also encode each sequence started 1..N-1 frames later (N up to the tokenizer's frames per token): N different token sequences of every motion, to augment a language model's training set."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file if it exists."),
 ) -> None:
     """Turn every sequence of a dataset into motion tokens, recording which tokenizer made them.
 
     Example: myo tokenizer encode demo --data datasets/demo_train.h5 -o datasets/demo_train_tokens.h5
     """
+    import numpy as np
+
     from myocli import registry
     from myocli import tokenizer as tok
     from myocli.data.h5 import read_dataset
     from myocli.data.tokens import TokenSet, write_tokens
+    from myocli.motion import features as feat
 
     check_free([output], overwrite)
     ref, model, manifest = tok.load_tokenizer(checkpoint)
+    if offsets > model.config.downsample:
+        raise typer.BadParameter(f"{offsets} is more than {ref.label}'s {model.config.downsample} frames per token; later starts repeat earlier ones", param_hint="--offsets")
     dataset = read_dataset(data)
     tok.check_dataset_fits(model, dataset, str(data))
-    kept, skipped = [], []
-    for seq, f in zip(dataset.sequences, tok.sequence_features(dataset), strict=True):
-        (kept if tok.can_encode(len(f), model.config.downsample) else skipped).append((seq, f))
+    kept, skipped = [], []  # (sequence, name, features)
+    for seq in dataset.sequences:
+        if not tok.can_encode(len(seq), model.config.downsample):
+            skipped.append(seq)
+            continue
+        for start in range(offsets):  # a later start is another tokenization of the same motion
+            if tok.can_encode(len(seq) - start, model.config.downsample):
+                features = feat.to_features(seq.motion[start:], dataset.fps).astype(np.float32)
+                kept.append((seq, seq.name if start == 0 else f"{seq.name}+{start}", features))
     if not kept:
         raise MyoError(f"{data}: no sequence has {model.config.downsample} frames or more; nothing to encode")
     tokens = TokenSet(
-        tokens=[tok.encode(model, f) for _, f in kept],
-        captions=[s.captions for s, _ in kept],
-        names=[s.name for s, _ in kept],
-        groups=[s.group or s.name for s, _ in kept],
+        tokens=[tok.encode(model, f) for _, _, f in kept],
+        captions=[s.captions for s, _, _ in kept],
+        names=[name for _, name, _ in kept],
+        groups=[s.group or s.name for s, _, _ in kept],
         attrs={
             "tokenizer": ref.label,
             "tokenizer_sha256": manifest["files"][registry.WEIGHTS]["sha256"],
@@ -158,5 +170,5 @@ def encode(
     write_tokens(output, tokens)
     count = sum(len(x) for x in tokens.tokens)
     typer.echo(f"Wrote {len(kept)} token sequences ({count} tokens) to {output} with {ref.label}")
-    for seq, _ in skipped:
+    for seq in skipped:
         sys.stderr.write(f"Skipped {seq.name!r}: shorter than {model.config.downsample} frames\n")
