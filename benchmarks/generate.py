@@ -97,7 +97,7 @@ def _load(kind: str, spec: str, args):
     if kind == "ssm":
         from myocli.ssm.engine import SSMEngine
 
-        engine = SSMEngine.load(spec)
+        engine = SSMEngine.load(spec).to(args.device)
         return engine, lambda caption, sample: engine.text_to_motion(caption, args.seconds, sample, args.steps, scan=args.scan, refine_steps=args.refine_steps), engine.model
     from myocli.lm.engine import LMEngine, Sampling
 

@@ -37,7 +37,9 @@ def _generator(spec: str, ssm_steps: int | None = None, refine_steps: int | None
     from myocli.lm.engine import LMEngine, Sampling
 
     engine = LMEngine.load(spec)
-    return engine.lm.ref.label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, Sampling(1.0, 0, 0.95, seed))
+    sampling = {} if refine_steps is None else {"refine_steps": refine_steps}
+    label = engine.lm.ref.label + (f" (refine {refine_steps})" if refine_steps is not None else "")
+    return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, Sampling(1.0, 0, 0.95, seed, **sampling))
 
 
 def main() -> None:
@@ -46,7 +48,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--timing", type=int, default=10, help="4-second samples timed per model")
     parser.add_argument("--ssm-steps", type=int, default=None, help="flow steps of the SSM models (default: each model's own)")
-    parser.add_argument("--refine-steps", type=int, default=None, help="physics refinement steps of the SSM models (default: each model's own)")
+    parser.add_argument("--refine-steps", type=int, default=None, help="physics refinement steps of every model (default: each model's own, 10 for language models)")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 

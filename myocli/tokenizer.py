@@ -16,9 +16,14 @@ from myocli.motion import features as feat
 from myocli.motion import metrics
 
 
+def motion_features(motion: np.ndarray, fps: float) -> np.ndarray:
+    """Positions (T, 28, 3) -> the features (T, FEATURE_DIM) float32 a tokenizer reads, unnormalised."""
+    return feat.to_features(motion, fps).astype(np.float32)
+
+
 def sequence_features(dataset: MotionDataset) -> list[np.ndarray]:
     """Features (T, FEATURE_DIM) float32 of every sequence, unnormalised."""
-    return [feat.to_features(s.motion, dataset.fps).astype(np.float32) for s in dataset.sequences]
+    return [motion_features(s.motion, dataset.fps) for s in dataset.sequences]
 
 
 def load_tokenizer(spec: str):
@@ -83,12 +88,26 @@ def encode(model, features: np.ndarray):
     return model.encode(model.normalise(x))[0].cpu().numpy()
 
 
-def decode(model, codes: np.ndarray) -> np.ndarray:
-    """Codes (L, Q) -> unnormalised features (L * downsample, D) float64."""
+def decode(model, codes: np.ndarray, refine_steps: int = 0) -> np.ndarray:
+    """Codes (L, Q) -> unnormalised features (L * downsample, D) float64; with `refine_steps`, the
+    latent the codes stand for first takes that many steps of physics refinement (myocli/motion/refine.py)."""
     import torch
 
+    from myocli.motion.refine import refine
+
     codes = torch.as_tensor(codes, dtype=torch.long, device=model.mean.device)[None]
-    return model.denormalise(model.decode(codes))[0].double().cpu().numpy()
+    if refine_steps <= 0:
+        return model.denormalise(model.decode(codes))[0].double().cpu().numpy()
+    scale = model.latent_scale()
+
+    def to_features(latent):
+        return model.denormalise(model.decode_latents(latent * scale))
+
+    with torch.no_grad():
+        latent = model.code_latents(codes) / scale
+    refined = refine(latent, to_features, model.config.fps, refine_steps)
+    with torch.no_grad():
+        return to_features(refined)[0].double().cpu().numpy()
 
 
 @dataclass

@@ -76,6 +76,11 @@ def test_generate_all_four_tasks(lm_home, motion_sets, tmp_path):
     again = json.loads(ok(myo("generate", "a person walks forward", "--seconds", "2", "--seed", "5", "--model", "lm/it",
                               "-o", str(tmp_path / "again"), "--json", env=env)).stdout)["samples"][0]  # fmt: skip
     assert np.array_equal(np.load(again["npy"]), np.load(out[0]["npy"]))
+    # Physics refinement is on by default; --refine-steps 0 gives the decoded codes as they are.
+    raw = json.loads(ok(myo("generate", "a person walks forward", "--seconds", "2", "--seed", "5", "--refine-steps", "0",
+                            "-o", str(tmp_path / "raw"), "--json", env=env)).stdout)["samples"][0]  # fmt: skip
+    assert out[0]["refine_steps"] == 10 and raw["refine_steps"] == 0
+    assert np.load(raw["npy"]).shape == (40, sk.NUM_JOINTS, 3) and not np.allclose(np.load(raw["npy"]), np.load(out[0]["npy"]))
 
     clip = f"{motion_sets['test']}:0"
     text = ok(myo("generate", "--task", "m2t", "--motion", clip, "-n", "2", env=env)).stdout.strip().splitlines()
@@ -100,7 +105,7 @@ def test_generate_mp4_renders_each_sample(lm_home, tmp_path):
 
 def test_eval_reports_every_task(lm_home, motion_sets):
     report = json.loads(ok(myo("lm", "eval", "it", "--data", str(motion_sets["test"]), "--limit", "3", "--json", env=lm_home["env"])).stdout)
-    assert report["clips"] == 3
+    assert report["clips"] == 3 and report["refine_steps"] == 10
     assert 0 <= report["t2m"]["valid_ratio"] <= 1 and report["t2m"]["length_error_s"] >= 0
     assert 0 <= report["m2t"]["bleu4"] <= 1 and 0 <= report["m2t"]["rouge_l"] <= 1
     for task in ("predict", "inbetween"):
@@ -163,8 +168,8 @@ def test_bad_input_gives_one_clear_error_and_writes_nothing(lm_home, motion_sets
     assert no_motion.returncode == 2 and "--motion" in no_motion.stderr
     np.save(tmp_path / "wrong.npy", np.zeros((30, 27, 3), dtype=np.float32))
     assert_clean_failure(myo("generate", "--task", "m2t", "--motion", str(tmp_path / "wrong.npy"), env=env), "wrong.npy", "(30, 27, 3)")
-    ssm_only = myo("generate", "a person walks", "--refine-steps", "5", "-o", str(tmp_path / "x"), env=env)
-    assert ssm_only.returncode == 2 and "--refine-steps" in ssm_only.stderr and "--guidance" not in ssm_only.stderr
+    ssm_only = myo("generate", "a person walks", "--steps", "5", "-o", str(tmp_path / "x"), env=env)
+    assert ssm_only.returncode == 2 and "--steps" in ssm_only.stderr and "--guidance" not in ssm_only.stderr
     too_long = myo("generate", "a person walks", "--seconds", "60", "-o", str(tmp_path / "x"), env=env)
     assert_clean_failure(too_long, "--seconds 60", "up to 8 s")
     assert not list(tmp_path.glob("x*"))

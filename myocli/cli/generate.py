@@ -78,7 +78,7 @@ def generate(
     top_p: float = typer.Option(0.95, "--top-p", help="Language models: sample among the likeliest tokens holding this much probability (1: all)."),
     guidance: float | None = typer.Option(None, "--guidance", min=0.0, help="SSM models: classifier-free guidance scale (default: the model's; 1 is none, higher follows the text more closely)."),
     steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="SSM models: flow integration steps (default: the model's; more is slower and smoother)."),
-    refine_steps: int | None = typer.Option(None, "--refine-steps", min=0, max=1000, help="SSM models: gradient steps of physics refinement after sampling, which stop feet sliding on the floor and keep joints above it (default: the model's, 10; 0 turns it off)."),
+    refine_steps: int | None = typer.Option(None, "--refine-steps", min=0, max=1000, help="Gradient steps of physics refinement of each motion, which stop feet sliding on the floor and keep joints above it (default: 10, unless an SSM model's config says otherwise; 0 turns it off)."),
     mp4: bool = typer.Option(False, "--mp4", help="Also render each motion sample to STEM_I.mp4 beside its .npy."),
     physics: str | None = typer.Option(None, "--physics", help="Replay each motion in the physics simulator under a tracking policy (rl/NAME) and write the simulated motion beside it as STEM_I_physics.npy (and .mp4 with --mp4)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the output paths and metadata (the text, for m2t)."),
@@ -98,9 +98,10 @@ def generate(
         stem = Path(output) if output else Path(_slug(prompt))
         check_free([path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, bool(physics)).values()], overwrite)
         controller = _load_controller(physics)
-        _generate_ssm(model, prompt, stem, num_samples, seed, seconds, (guidance, steps, refine_steps), mp4, as_json, controller)
+        flow = {"guidance": guidance, "steps": steps, "refine_steps": refine_steps}
+        _generate_ssm(model, prompt, stem, num_samples, seed, seconds, flow, mp4, as_json, controller)
         return
-    for value, option in ((guidance, "--guidance"), (steps, "--steps"), (refine_steps, "--refine-steps")):
+    for value, option in ((guidance, "--guidance"), (steps, "--steps")):
         if value is not None:
             raise typer.BadParameter("applies to state-space generators (--model ssm/NAME); language models sample with --temperature, --top-k, --top-p", param_hint=option)
     from myocli.data.motion_input import load_motion
@@ -121,13 +122,14 @@ def generate(
     if seconds is not None:
         engine.codes_for_seconds(seconds)  # within what this model can make
     sys.stderr.write(note)  # only once the model is known to fit the request
-    sampling = Sampling(temperature, top_k, top_p, seed)
+    sampling = Sampling(temperature, top_k, top_p, seed) if refine_steps is None else Sampling(temperature, top_k, top_p, seed, refine_steps)
     results, motions = [], []
     for sample in range(num_samples):  # every sample first: a failure then leaves no outputs at all
         record = {
             "task": task.value, "prompt": prompt, "motion_input": motion, "model": engine.lm.ref.label,
             "model_sha256": engine.lm.manifest["files"]["model.safetensors"]["sha256"], "tokenizer": engine.config.tokenizer,
             "seed": seed + sample, "sample": sample, "temperature": temperature, "top_k": top_k, "top_p": top_p, "fps": engine.fps,
+            **({} if task == Task.m2t else {"refine_steps": sampling.refine_steps}),
         }  # fmt: skip
         if task == Task.m2t:
             results.append(record | {"text": engine.motion_to_text(source.motion, motion, sampling, sample)})
@@ -155,11 +157,11 @@ def _kind_of(spec: str) -> str:
 
 
 def _generate_ssm(spec: str, prompt: str, stem: Path, num_samples: int, seed: int, seconds: float | None,
-                  flow: tuple, mp4: bool, as_json: bool, controller) -> None:  # fmt: skip
+                  flow: dict, mp4: bool, as_json: bool, controller) -> None:  # fmt: skip
     """flow: the SSM's sampling options (guidance, steps, refine_steps), each None for the model's own."""
     from myocli.ssm.engine import SSMEngine
 
-    guidance, steps, refine_steps = flow
+    guidance, steps, refine_steps = flow["guidance"], flow["steps"], flow["refine_steps"]
     engine = SSMEngine.load(spec)
     if seconds is not None:
         engine.patches_for_seconds(seconds)  # within what this model can make

@@ -124,6 +124,7 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", help="Seed of the sampled answers (clip K uses seed + K)."),
     temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature of motion answers (captions are decoded greedily)."),
     top_p: float = typer.Option(0.95, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass of motion answers."),
+    refine_steps: int = typer.Option(10, "--refine-steps", min=0, max=1000, help="Physics refinement steps of motion answers, as `myo generate` takes them (0: the raw decoded codes)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON document."),
 ) -> None:
     """Measure a language model per task: valid motions, length error and foot skating (t2m), BLEU-4 and ROUGE-L (m2t), ADE/FDE (predict, inbetween).
@@ -154,8 +155,8 @@ def evaluate(
     with Progress(TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as progress:  # fmt: skip
         bar = progress.add_task("", total=clips * len(chosen))
-        report = run_eval(engine, dataset, chosen, Sampling(temperature, 0, top_p, seed), limit, lambda: progress.advance(bar), str(data))
-    report = {"checkpoint": engine.lm.ref.label, "data": str(data), "tasks": list(chosen)} | report
+        report = run_eval(engine, dataset, chosen, Sampling(temperature, 0, top_p, seed, refine_steps), limit, lambda: progress.advance(bar), str(data))
+    report = {"checkpoint": engine.lm.ref.label, "data": str(data), "tasks": list(chosen), "refine_steps": refine_steps} | report
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return

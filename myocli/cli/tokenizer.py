@@ -126,13 +126,10 @@ def encode(
 
     Example: myo tokenizer encode demo --data datasets/demo_train.h5 -o datasets/demo_train_tokens.h5
     """
-    import numpy as np
-
     from myocli import registry
     from myocli import tokenizer as tok
     from myocli.data.h5 import read_dataset
     from myocli.data.tokens import TokenSet, write_tokens
-    from myocli.motion import features as feat
 
     check_free([output], overwrite)
     ref, model, manifest = tok.load_tokenizer(checkpoint)
@@ -140,19 +137,19 @@ def encode(
         raise typer.BadParameter(f"{offsets} is more than {ref.label}'s {model.config.downsample} frames per token; later starts repeat earlier ones", param_hint="--offsets")
     dataset = read_dataset(data)
     tok.check_dataset_fits(model, dataset, str(data))
-    kept, skipped = [], []  # (sequence, name, features)
+    kept, skipped = [], []  # (sequence, name, codes)
     for seq in dataset.sequences:
         if not tok.can_encode(len(seq), model.config.downsample):
             skipped.append(seq)
             continue
         for start in range(offsets):  # a later start is another tokenization of the same motion
             if tok.can_encode(len(seq) - start, model.config.downsample):
-                features = feat.to_features(seq.motion[start:], dataset.fps).astype(np.float32)
-                kept.append((seq, seq.name if start == 0 else f"{seq.name}+{start}", features))
+                codes = tok.encode(model, tok.motion_features(seq.motion[start:], dataset.fps))
+                kept.append((seq, seq.name if start == 0 else f"{seq.name}+{start}", codes))
     if not kept:
         raise MyoError(f"{data}: no sequence has {model.config.downsample} frames or more; nothing to encode")
     tokens = TokenSet(
-        tokens=[tok.encode(model, f) for _, _, f in kept],
+        tokens=[codes for _, _, codes in kept],
         captions=[s.captions for s, _, _ in kept],
         names=[name for _, name, _ in kept],
         groups=[s.group or s.name for s, _, _ in kept],
@@ -165,6 +162,7 @@ def encode(
             "fps": dataset.fps,
             "source": str(data),
             "source_sha256": registry.sha256(data),
+            "offsets": offsets,
         },
     )
     write_tokens(output, tokens)

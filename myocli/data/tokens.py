@@ -2,11 +2,13 @@
 
     tokens         int16 (N, L_max, Q)  code indices; -1 past each length; Q codebooks (1 without residual VQ)
     token_lengths  int32 (N,)           tokens of each sequence (frames // downsample)
-    text, captions, names, group        as in the motion file (captions: one per line)
+    text, captions, names, group        as in the motion file (captions: one per line); with
+                                        `encode --offsets N`, a sequence also appears started k
+                                        frames later as NAME+k (k < N), in the same group
 
 Attributes: format="myo-tokens", format_version=1, tokenizer (registry label),
 tokenizer_sha256 (of its model.safetensors), codebook_size, num_quantizers, downsample,
-fps, source (the motion file) and source_sha256.
+fps, source (the motion file), source_sha256 and offsets (1 when not augmented).
 """
 
 from __future__ import annotations

@@ -67,6 +67,7 @@ class Sampling:
     top_k: int = 0
     top_p: float = 1.0
     seed: int = 0
+    refine_steps: int = 10  # physics refinement of motion answers (myocli/motion/refine.py), as the SSM's default
 
     def generator(self, sample: int = 0):
         import torch
@@ -107,19 +108,20 @@ class LMEngine:
     def encode(self, motion: np.ndarray, where: str) -> np.ndarray:
         """A motion (T, 28, 3) at the model's fps -> first-codebook codes (L,)."""
         from myocli import tokenizer as tok
-        from myocli.motion import features as feat
 
         if not tok.can_encode(len(motion), self.config.downsample):
             raise MyoError(f"{where}: {len(motion)} frames; the tokenizer needs at least {self.config.downsample}")
-        return tok.encode(self.tokenizer, feat.to_features(motion, self.fps).astype(np.float32))[:, 0]
+        return tok.encode(self.tokenizer, tok.motion_features(motion, self.fps))[:, 0]
 
-    def motion(self, codes: np.ndarray, like: np.ndarray | None = None) -> np.ndarray:
-        """Codes -> positions on the floor, starting at the origin facing +Z or where `like` starts."""
+    def motion(self, codes: np.ndarray, like: np.ndarray | None = None, refine_steps: int = 0) -> np.ndarray:
+        """Codes -> positions on the floor, starting at the origin facing +Z or where `like` starts,
+        after `refine_steps` of physics refinement of their latent."""
         from myocli import tokenizer as tok
         from myocli.motion import features as feat
 
         start = feat.start_pose(like) if like is not None else (0.0, (0.0, 0.0))
-        return feat.generated_positions(tok.decode(self.tokenizer, np.asarray(codes, dtype=np.int64)[:, None]), start)
+        features = tok.decode(self.tokenizer, np.asarray(codes, dtype=np.int64)[:, None], refine_steps)
+        return feat.generated_positions(features, start)
 
     # The tasks.
     def _answer(self, input_ids: list[int], rule, sampling: Sampling, sample: int) -> list[int]:
@@ -165,7 +167,7 @@ class LMEngine:
     # Motion-level tasks, as `myo generate` offers them.
     def text_to_motion(self, caption: str, seconds: float | None, sampling: Sampling, sample: int = 0) -> np.ndarray:
         codes = self.codes_for_seconds(seconds) if seconds is not None else None
-        return self.motion(self.text_to_codes(caption, codes, sampling, sample))
+        return self.motion(self.text_to_codes(caption, codes, sampling, sample), refine_steps=sampling.refine_steps)
 
     def motion_to_text(self, motion: np.ndarray, where: str, sampling: Sampling, sample: int = 0) -> str:
         return self.codes_to_text(self.encode(motion, where), sampling, sample)
@@ -177,7 +179,7 @@ class LMEngine:
         context = codes[-keep:]
         new = self.continue_codes(context, self.codes_for_seconds(seconds) if seconds is not None else None, sampling, sample)
         start = (len(codes) - keep) * self.config.downsample  # the first frame of the context
-        joined = self.motion(np.r_[context, new], like=motion[start:])
+        joined = self.motion(np.r_[context, new], like=motion[start:], refine_steps=sampling.refine_steps)
         return Continuation(joined, slice(keep * self.config.downsample, None))
 
     def inbetween(self, motion: np.ndarray, where: str, seconds: float | None, sampling: Sampling, sample: int = 0) -> Continuation:
@@ -191,6 +193,6 @@ class LMEngine:
             raise MyoError(f"{where}: the motion and its middle would be {head + missing + tail} codes; this model handles "
                            f"{self.config.max_motion_tokens}; use a shorter clip or --seconds")  # fmt: skip
         middle = self.fill_codes(codes[:head], missing, codes[len(codes) - tail :], sampling, sample)
-        joined = self.motion(np.r_[codes[:head], middle, codes[len(codes) - tail :]], like=motion)
+        joined = self.motion(np.r_[codes[:head], middle, codes[len(codes) - tail :]], like=motion, refine_steps=sampling.refine_steps)
         down = self.config.downsample
         return Continuation(joined, slice(head * down, (head + missing) * down))

@@ -60,7 +60,7 @@ def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampli
             step()
             if not len(answer):
                 continue
-            motion = engine.motion(answer)
+            motion = engine.motion(answer, refine_steps=sampling.refine_steps)
             if np.isfinite(motion).all():
                 valid += 1
                 motions.append(motion)

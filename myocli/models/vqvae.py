@@ -271,7 +271,16 @@ class VQVAE(nn.Module):
         """Latents (B, L, code_dim) -> normalised features (B, L * downsample, D); differentiable."""
         return self.decoder(z.permute(0, 2, 1)).permute(0, 2, 1)
 
+    def code_latents(self, codes: torch.Tensor) -> torch.Tensor:
+        """Codes (B, L, Q) -> the latents they stand for (B, L, code_dim): the sum of their codebook vectors."""
+        return sum(q.lookup(codes[..., i]) for i, q in enumerate(self.quantizers[: codes.shape[-1]]))
+
+    def latent_scale(self) -> torch.Tensor:
+        """Per-dimension spread (code_dim,) of the first codebook's vectors: the unit in which moves of a
+        latent are measured (physics refinement, myocli/motion/refine.py)."""
+        return self.quantizers[0].codebook.std(0).clamp(min=1e-3)
+
     @torch.no_grad()
     def decode(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes (B, L, Q) -> normalised features (B, L * downsample, D). Q may be fewer than trained."""
-        return self.decode_latents(sum(q.lookup(codes[..., i]) for i, q in enumerate(self.quantizers[: codes.shape[-1]])))
+        return self.decode_latents(self.code_latents(codes))

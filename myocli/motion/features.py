@@ -139,16 +139,16 @@ def generated_positions(features: np.ndarray, start=(0.0, (0.0, 0.0))) -> np.nda
 
 def generated_positions_torch(features):
     """`generated_positions` for a batch of torch tensors, differentiable: (B, T, FEATURE_DIM) -> (B, T, 28, 3)
-    starting at the origin facing +Z, the lowest foot point of each motion at y = 0."""
-    import torch
-
-    first_step = torch.zeros_like(features[:, :1])
-    first_step[..., ROOT_YAW_VELOCITY] = 1.0
-    first_step[..., ROOT_PLANAR_VELOCITY] = 1.0
-    features = torch.cat([features[:, :1] * (1 - first_step), features[:, 1:]], dim=1)
+    starting at the origin facing +Z, the lowest foot point of each motion at y = 0. The floor is found
+    without gradient: it is the world, and a loss on heights should move the body, not the floor."""
+    features = features.clone()
+    features[:, 0, ROOT_YAW_VELOCITY] = 0.0
+    features[:, 0, ROOT_PLANAR_VELOCITY] = 0.0
     positions = from_features_torch(features)
-    floor = positions[:, :, list(sk.FOOT_CONTACT_JOINTS), 1].amin(dim=(1, 2))
-    return positions - torch.stack([torch.zeros_like(floor), floor, torch.zeros_like(floor)], dim=-1)[:, None, None]
+    floor = positions[:, :, list(sk.FOOT_CONTACT_JOINTS), 1].amin(dim=(1, 2)).detach()
+    lift = positions.new_zeros(positions.shape[0], 1, 1, 3)
+    lift[..., 1] = floor[:, None, None]
+    return positions - lift
 
 
 def from_features_torch(features):

@@ -27,6 +27,7 @@ import torch
 
 from myocli import skeleton as sk
 from myocli.motion import features as feat
+from myocli.motion.metrics import SKATING_SPEED_M_S
 
 TERMS = ("skating", "penetration", "floating", "bone_length")
 _BONE_LENGTHS = torch.tensor(sk.CANONICAL_BONE_LENGTHS, dtype=torch.float32)
@@ -65,15 +66,15 @@ def physics_terms(predicted, real, frame_mask) -> dict[str, torch.Tensor]:
 
 
 # Sampling time: contact read from the motion itself.
-SLIDE_ALLOWANCE_M_S = 0.25  # a contact foot slower than this is left alone (half the skating metric's 0.5 m/s)
+SLIDE_ALLOWANCE_M_S = SKATING_SPEED_M_S / 2  # a contact foot slower than this is left alone
 
 
 def contact_terms(positions, fps: float) -> dict[str, torch.Tensor]:
     """positions (batch, T, 28, 3) on the floor, metres -> {"skating", "penetration"}: (batch,) each.
 
-    skating       mean squared horizontal speed above SLIDE_ALLOWANCE_M_S, in m/s, of the foot
+    skating       mean squared horizontal speed above SLIDE_ALLOWANCE_M_S, (m/s)^2, of the foot
                   points that are below 5 cm in two adjacent frames
-    penetration   mean squared depth below the floor of every joint, cm
+    penetration   mean squared depth below the floor of every joint, cm^2
 
     Which feet are in contact is decided without gradient: otherwise the cheapest way to stop
     a foot sliding would be to lift it just above the contact height and let it slide there.

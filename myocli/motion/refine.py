@@ -22,13 +22,16 @@ import torch
 from myocli.motion import features as feat
 from myocli.motion.physics_loss import contact_terms
 
-LEARNING_RATE = 0.1  # per Adam step, in the sample's normalised units (8-10 steps suffice; benchmarks/RESULTS.md)
+LEARNING_RATE = 0.1  # per Adam step, in the sample's normalised units (chosen on the validation set: benchmarks/refine_sweep.py)
 ANCHOR_WEIGHT = 1.0  # mean squared distance from the drawn sample, normalised units
 
 
 def refine(sample: torch.Tensor, to_features, fps: float, steps: int) -> torch.Tensor:
     """sample: (batch, rows, dim) normalised; to_features: differentiable map from a sample to unnormalised
-    features (batch, T, FEATURE_DIM) -> the refined sample (same shape, no gradient). 0 steps: unchanged."""
+    features (batch, T, FEATURE_DIM) -> the refined sample (same shape, no gradient). 0 steps: unchanged.
+
+    Every row must be a real frame (no padding): the floor, the contacts and the anchor see them all.
+    Only the sample is changed; weights inside `to_features` get no gradient."""
     if steps <= 0:
         return sample
     drawn = sample.detach()
@@ -38,7 +41,7 @@ def refine(sample: torch.Tensor, to_features, fps: float, steps: int) -> torch.T
         for _ in range(steps):
             terms = contact_terms(feat.generated_positions_torch(to_features(x)), fps)
             energy = terms["skating"] + terms["penetration"] + ANCHOR_WEIGHT * ((x - drawn) ** 2).flatten(1).mean(1)
-            optimiser.zero_grad()
-            energy.sum().backward()
+            # Gradient for the sample only: the decoder's weights are not ours to touch.
+            (x.grad,) = torch.autograd.grad(energy.sum(), x)
             optimiser.step()
     return x.detach()

@@ -4,9 +4,10 @@ Motions come out as the language model's do (myocli/lm/engine.py): (T, 28, 3) fl
 metres at the model's fps, starting at the origin facing +Z, on the floor. Lengths come in
 whole patches (4 frames, 0.2 s at 20 fps; in latent mode one latent, which the
 tokenizer's decoder turns into its frames); without --seconds the length is drawn from the
-model's length head for the caption. After sampling, `refine_steps` gradient steps of physics
-refinement (myocli/motion/refine.py) stop feet sliding while on the floor. Sample I of a command uses seed + I, drawn in a batch
-of its own, so it does not depend on how many samples are drawn.
+model's length head for the caption. After sampling, `refine_steps` gradient steps of
+physics refinement (myocli/motion/refine.py) stop feet sliding while on the floor and lift
+joints out of it. Sample I of a command uses seed + I, drawn in a batch of its own, so it
+does not depend on how many samples are drawn (and refinement never sees padding).
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ class SSMEngine:
             latent = LatentSpace.of(config, ref.label)
         return cls(ref, config, model.eval(), manifest, pretrained, latent)
 
+    def to(self, device) -> SSMEngine:
+        """Run on `device` ("cpu", "cuda"): the generator and, in latent mode, the tokenizer's decoder."""
+        self.model.to(device)
+        if self.latent is not None:
+            self.latent.model.to(device)
+        return self
+
     @property
     def fps(self) -> float:
         return self.config.fps
@@ -57,7 +65,7 @@ class SSMEngine:
         from myocli.models.ssm import byte_ids
 
         text = self.pretrained.embed(captions) if self.pretrained else byte_ids(captions, self.config.max_text_bytes)
-        return self.model.text_condition(text)
+        return self.model.text_condition(text.to(self.model.mean.device))
 
     def to_features(self, sample):
         """The flow's normalised sample (batch, rows, row_dim) -> unnormalised features (batch, T, D), differentiable."""
@@ -75,14 +83,14 @@ class SSMEngine:
         with torch.no_grad():
             cond = self.text_condition([caption])
             if seconds is None:
-                probabilities = torch.softmax(self.model.length_logits(cond)[0], dim=-1)
+                probabilities = torch.softmax(self.model.length_logits(cond)[0], dim=-1).cpu()  # the generator is a CPU one
                 patches = int(torch.multinomial(probabilities, 1, generator=generator)) + 1
             else:
                 patches = self.patches_for_seconds(seconds)
-            x = self.model.sample(cond, torch.tensor([patches]), generator, steps, guidance, scan)[:1]
+            x = self.model.sample(cond, torch.tensor([patches], device=cond.device), generator, steps, guidance, scan)
         x = refine(x, self.to_features, self.fps, self.config.refine_steps if refine_steps is None else refine_steps)
         with torch.no_grad():
-            return self.to_features(x)[0].numpy().astype(np.float64)
+            return self.to_features(x)[0].cpu().numpy().astype(np.float64)
 
     def text_to_motion(self, caption: str, seconds: float | None, seed: int, steps: int | None = None,
                        guidance: float | None = None, scan: str = PARALLEL, refine_steps: int | None = None) -> np.ndarray:  # fmt: skip
