@@ -145,6 +145,16 @@ def test_base_model_from_a_local_t5_keeps_its_weights_and_adds_motion_tokens(lm_
     assert np.load(tmp_path / "jump_0.npy").shape == (20, sk.NUM_JOINTS, 3)
 
 
+def test_two_processes_through_gpus_2_keep_identical_weights(lm_home):
+    root, env = lm_home["root"], lm_home["env"]
+    result = json.loads(ok(myo("lm", "pretrain", "--tokens", str(root / "train_tokens.h5"), "--config", str(root / "lm.yaml"),
+                               "--name", "ddp", "--gpus", "2", "--max-steps", "2", "--json", env=env)).stdout)  # fmt: skip
+    training = json.loads((Path(result["path"]) / "manifest.json").read_text())["training"]
+    assert training["num_processes"] == 2 and training["steps_done"] == 2
+    digests = training["rank_weights_sha256"]
+    assert len(digests) == 2 and digests[0] == digests[1]  # gradients were averaged across the ranks
+
+
 def test_resume_matches_an_uninterrupted_run(lm_home):
     from safetensors.torch import load_file
 

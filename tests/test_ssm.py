@@ -171,6 +171,15 @@ def test_resume_matches_an_uninterrupted_run(ssm_home):
     assert all(torch.equal(straight[k], resumed[k]) for k in straight)
 
 
+def test_two_processes_through_gpus_2_keep_identical_weights(ssm_home):
+    env, common = ssm_home["env"], ssm_home["common"]
+    result = json.loads(ok(myo("ssm", "train", *common, "--name", "ddp", "--gpus", "2", "--max-steps", "3", "--json", env=env)).stdout)
+    training = json.loads((Path(result["path"]) / "manifest.json").read_text())["training"]
+    assert training["num_processes"] == 2 and training["steps_done"] == 3
+    digests = training["rank_weights_sha256"]
+    assert len(digests) == 2 and digests[0] == digests[1]  # gradients were averaged across the ranks
+
+
 def test_pretrained_text_encoder_from_a_local_folder(ssm_home, tmp_path):
     from transformers import ByT5Tokenizer, T5Config, T5Model
 
