@@ -37,9 +37,11 @@ def _generator(spec: str, ssm_steps: int | None = None, refine_steps: int | None
     from myocli.lm.engine import LMEngine, Sampling
 
     engine = LMEngine.load(spec)
-    sampling = {} if refine_steps is None else {"refine_steps": refine_steps}
+    from myocli.motion.refine import DEFAULT_STEPS
+
+    steps = DEFAULT_STEPS if refine_steps is None else refine_steps
     label = engine.lm.ref.label + (f" (refine {refine_steps})" if refine_steps is not None else "")
-    return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, Sampling(1.0, 0, 0.95, seed, **sampling))
+    return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, Sampling(1.0, 0, 0.95, seed, steps))
 
 
 def main() -> None:

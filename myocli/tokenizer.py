@@ -88,6 +88,12 @@ def encode(model, features: np.ndarray):
     return model.encode(model.normalise(x))[0].cpu().numpy()
 
 
+def latent_features(model, latents):
+    """Latents (B, L, code_dim) tensor -> unnormalised features (B, L * downsample, D) through the
+    decoder, differentiable: what the SSM's latent space and physics refinement decode with."""
+    return model.denormalise(model.decode_latents(latents))
+
+
 def decode(model, codes: np.ndarray, refine_steps: int = 0) -> np.ndarray:
     """Codes (L, Q) -> unnormalised features (L * downsample, D) float64; with `refine_steps`, the
     latent the codes stand for first takes that many steps of physics refinement (myocli/motion/refine.py)."""
@@ -96,18 +102,13 @@ def decode(model, codes: np.ndarray, refine_steps: int = 0) -> np.ndarray:
     from myocli.motion.refine import refine
 
     codes = torch.as_tensor(codes, dtype=torch.long, device=model.mean.device)[None]
-    if refine_steps <= 0:
-        return model.denormalise(model.decode(codes))[0].double().cpu().numpy()
-    scale = model.latent_scale()
-
-    def to_features(latent):
-        return model.denormalise(model.decode_latents(latent * scale))
-
     with torch.no_grad():
-        latent = model.code_latents(codes) / scale
-    refined = refine(latent, to_features, model.config.fps, refine_steps)
+        latent = model.code_latents(codes)
+    if refine_steps > 0:  # refined in units of the codebook's spread
+        scale = model.latent_scale()
+        latent = refine(latent / scale, lambda z: latent_features(model, z * scale), model.config.fps, refine_steps) * scale
     with torch.no_grad():
-        return to_features(refined)[0].double().cpu().numpy()
+        return latent_features(model, latent)[0].double().cpu().numpy()
 
 
 @dataclass

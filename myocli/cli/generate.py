@@ -21,6 +21,7 @@ import typer
 
 from myocli.cli.outputs import check_free
 from myocli.errors import MyoError
+from myocli.motion.refine import DEFAULT_STEPS as DEFAULT_REFINE_STEPS
 
 
 class Task(str, Enum):
@@ -78,7 +79,7 @@ def generate(
     top_p: float = typer.Option(0.95, "--top-p", help="Language models: sample among the likeliest tokens holding this much probability (1: all)."),
     guidance: float | None = typer.Option(None, "--guidance", min=0.0, help="SSM models: classifier-free guidance scale (default: the model's; 1 is none, higher follows the text more closely)."),
     steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="SSM models: flow integration steps (default: the model's; more is slower and smoother)."),
-    refine_steps: int | None = typer.Option(None, "--refine-steps", min=0, max=1000, help="Gradient steps of physics refinement of each motion, which stop feet sliding on the floor and keep joints above it (default: 10, unless an SSM model's config says otherwise; 0 turns it off)."),
+    refine_steps: int | None = typer.Option(None, "--refine-steps", min=0, max=1000, help=f"Gradient steps of physics refinement of each motion, which stop feet sliding on the floor and keep joints above it (default: {DEFAULT_REFINE_STEPS}, unless an SSM model's config says otherwise; 0 turns it off)."),
     mp4: bool = typer.Option(False, "--mp4", help="Also render each motion sample to STEM_I.mp4 beside its .npy."),
     physics: str | None = typer.Option(None, "--physics", help="Replay each motion in the physics simulator under a tracking policy (rl/NAME) and write the simulated motion beside it as STEM_I_physics.npy (and .mp4 with --mp4)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the output paths and metadata (the text, for m2t)."),
@@ -98,8 +99,8 @@ def generate(
         stem = Path(output) if output else Path(_slug(prompt))
         check_free([path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, bool(physics)).values()], overwrite)
         controller = _load_controller(physics)
-        flow = {"guidance": guidance, "steps": steps, "refine_steps": refine_steps}
-        _generate_ssm(model, prompt, stem, num_samples, seed, seconds, flow, mp4, as_json, controller)
+        _generate_ssm(model, prompt, stem, num_samples, seed, seconds, mp4, as_json, controller,
+                      guidance=guidance, steps=steps, refine_steps=refine_steps)  # fmt: skip
         return
     for value, option in ((guidance, "--guidance"), (steps, "--steps")):
         if value is not None:
@@ -122,7 +123,7 @@ def generate(
     if seconds is not None:
         engine.codes_for_seconds(seconds)  # within what this model can make
     sys.stderr.write(note)  # only once the model is known to fit the request
-    sampling = Sampling(temperature, top_k, top_p, seed) if refine_steps is None else Sampling(temperature, top_k, top_p, seed, refine_steps)
+    sampling = Sampling(temperature, top_k, top_p, seed, DEFAULT_REFINE_STEPS if refine_steps is None else refine_steps)
     results, motions = [], []
     for sample in range(num_samples):  # every sample first: a failure then leaves no outputs at all
         record = {
@@ -157,11 +158,10 @@ def _kind_of(spec: str) -> str:
 
 
 def _generate_ssm(spec: str, prompt: str, stem: Path, num_samples: int, seed: int, seconds: float | None,
-                  flow: dict, mp4: bool, as_json: bool, controller) -> None:  # fmt: skip
-    """flow: the SSM's sampling options (guidance, steps, refine_steps), each None for the model's own."""
+                  mp4: bool, as_json: bool, controller, guidance: float | None, steps: int | None, refine_steps: int | None) -> None:  # fmt: skip
+    """guidance, steps, refine_steps: the SSM's sampling options, each None for the model's own."""
     from myocli.ssm.engine import SSMEngine
 
-    guidance, steps, refine_steps = flow["guidance"], flow["steps"], flow["refine_steps"]
     engine = SSMEngine.load(spec)
     if seconds is not None:
         engine.patches_for_seconds(seconds)  # within what this model can make

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from myocli.cli import training as t
+from myocli.motion.refine import DEFAULT_STEPS as DEFAULT_REFINE_STEPS
 
 app = typer.Typer(
     help="T5 language model over text and motion tokens (MotionGPT's stages 2 and 3).\n\n"
@@ -124,7 +125,7 @@ def evaluate(
     seed: int = typer.Option(0, "--seed", help="Seed of the sampled answers (clip K uses seed + K)."),
     temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature of motion answers (captions are decoded greedily)."),
     top_p: float = typer.Option(0.95, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass of motion answers."),
-    refine_steps: int = typer.Option(10, "--refine-steps", min=0, max=1000, help="Physics refinement steps of motion answers, as `myo generate` takes them (0: the raw decoded codes)."),
+    refine_steps: int = typer.Option(DEFAULT_REFINE_STEPS, "--refine-steps", min=0, max=1000, help="Physics refinement steps of motion answers, as `myo generate` takes them (0: the raw decoded codes)."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON document."),
 ) -> None:
     """Measure a language model per task: valid motions, length error and foot skating (t2m), BLEU-4 and ROUGE-L (m2t), ADE/FDE (predict, inbetween).

@@ -21,6 +21,7 @@ from myocli import registry
 from myocli.errors import MyoError
 from myocli.lm import prompts
 from myocli.models.lm import LMConfig, MotionVocab
+from myocli.motion.refine import DEFAULT_STEPS as DEFAULT_REFINE_STEPS
 
 # A continuation is conditioned on at most this share of the answer budget (training used 20-50%).
 MAX_CONTEXT_SHARE = 0.5
@@ -67,7 +68,7 @@ class Sampling:
     top_k: int = 0
     top_p: float = 1.0
     seed: int = 0
-    refine_steps: int = 10  # physics refinement of motion answers (myocli/motion/refine.py), as the SSM's default
+    refine_steps: int = DEFAULT_REFINE_STEPS  # physics refinement of motion answers (myocli/motion/refine.py)
 
     def generator(self, sample: int = 0):
         import torch

@@ -38,6 +38,7 @@ from torch import nn
 
 from myocli.config import DictConfig
 from myocli.motion import features as feat
+from myocli.motion.refine import DEFAULT_STEPS as DEFAULT_REFINE_STEPS
 
 PARALLEL, RECURRENT = "parallel", "recurrent"
 
@@ -77,7 +78,7 @@ class SSMConfig(DictConfig):
     # Sampling defaults.
     sample_steps: int = 16
     guidance: float = 2.5
-    refine_steps: int = 10  # physics refinement after sampling (myocli/motion/refine.py; 0: off)
+    refine_steps: int = DEFAULT_REFINE_STEPS  # physics refinement after sampling (myocli/motion/refine.py; 0: off)
 
     @property
     def inner(self) -> int:

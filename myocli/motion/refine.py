@@ -17,21 +17,22 @@ exist, and this finds them.
 
 from __future__ import annotations
 
-import torch
-
-from myocli.motion import features as feat
-from myocli.motion.physics_loss import contact_terms
-
+DEFAULT_STEPS = 10  # of every generator (SSMConfig.refine_steps, the LM's Sampling, `myo generate`, `myo lm eval`)
 LEARNING_RATE = 0.1  # per Adam step, in the sample's normalised units (chosen on the validation set: benchmarks/refine_sweep.py)
 ANCHOR_WEIGHT = 1.0  # mean squared distance from the drawn sample, normalised units
 
 
-def refine(sample: torch.Tensor, to_features, fps: float, steps: int) -> torch.Tensor:
+def refine(sample, to_features, fps: float, steps: int):
     """sample: (batch, rows, dim) normalised; to_features: differentiable map from a sample to unnormalised
     features (batch, T, FEATURE_DIM) -> the refined sample (same shape, no gradient). 0 steps: unchanged.
 
     Every row must be a real frame (no padding): the floor, the contacts and the anchor see them all.
     Only the sample is changed; weights inside `to_features` get no gradient."""
+    import torch  # here, not above: the command line reads DEFAULT_STEPS without loading torch
+
+    from myocli.motion import features as feat
+    from myocli.motion.physics_loss import contact_terms
+
     if steps <= 0:
         return sample
     drawn = sample.detach()

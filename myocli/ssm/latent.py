@@ -59,4 +59,6 @@ class LatentSpace:
 
     def decode(self, latents):
         """Latents (batch, L, code_dim) tensor on the model's device -> unnormalised features (batch, L * frames_per_latent, D), differentiable."""
-        return self.model.denormalise(self.model.decode_latents(latents))
+        from myocli.tokenizer import latent_features
+
+        return latent_features(self.model, latents)
