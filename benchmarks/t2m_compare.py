@@ -6,6 +6,9 @@ through the codes, for an SSM through the patches), with seed = the clip's index
 per model, next to the real clips: foot skating ratio (GMD/OmniControl, DESIGN.md section 5),
 penetration and floating in mm, bone-length error in mm (the measures of `myo lm eval`),
 and seconds per 4-second motion on this machine (median of --timing samples, load excluded).
+With --retrieval retrieval/NAME (`myo retrieval train`), also R@1/R@3 among the set's distinct
+captions, MM-Dist and FID against the real clips (myocli/retrieval.py), the real clips' own
+R@k being the ceiling.
 
 Run from the repository root (models in ./checkpoints or $MYO_HOME):
     python benchmarks/t2m_compare.py --data datasets/tok_test.h5 --models ssm/quality-phys ssm/quality-nophys lm/quality-it [--json]
@@ -51,6 +54,7 @@ def main() -> None:
     parser.add_argument("--timing", type=int, default=10, help="4-second samples timed per model")
     parser.add_argument("--ssm-steps", type=int, default=None, help="flow steps of the SSM models (default: each model's own)")
     parser.add_argument("--refine-steps", type=int, default=None, help="physics refinement steps of every model (default: each model's own, 10 for language models)")
+    parser.add_argument("--retrieval", default=None, help="retrieval evaluator (retrieval/NAME) for R-precision, MM-Dist and FID")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -62,13 +66,24 @@ def main() -> None:
 
     dataset = read_dataset(args.data)
     clips = [s for s in dataset.sequences if len(s) >= dataset.fps and s.captions]
+    captions = [c.captions[0] for c in clips]
+    real = [c.motion.astype(np.float64) for c in clips]
+    evaluator = None
+    if args.retrieval:
+        from myocli.retrieval import Evaluator
+
+        evaluator = Evaluator.load(args.retrieval)
+        real_embedded = evaluator.embed_motions(real, dataset.fps)
     report = {
         "data": args.data,
         "clips": len(clips),
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads",
-        "real": plausibility([c.motion.astype(np.float64) for c in clips], dataset.fps),
+        "real": plausibility(real, dataset.fps),
+        "retrieval": evaluator.ref.label if evaluator else None,
         "models": {},
     }
+    if evaluator:
+        report["real"] |= evaluator.scores(real, captions, dataset.fps)
     for spec in args.models:
         label, fps, generate = _generator(spec, args.ssm_steps, args.refine_steps)
         # Lengths in whole 0.2 s steps, as both model kinds make them.
@@ -80,15 +95,19 @@ def main() -> None:
             generate(TIMING_CAPTION, 4.0, seed)
             times.append(time.perf_counter() - start)
         report["models"][label] = plausibility(motions, fps) | {"seconds_per_4s_motion": round(statistics.median(times), 4)}
+        if evaluator:
+            report["models"][label] |= evaluator.scores(motions, captions, fps, real=real_embedded)
     if args.json:
         print(json.dumps(report, indent=2))
         return
     print(f"{report['clips']} clips of {args.data}; {report['machine']}")
-    print(f"{'':40s} {'skating':>8s} {'penetr. mm':>10s} {'floating mm':>11s} {'bone mm':>8s} {'s / 4 s':>8s}")
-    rows = [("real clips", report["real"] | {"seconds_per_4s_motion": float("nan")})] + list(report["models"].items())
+    retrieval = "".join(f" {h:>7s}" for h in ("R@1", "R@3", "MM-Dist", "FID")) if evaluator else ""
+    print(f"{'':40s} {'skating':>8s} {'penetr. mm':>10s} {'floating mm':>11s} {'bone mm':>8s} {'s / 4 s':>8s}{retrieval}")
+    rows = [("real clips", report["real"] | {"seconds_per_4s_motion": float("nan"), "fid": 0.0})] + list(report["models"].items())
     for name, r in rows:
+        scores = "".join(f" {r[k]:7.3f}" for k in ("r_at_1", "r_at_3", "mm_dist", "fid")) if evaluator else ""
         print(f"{name:40s} {r['foot_skating_ratio']:8.3f} {r['penetration_mm']:10.1f} {r['floating_mm']:11.1f} "
-              f"{r['bone_length_error_mm']:8.1f} {r['seconds_per_4s_motion']:8.3f}")  # fmt: skip
+              f"{r['bone_length_error_mm']:8.1f} {r['seconds_per_4s_motion']:8.3f}{scores}")  # fmt: skip
 
 
 if __name__ == "__main__":

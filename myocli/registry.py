@@ -29,7 +29,7 @@ from myocli import __version__
 from myocli.atomic import atomic_path
 from myocli.errors import MyoError
 
-KINDS = ("tokenizer", "lm", "ssm", "rl")
+KINDS = ("tokenizer", "lm", "ssm", "rl", "retrieval")
 MANIFEST = "manifest.json"
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"

@@ -21,6 +21,7 @@ from myocli.cli.export import export
 from myocli.cli.generate import generate
 from myocli.cli.lm import app as lm_app
 from myocli.cli.render import render
+from myocli.cli.retrieval import app as retrieval_app
 from myocli.cli.rl import app as rl_app
 from myocli.cli.ssm import app as ssm_app
 from myocli.cli.tokenizer import app as tokenizer_app
@@ -40,6 +41,7 @@ app.add_typer(tokenizer_app, name="tokenizer")
 app.add_typer(lm_app, name="lm")
 app.add_typer(ssm_app, name="ssm")
 app.add_typer(rl_app, name="rl")
+app.add_typer(retrieval_app, name="retrieval")
 app.add_typer(ckpt_app, name="ckpt")
 app.command(help="Generate motion from text (and text from motion, continuations, in-betweens) with a trained model.")(generate)
 app.command(help="Render motions to .mp4, .gif or a .png contact sheet, side by side when several are given.")(render)

@@ -126,6 +126,7 @@ def evaluate(
     temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature of motion answers (captions are decoded greedily)."),
     top_p: float = typer.Option(0.95, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass of motion answers."),
     refine_steps: int = typer.Option(DEFAULT_REFINE_STEPS, "--refine-steps", min=0, max=1000, help="Physics refinement steps of motion answers, as `myo generate` takes them (0: the raw decoded codes)."),
+    retrieval: str | None = typer.Option(None, "--retrieval", help="A retrieval evaluator (retrieval/NAME, from `myo retrieval train`): adds R@1/2/3, MM-Dist and FID of the t2m motions, and of the real clips."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON document."),
 ) -> None:
     """Measure a language model per task: valid motions, length error and foot skating (t2m), BLEU-4 and ROUGE-L (m2t), ADE/FDE (predict, inbetween).
@@ -151,13 +152,21 @@ def evaluate(
         raise MyoError(f"{engine.lm.ref.label} was only pretrained; drop inbetween from --tasks or evaluate an instruction-tuned model")
     dataset = read_dataset(data)
     tok.check_dataset_fits(engine.tokenizer, dataset, str(data))
+    evaluator = None
+    if retrieval:
+        from myocli.retrieval import Evaluator
+
+        evaluator = Evaluator.load(retrieval)
+        evaluator.check_fps(dataset.fps, str(data))
     clips = min(len(dataset), limit or len(dataset))
     console = Console(stderr=True)
     with Progress(TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
                   console=console, transient=True, disable=not console.is_terminal) as progress:  # fmt: skip
         bar = progress.add_task("", total=clips * len(chosen))
-        report = run_eval(engine, dataset, chosen, Sampling(temperature, 0, top_p, seed, refine_steps), limit, lambda: progress.advance(bar), str(data))
-    report = {"checkpoint": engine.lm.ref.label, "data": str(data), "tasks": list(chosen), "refine_steps": refine_steps} | report
+        report = run_eval(engine, dataset, chosen, Sampling(temperature, 0, top_p, seed, refine_steps), limit,
+                          lambda: progress.advance(bar), str(data), evaluator)  # fmt: skip
+    report = {"checkpoint": engine.lm.ref.label, "data": str(data), "tasks": list(chosen), "refine_steps": refine_steps,
+              "retrieval": evaluator.ref.label if evaluator else None} | report  # fmt: skip
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return

@@ -3,8 +3,8 @@
     t2m        from each clip's caption, with its length stated in the prompt (not imposed):
                share of valid motions, length error, and the plausibility measures of the
                generated motion (foot skating ratio, penetration, floating, bone-length error)
-               next to the same measures of the real clips. (No retrieval evaluator exists for
-               myo28 yet, so no R-precision or FID: they need a text-motion embedding.)
+               next to the same measures of the real clips; with a retrieval evaluator
+               (`myo retrieval train`), R@1/2/3, MM-Dist and FID too (myocli/retrieval.py).
     m2t        greedy captions against each clip's captions: BLEU-4 and ROUGE-L.
     predict    the first 20% of the codes as context, the rest generated at its true length:
                ADE and FDE in metres over the generated frames, in the clip's own frame.
@@ -37,8 +37,10 @@ def plausibility(motions: list[np.ndarray], fps: float) -> dict:
     }
 
 
-def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampling, limit: int | None = None, on_item=None, where: str = "the dataset") -> dict:
-    """Figures per task over the clips long enough for every task (3 codes or more)."""
+def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampling, limit: int | None = None, on_item=None,
+             where: str = "the dataset", evaluator=None) -> dict:
+    """Figures per task over the clips long enough for every task (3 codes or more); `evaluator`
+    (a retrieval.Evaluator) adds retrieval scores of the real and the generated t2m motions."""
     down, fps = engine.config.downsample, engine.fps
     clips = []
     for sequence in dataset.sequences:
@@ -51,10 +53,12 @@ def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampli
     report: dict = {"clips": len(clips), "skipped_too_short": len(dataset.sequences) - len(clips) if not limit else None}
     real = [s.motion[: len(c) * down].astype(np.float64) for s, c in clips]
     report["real"] = plausibility(real, fps)
+    if evaluator is not None:
+        report["real"] |= evaluator.scores(real, [s.captions[0] for s, _ in clips], fps)
     step = on_item or (lambda: None)
 
     if "t2m" in tasks:
-        motions, length_errors, valid = [], [], 0
+        motions, captions, length_errors, valid = [], [], [], 0
         for k, (sequence, codes) in enumerate(clips):
             answer = engine.text_to_codes(sequence.captions[0], len(codes), sampling, k, enforce=False)
             step()
@@ -64,9 +68,12 @@ def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampli
             if np.isfinite(motion).all():
                 valid += 1
                 motions.append(motion)
+                captions.append(sequence.captions[0])
                 length_errors.append(abs(len(answer) - len(codes)) * engine.config.seconds_per_token)
         report["t2m"] = {"valid_ratio": valid / max(len(clips), 1), "length_error_s": float(np.mean(length_errors)) if length_errors else None}
         report["t2m"] |= plausibility(motions, fps) if motions else {}
+        if evaluator is not None and len(motions) >= 2:
+            report["t2m"] |= evaluator.scores(motions, captions, fps, real=evaluator.embed_motions(real, fps))
 
     if "m2t" in tasks:
         greedy = Sampling(0.0, 0, 1.0, sampling.seed)

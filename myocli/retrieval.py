@@ -1,0 +1,133 @@
+"""Scoring motions with a trained retrieval evaluator: R-precision, FID, MM-Dist.
+
+The evaluator (models/retrieval.py, trained by `myo retrieval train`) embeds motions and
+captions in one space. Given motions made from captions, this module reports the measures
+text-to-motion papers use, adapted to a held-out set with few distinct captions:
+
+    R@k        the share of motions whose own caption is among the k captions nearest to
+               them, out of the set's N distinct captions (papers use groups of 32 pairs;
+               a set with 11 actions has 11 candidates, so N is reported with the figure)
+    mm_dist    mean distance between a motion's embedding and its own caption's
+    fid        Frechet distance between Gaussians fitted to real and to generated motion
+               embeddings (from few motions it is noisy: compare models on one set only)
+
+The same measures of the real clips themselves are the ceiling a generator can reach.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from myocli import registry
+from myocli.errors import MyoError
+from myocli.motion import features as feat
+
+KIND = "retrieval"
+TOP_K = (1, 2, 3)
+
+
+@dataclass
+class Evaluator:
+    ref: registry.CheckpointRef
+    model: object  # MotionTextRetrieval, eval mode
+
+    @classmethod
+    def load(cls, spec: str) -> Evaluator:
+        from myocli.models.retrieval import MotionTextRetrieval, RetrievalConfig
+
+        ref, config, tensors, _ = registry.load_model(spec, KIND, RetrievalConfig)
+        if config.feature_version != feat.FEATURE_VERSION or config.feature_dim != feat.FEATURE_DIM:
+            raise MyoError(f"checkpoint {ref.label} reads motion features v{config.feature_version}; this myo makes "
+                           f"v{feat.FEATURE_VERSION}; re-train it with `myo retrieval train`")  # fmt: skip
+        model = MotionTextRetrieval(config)
+        try:
+            model.load_state_dict(tensors, strict=True)
+        except RuntimeError as exc:
+            raise MyoError(f"checkpoint {ref.label}: weights do not match its config ({str(exc).splitlines()[0]})") from exc
+        return cls(ref, model.eval())
+
+    @property
+    def fps(self) -> float:
+        return self.model.config.fps
+
+    def check_fps(self, fps: float, where: str) -> None:
+        if abs(fps - self.fps) > 1e-6:
+            raise MyoError(f"{self.ref.label} scores motions at {self.fps:g} fps but {where} is at {fps:g}; "
+                           f"re-convert it with `myo data convert ... --fps {self.fps:g}`")  # fmt: skip
+
+    def embed_motions(self, motions: list[np.ndarray], fps: float, batch_size: int = 32) -> np.ndarray:
+        """Positions (T, 28, 3) in metres, each at `fps` -> (N, embed_dim) unit vectors."""
+        import torch
+
+        from myocli.tokenizer import motion_features
+
+        self.check_fps(fps, "the motions given")
+        longest = self.model.config.max_frames
+        rows = []
+        for start in range(0, len(motions), batch_size):
+            chunk = [middle(motion_features(m, fps), longest) for m in motions[start : start + batch_size]]
+            x = np.zeros((len(chunk), max(map(len, chunk)), feat.FEATURE_DIM), dtype=np.float32)
+            mask = np.zeros(x.shape[:2], dtype=bool)
+            for i, f in enumerate(chunk):
+                x[i, : len(f)], mask[i, : len(f)] = f, True
+            device = self.model.mean.device
+            x, mask = torch.from_numpy(x).to(device), torch.from_numpy(mask).to(device)
+            with torch.no_grad():  # padding is zero in normalised units, as in training windows
+                x = (x - self.model.mean) / self.model.std * mask[..., None]
+                rows.append(self.model.embed_motion(x, mask).float().cpu().numpy())
+        return np.concatenate(rows) if rows else np.zeros((0, self.model.config.embed_dim), np.float32)
+
+    def embed_captions(self, captions: list[str]) -> np.ndarray:
+        import torch
+
+        from myocli.models.ssm import byte_ids
+
+        with torch.no_grad():
+            ids = byte_ids(captions, self.model.config.max_text_bytes).to(self.model.mean.device)
+            return self.model.embed_text(ids).float().cpu().numpy()
+
+    def scores(self, motions: list[np.ndarray], captions: list[str], fps: float, real: np.ndarray | None = None) -> dict:
+        """R@k, MM-Dist (and FID against `real`, embeddings of real motions) of motions made from captions."""
+        if len(motions) != len(captions) or not motions:
+            raise MyoError("retrieval scores need one caption per motion, and at least one motion")
+        embedded = self.embed_motions(motions, fps)
+        candidates = list(dict.fromkeys(captions))
+        text = self.embed_captions(candidates)
+        own = np.array([candidates.index(c) for c in captions])
+        distances = np.linalg.norm(embedded[:, None] - text[None], axis=-1)  # (motions, candidates)
+        rank = (distances < distances[np.arange(len(own)), own][:, None]).sum(1)  # 0: own caption is nearest
+        report = {f"r_at_{k}": float(np.mean(rank < k)) for k in TOP_K}
+        report |= {"candidates": len(candidates), "mm_dist": float(distances[np.arange(len(own)), own].mean())}
+        if real is not None:
+            report["fid"] = frechet_distance(real, embedded)
+        return report
+
+
+def captioned(dataset) -> tuple[list[np.ndarray], list[str]]:
+    """The set's clips that have a caption and at least one encoder step of frames, with their first caption."""
+    from myocli.models.retrieval import DOWNSAMPLE
+
+    kept = [(s.motion.astype(np.float64), next(c for c in s.captions if c.strip()))
+            for s in dataset.sequences if len(s) >= DOWNSAMPLE and any(c.strip() for c in s.captions)]  # fmt: skip
+    return [m for m, _ in kept], [c for _, c in kept]
+
+
+def middle(features: np.ndarray, longest: int) -> np.ndarray:
+    """The middle `longest` frames of a longer motion (the evaluator was trained on windows that long)."""
+    cut = max(len(features) - longest, 0)
+    return features[cut // 2 : cut // 2 + longest] if cut else features
+
+
+def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
+    """Frechet distance between Gaussians fitted to the rows of a and of b:
+    |mu_a - mu_b|^2 + tr(Ca + Cb - 2 (Ca^1/2 Cb Ca^1/2)^1/2), by symmetric eigendecompositions."""
+    if len(a) < 2 or len(b) < 2:
+        raise MyoError("FID needs at least two motions on each side")
+    mean_a, mean_b = a.mean(0), b.mean(0)
+    cov_a, cov_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    values, vectors = np.linalg.eigh(cov_a)
+    root_a = (vectors * np.sqrt(np.clip(values, 0, None))) @ vectors.T
+    cross = np.linalg.eigvalsh(root_a @ cov_b @ root_a)
+    return float(np.sum((mean_a - mean_b) ** 2) + np.trace(cov_a) + np.trace(cov_b) - 2 * np.sum(np.sqrt(np.clip(cross, 0, None))))

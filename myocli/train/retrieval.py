@@ -1,0 +1,165 @@
+"""Train the text-motion retrieval evaluator (`myo retrieval train`) and register it as retrieval/NAME.
+
+Samples are windows of up to `max_frames` frames of the training clips (data/windows.CaptionedWindows),
+as normalised features, each with one of its clip's captions; the loss is the contrastive one of
+models/retrieval.py. Validation embeds every whole validation clip and reports R@1/R@3 and
+MM-Dist against the validation set's distinct captions (myocli/retrieval.py), the figures the
+evaluator will later give generated motions. Loop, resume and registry are the shared ones.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from myocli import registry
+from myocli.errors import MyoError
+from myocli.train import runs
+from myocli.train.loop import TrainOptions
+
+KIND = "retrieval"
+DEBUG_SEQUENCES = 8
+DEBUG_STEPS = 5
+
+
+@dataclass
+class RetrievalRun:
+    data: Path
+    name: str
+    config: str = "tiny"
+    val: Path | None = None
+    resume: bool = False
+    debug: bool = False
+    keep_state: bool = False
+    train_overrides: dict = field(default_factory=dict)
+
+
+def _settings(run: RetrievalRun) -> dict:
+    from myocli.config import load_config
+    from myocli.models.retrieval import DOWNSAMPLE, RetrievalConfig
+
+    config, source = load_config(KIND, run.config)
+    try:
+        model = RetrievalConfig.from_dict(config["model"])
+        options = TrainOptions.from_dict(config["train"] | run.train_overrides).check()
+    except (MyoError, ValueError, TypeError) as exc:
+        raise MyoError(f"{source}: {exc}") from exc
+    if model.max_frames < DOWNSAMPLE or model.width % model.heads or model.text_width % model.text_heads:
+        raise MyoError(f"{source}: max_frames must be at least {DOWNSAMPLE}, and width/text_width divisible by heads/text_heads")
+    if run.debug:
+        options.max_steps = min(options.max_steps, DEBUG_STEPS)
+        options.log_every = options.eval_every = options.save_every = 1
+    return {"model": model.to_dict(), "train": options.to_dict(), "config_source": source}
+
+
+def preflight(run: RetrievalRun) -> None:
+    """Cheap checks of names, files and settings, before anything starts (or is launched)."""
+    registry.check_name(run.name)
+    for option, path in (("--data", run.data), ("--val", run.val)):
+        if path is not None and not Path(path).is_file():
+            raise MyoError(f"{option} {path}: no such file")
+    if run.resume:
+        runs.check_resume(KIND, run.name, run.train_overrides, {})
+    else:
+        _settings(run)
+
+
+def captioned_clips(dataset, where: str) -> tuple[list, list[list[str]]]:
+    """(features of each clip that has a caption and at least DOWNSAMPLE frames, their captions)."""
+    from myocli import tokenizer as tok
+    from myocli.models.retrieval import DOWNSAMPLE
+
+    kept = [(f, [c for c in s.captions if c.strip()]) for f, s in zip(tok.sequence_features(dataset), dataset.sequences, strict=True)]
+    kept = [(f, caps) for f, caps in kept if caps and len(f) >= DOWNSAMPLE]
+    if len({c for _, caps in kept for c in caps}) < 2:
+        raise MyoError(f"{where}: a retrieval evaluator learns to tell captions apart, and fewer than two distinct captions "
+                       f"are on clips of {DOWNSAMPLE} frames or more; caption the clips (see `myo data inspect`)")  # fmt: skip
+    return [f for f, _ in kept], [caps for _, caps in kept]
+
+
+def train_retrieval(run: RetrievalRun) -> dict | None:
+    """Train (or resume) and register an evaluator; returns a summary for the CLI (None on other ranks)."""
+    import torch
+    from accelerate import PartialState
+
+    from myocli.data.h5 import read_dataset
+
+    preflight(run)
+    train_set = read_dataset(run.data)
+    val_set = read_dataset(run.val) if run.val else None
+    if run.debug:
+        train_set.sequences = train_set.sequences[:DEBUG_SEQUENCES]
+        if val_set is not None:
+            val_set.sequences = val_set.sequences[: DEBUG_SEQUENCES // 2]
+    if val_set is not None and abs(val_set.fps - train_set.fps) > 1e-6:
+        raise MyoError(f"{run.val} is at {val_set.fps:g} fps but {run.data} at {train_set.fps:g}; convert both at one --fps")
+    state = PartialState(cpu=not torch.cuda.is_available())
+    used = runs.trained_on({"train": run.data, "val": run.val}, run.debug, state.num_processes)
+    ref, settings = runs.open_run(KIND, run.name, run.resume, lambda: _settings(run), used, run.train_overrides, state)
+    with runs.removed_if_nothing_saved(ref, state):
+        return _train(run, ref, settings, train_set, val_set)
+
+
+def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict | None:
+    from accelerate.utils import set_seed
+
+    from myocli.data.windows import CaptionedWindows, keep_batch
+    from myocli.models.retrieval import MotionTextRetrieval, RetrievalConfig
+    from myocli.models.ssm import byte_ids
+    from myocli.motion.stats import feature_stats
+    from myocli.retrieval import Evaluator, captioned
+    from myocli.train.accelerator import make_accelerator
+    from myocli.train.loop import fit
+
+    accelerator = make_accelerator(settings["train"]["mixed_precision"], settings["train"]["grad_accum"], log_dir=ref.path / "logs")
+    options = TrainOptions.from_dict(settings["train"])
+    config = RetrievalConfig.from_dict(settings["model"])
+    config.fps = train_set.fps
+    features, captions = captioned_clips(train_set, str(run.data))
+    val = None
+    if val_set is not None:
+        val = captioned(val_set)
+        val = val if len(set(val[1])) >= 2 else None  # one caption cannot be retrieved among others
+
+    set_seed(options.seed)
+    mean, std = feature_stats(features)
+    model = MotionTextRetrieval(config)
+    model.set_stats(mean, std)
+    text_fn = lambda chosen: (byte_ids(chosen, config.max_text_bytes), chosen)  # noqa: E731 - ids for the model, strings for matches
+    dataset = CaptionedWindows([(f - mean) / std for f in features], captions, text_fn, config.max_frames,
+                               options.samples_needed(accelerator.num_processes), options.seed)  # fmt: skip
+
+    def evaluate(unwrapped) -> dict:
+        """R@1, R@3 and MM-Dist of the whole validation clips against their own captions."""
+        report = Evaluator(ref, unwrapped).scores(val[0], val[1], val_set.fps)
+        return {key: report[key] for key in ("r_at_1", "r_at_3", "mm_dist")}
+
+    def loss_fn(model, batch):
+        windows, mask, (ids, chosen), _ = batch
+        loss, accuracy = model(windows, mask, ids, chosen)
+        return loss, {"loss": loss, "batch_accuracy": accuracy}
+
+    if accelerator.is_main_process:
+        hparams = {k: v for k, v in (settings["model"] | settings["train"]).items() if isinstance(v, int | float | str | bool)}
+        accelerator.init_trackers(KIND, config=hparams)
+        distinct = len({c for caps in captions for c in caps})
+        sys.stderr.write(
+            f"{'Resuming' if run.resume else 'Training'} {ref.label}: {len(features)} captioned clips, {distinct} distinct captions, "
+            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {accelerator.num_processes} process(es) on {accelerator.device}\n"
+        )
+    result = fit(accelerator, model, dataset, loss_fn, options, ref.path / registry.STATE, evaluate=evaluate if val else None,
+                 resume=run.resume, label=ref.label, collate_fn=keep_batch)  # fmt: skip
+
+    unwrapped = accelerator.unwrap_model(model)
+    if accelerator.is_main_process:
+        registry.save(
+            ref,
+            config.to_dict(),
+            unwrapped.state_dict(),
+            training=runs.training_record(settings, result, accelerator, run.debug) | {"train_clips": len(features)},
+            dataset=runs.fingerprints(settings, {"train": run.data, "val": run.val}),
+            parents=runs.parents(settings),
+            metrics={"train": result.last_logs, "val": result.last_eval},
+        )
+    return runs.finish(accelerator, ref, result, run.keep_state)
