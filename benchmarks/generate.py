@@ -103,7 +103,7 @@ def _load(kind: str, spec: str, args):
 
     engine = LMEngine.load(spec)
     engine.tokenizer.to(args.device)
-    sampling = Sampling(temperature=1.0, top_p=0.95, seed=0)
+    sampling = Sampling(seed=0)
     return engine, lambda caption, sample: engine.text_to_motion(caption, args.seconds, sampling, sample), engine.lm.model
 
 

@@ -48,7 +48,7 @@ def main() -> None:
         engine = LMEngine.load(args.model)
 
         def generate(caption, seconds, seed, steps):
-            return engine.text_to_motion(caption, seconds, Sampling(1.0, 0, 0.95, seed, steps))
+            return engine.text_to_motion(caption, seconds, Sampling(seed=seed, refine_steps=steps))
 
     dataset = read_dataset(args.data)
     clips = [s for s in dataset.sequences if len(s) >= dataset.fps and s.captions]

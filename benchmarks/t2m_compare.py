@@ -44,7 +44,7 @@ def _generator(spec: str, ssm_steps: int | None = None, refine_steps: int | None
 
     steps = DEFAULT_STEPS if refine_steps is None else refine_steps
     label = engine.lm.ref.label + (f" (refine {refine_steps})" if refine_steps is not None else "")
-    return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, Sampling(1.0, 0, 0.95, seed, steps))
+    return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, Sampling(seed=seed, refine_steps=steps))
 
 
 def main() -> None:

@@ -8,10 +8,14 @@ text-to-motion papers use, adapted to a held-out set with few distinct captions:
                them, out of the set's N distinct captions (papers use groups of 32 pairs;
                a set with 11 actions has 11 candidates, so N is reported with the figure)
     mm_dist    mean distance between a motion's embedding and its own caption's
+    diversity  mean distance between the embeddings of two different motions of the set
+    multimodality  the same within each caption's motions, averaged over captions with several
+               (for generated motions: how much the samples of one text differ)
     fid        Frechet distance between Gaussians fitted to real and to generated motion
                embeddings (from few motions it is noisy: compare models on one set only)
 
-The same measures of the real clips themselves are the ceiling a generator can reach.
+The same measures of the real clips themselves are the ceiling a generator can reach (and the
+diversity to match). R@1 per caption says which actions come out as themselves.
 """
 
 from __future__ import annotations
@@ -100,6 +104,12 @@ class Evaluator:
         rank = (distances < distances[np.arange(len(own)), own][:, None]).sum(1)  # 0: own caption is nearest
         report = {f"r_at_{k}": float(np.mean(rank < k)) for k in TOP_K}
         report |= {"candidates": len(candidates), "mm_dist": float(distances[np.arange(len(own)), own].mean())}
+        report["diversity"] = mean_pairwise_distance(embedded)
+        # Multimodality: how different the motions of one caption are (captions with 2 or more).
+        within = [mean_pairwise_distance(embedded[own == k]) for k in range(len(candidates)) if np.sum(own == k) > 1]
+        report["multimodality"] = float(np.mean(within)) if within else None
+        # Which actions come out as themselves: R@1 of each caption's motions.
+        report["r_at_1_per_caption"] = {c: float(np.mean(rank[own == k] < 1)) for k, c in enumerate(candidates)}
         if real is not None:
             report["fid"] = frechet_distance(real, embedded)
         return report
@@ -112,6 +122,12 @@ def captioned(dataset) -> tuple[list[np.ndarray], list[str]]:
     kept = [(s.motion.astype(np.float64), next(c for c in s.captions if c.strip()))
             for s in dataset.sequences if len(s) >= DOWNSAMPLE and any(c.strip() for c in s.captions)]  # fmt: skip
     return [m for m, _ in kept], [c for _, c in kept]
+
+
+def mean_pairwise_distance(embedded: np.ndarray) -> float:
+    """Mean distance between the embeddings of two different motions (0 for fewer than two)."""
+    pairs = len(embedded) * (len(embedded) - 1)
+    return float(np.linalg.norm(embedded[:, None] - embedded[None], axis=-1).sum() / pairs) if pairs else 0.0
 
 
 def middle(features: np.ndarray, longest: int) -> np.ndarray:

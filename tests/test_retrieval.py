@@ -42,6 +42,9 @@ def test_a_trained_evaluator_tells_the_training_actions_apart(trained, motion_se
     chance = 1 / report["candidates"]
     assert report["r_at_1"] >= 5 * chance, report
     assert report["r_at_1"] <= report["r_at_2"] <= report["r_at_3"] <= 1
+    per_caption = report["r_at_1_per_caption"]
+    assert len(per_caption) == report["candidates"] and all(0 <= v <= 1 for v in per_caption.values())
+    assert report["diversity"] > 0
 
 
 def test_scores_rank_the_true_caption_above_a_swapped_one(trained, motion_sets, monkeypatch):

@@ -21,7 +21,7 @@ import typer
 
 from myocli.cli.outputs import check_free
 from myocli.errors import MyoError
-from myocli.motion.refine import DEFAULT_STEPS as DEFAULT_REFINE_STEPS
+from myocli.lm.sampling import DEFAULT_REFINE_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 
 
 class Task(str, Enum):
@@ -74,9 +74,9 @@ def generate(
     num_samples: int = typer.Option(1, "--num-samples", "-n", min=1, max=1000, help="Samples to draw; sample I uses seed + I."),
     seed: int = typer.Option(0, "--seed", help="Random seed of sample 0."),
     seconds: float | None = typer.Option(None, "--seconds", help="Length of the motion (t2m), of the continuation (predict) or of the middle (inbetween); default: the model decides (inbetween: as long as the original middle)."),
-    temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Language models: sampling temperature; 0 is greedy decoding."),
+    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", min=0.0, help="Language models: sampling temperature; 0 is greedy decoding, higher gives more varied (and more often wrong) motions."),
     top_k: int = typer.Option(0, "--top-k", min=0, help="Language models: sample among the k likeliest tokens (0: all)."),
-    top_p: float = typer.Option(0.95, "--top-p", help="Language models: sample among the likeliest tokens holding this much probability (1: all)."),
+    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", help="Language models: sample among the likeliest tokens holding this much probability (1: all)."),
     guidance: float | None = typer.Option(None, "--guidance", min=0.0, help="SSM models: classifier-free guidance scale (default: the model's; 1 is none, higher follows the text more closely)."),
     steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="SSM models: flow integration steps (default: the model's; more is slower and smoother)."),
     refine_steps: int | None = typer.Option(None, "--refine-steps", min=0, max=1000, help=f"Gradient steps of physics refinement of each motion, which stop feet sliding on the floor and keep joints above it (default: {DEFAULT_REFINE_STEPS}, unless an SSM model's config says otherwise; 0 turns it off)."),

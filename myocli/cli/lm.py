@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from myocli.cli import training as t
-from myocli.motion.refine import DEFAULT_STEPS as DEFAULT_REFINE_STEPS
+from myocli.lm.sampling import DEFAULT_REFINE_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 
 app = typer.Typer(
     help="T5 language model over text and motion tokens (MotionGPT's stages 2 and 3).\n\n"
@@ -123,8 +123,8 @@ def evaluate(
     tasks: str = typer.Option("t2m,m2t,predict,inbetween", "--tasks", help="Comma-separated tasks to measure."),
     limit: int | None = typer.Option(None, "--limit", min=1, help="Measure only the first N clips."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sampled answers (clip K uses seed + K)."),
-    temperature: float = typer.Option(1.0, "--temperature", min=0.0, help="Sampling temperature of motion answers (captions are decoded greedily)."),
-    top_p: float = typer.Option(0.95, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass of motion answers."),
+    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", min=0.0, help="Sampling temperature of motion answers (captions are decoded greedily)."),
+    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass of motion answers."),
     refine_steps: int = typer.Option(DEFAULT_REFINE_STEPS, "--refine-steps", min=0, max=1000, help="Physics refinement steps of motion answers, as `myo generate` takes them (0: the raw decoded codes)."),
     retrieval: str | None = typer.Option(None, "--retrieval", help="A retrieval evaluator (retrieval/NAME, from `myo retrieval train`): adds R@1/2/3, MM-Dist and FID of the t2m motions, and of the real clips."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON document."),
@@ -165,7 +165,7 @@ def evaluate(
         bar = progress.add_task("", total=clips * len(chosen))
         report = run_eval(engine, dataset, chosen, Sampling(temperature, 0, top_p, seed, refine_steps), limit,
                           lambda: progress.advance(bar), str(data), evaluator)  # fmt: skip
-    report = {"checkpoint": engine.lm.ref.label, "data": str(data), "tasks": list(chosen), "refine_steps": refine_steps,
+    report = {"checkpoint": engine.lm.ref.label, "data": str(data), "tasks": list(chosen), "temperature": temperature, "refine_steps": refine_steps,
               "retrieval": evaluator.ref.label if evaluator else None} | report  # fmt: skip
     if as_json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
@@ -185,7 +185,7 @@ def _print_report(report: dict) -> None:
     real = report["real"]
     for task in ("t2m", "m2t", "predict", "inbetween"):
         for key, value in report.get(task, {}).items():
-            if key == "examples" or value is None:
+            if key == "examples" or value is None or isinstance(value, dict):
                 continue
             table.add_row(task, key, f"{value:.4g}", f"{real[key]:.4g}" if key in real else "")
     Console().print(table)

@@ -91,4 +91,7 @@ def evaluate(
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
         return
     typer.echo(f"{report['checkpoint']} on {data}: {len(motions)} real clips, {scores['candidates']} distinct captions")
-    typer.echo("  " + ", ".join(f"R@{k.rsplit('_', 1)[1]} {scores[k]:.3f}" for k in ("r_at_1", "r_at_2", "r_at_3")) + f", MM-Dist {scores['mm_dist']:.3f}")
+    typer.echo("  " + ", ".join(f"R@{k.rsplit('_', 1)[1]} {scores[k]:.3f}" for k in ("r_at_1", "r_at_2", "r_at_3"))
+               + f", MM-Dist {scores['mm_dist']:.3f}, diversity {scores['diversity']:.3f}")  # fmt: skip
+    for caption, share in scores["r_at_1_per_caption"].items():
+        typer.echo(f"  {share:6.0%}  {caption}")

@@ -20,8 +20,8 @@ import numpy as np
 from myocli import registry
 from myocli.errors import MyoError
 from myocli.lm import prompts
+from myocli.lm.sampling import Sampling
 from myocli.models.lm import LMConfig, MotionVocab
-from myocli.motion.refine import DEFAULT_STEPS as DEFAULT_REFINE_STEPS
 
 # A continuation is conditioned on at most this share of the answer budget (training used 20-50%).
 MAX_CONTEXT_SHARE = 0.5
@@ -60,20 +60,6 @@ def parent_tokenizer(config: LMConfig, label: str):
         raise MyoError(f"{label} expects {config.codebook_size} codes at {config.downsample}x downsampling; {ref.label} has "
                        f"{model.config.codebook_size} at {model.config.downsample}x")  # fmt: skip
     return ref, model
-
-
-@dataclass
-class Sampling:
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    seed: int = 0
-    refine_steps: int = DEFAULT_REFINE_STEPS  # physics refinement of motion answers (myocli/motion/refine.py)
-
-    def generator(self, sample: int = 0):
-        import torch
-
-        return torch.Generator().manual_seed(self.seed + sample)
 
 
 @dataclass
