@@ -22,11 +22,12 @@ import os
 import platform
 import statistics
 import time
+from dataclasses import replace
 
 TIMING_CAPTION = "a person does one squat"
 
 
-def _generator(spec: str, ssm_steps: int | None = None, refine_steps: int | None = None):
+def _generator(spec: str, ssm_steps: int | None = None, refine_steps: int | None = None, temperature: float | None = None):
     """(label, fps, generate(caption, seconds, seed) -> positions) for an lm/ or ssm/ checkpoint."""
     from myocli import registry
 
@@ -43,8 +44,10 @@ def _generator(spec: str, ssm_steps: int | None = None, refine_steps: int | None
     from myocli.motion.refine import DEFAULT_STEPS
 
     steps = DEFAULT_STEPS if refine_steps is None else refine_steps
-    label = engine.lm.ref.label + (f" (refine {refine_steps})" if refine_steps is not None else "")
-    return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, Sampling(seed=seed, refine_steps=steps))
+    options = [f"refine {refine_steps}"] * (refine_steps is not None) + [f"temperature {temperature:g}"] * (temperature is not None)
+    label = engine.lm.ref.label + (f" ({', '.join(options)})" if options else "")
+    sampling = Sampling(refine_steps=steps) if temperature is None else Sampling(temperature=temperature, refine_steps=steps)
+    return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, replace(sampling, seed=seed))
 
 
 def main() -> None:
@@ -54,6 +57,7 @@ def main() -> None:
     parser.add_argument("--timing", type=int, default=10, help="4-second samples timed per model")
     parser.add_argument("--ssm-steps", type=int, default=None, help="flow steps of the SSM models (default: each model's own)")
     parser.add_argument("--refine-steps", type=int, default=None, help="physics refinement steps of every model (default: each model's own, 10 for language models)")
+    parser.add_argument("--lm-temperature", type=float, default=None, help="sampling temperature of the language models (default: myo's, 0.4)")
     parser.add_argument("--retrieval", default=None, help="retrieval evaluator (retrieval/NAME) for R-precision, MM-Dist and FID")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -85,7 +89,7 @@ def main() -> None:
     if evaluator:
         report["real"] |= evaluator.scores(real, captions, dataset.fps)
     for spec in args.models:
-        label, fps, generate = _generator(spec, args.ssm_steps, args.refine_steps)
+        label, fps, generate = _generator(spec, args.ssm_steps, args.refine_steps, args.lm_temperature)
         # Lengths in whole 0.2 s steps, as both model kinds make them.
         motions = [generate(c.captions[0], round(len(c) / fps / 0.2) * 0.2, k).astype(np.float64) for k, c in enumerate(clips)]
         generate(TIMING_CAPTION, 4.0, 0)  # warm-up

@@ -72,7 +72,9 @@ class Evaluator:
         rows = []
         for start in range(0, len(motions), batch_size):
             chunk = [middle(motion_features(m, fps), longest) for m in motions[start : start + batch_size]]
-            x = np.zeros((len(chunk), max(map(len, chunk)), feat.FEATURE_DIM), dtype=np.float32)
+            # Padded to max_frames as every training window is, so a motion's embedding does not
+            # depend on the other motions of its batch (the convolutions see the padding).
+            x = np.zeros((len(chunk), longest, feat.FEATURE_DIM), dtype=np.float32)
             mask = np.zeros(x.shape[:2], dtype=bool)
             for i, f in enumerate(chunk):
                 x[i, : len(f)], mask[i, : len(f)] = f, True
@@ -101,7 +103,8 @@ class Evaluator:
         text = self.embed_captions(candidates)
         own = np.array([candidates.index(c) for c in captions])
         distances = np.linalg.norm(embedded[:, None] - text[None], axis=-1)  # (motions, candidates)
-        rank = (distances < distances[np.arange(len(own)), own][:, None]).sum(1)  # 0: own caption is nearest
+        # Captions as near as the motion's own rank ahead of it (ties are misses); 0: own caption is nearest.
+        rank = (distances <= distances[np.arange(len(own)), own][:, None]).sum(1) - 1
         report = {f"r_at_{k}": float(np.mean(rank < k)) for k in TOP_K}
         report |= {"candidates": len(candidates), "mm_dist": float(distances[np.arange(len(own)), own].mean())}
         report["diversity"] = mean_pairwise_distance(embedded)

@@ -61,6 +61,11 @@ def test_scores_rank_the_true_caption_above_a_swapped_one(trained, motion_sets, 
     shifted = captions[3:] + captions[:3]
     wrong = evaluator.scores(motions, shifted, dataset.fps)
     assert own["r_at_1"] > wrong["r_at_1"] and own["mm_dist"] < wrong["mm_dist"]
+    # A motion's embedding does not depend on the other motions of its batch, nor on their lengths.
+    alone = evaluator.embed_motions([motions[0]], dataset.fps)
+    longest = max(motions, key=len)
+    np.testing.assert_allclose(evaluator.embed_motions([motions[0], longest], dataset.fps)[0], alone[0], atol=1e-5)
+    assert evaluator.embed_motions([motions[0][:2]], dataset.fps).shape == (1, alone.shape[1])  # shorter than one encoder step
     # FID of the real clips against themselves is zero; against other motions it is not.
     embedded = evaluator.embed_motions(motions, dataset.fps)
     assert abs(evaluator.scores(motions, captions, dataset.fps, real=embedded)["fid"]) < 1e-6

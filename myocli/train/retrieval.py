@@ -116,11 +116,13 @@ def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict |
     options = TrainOptions.from_dict(settings["train"])
     config = RetrievalConfig.from_dict(settings["model"])
     config.fps = train_set.fps
-    features, captions = captioned_clips(train_set, str(run.data))
+    features, captions = captioned_clips(train_set, f"--data {run.data}")
     val = None
     if val_set is not None:
         val = captioned(val_set)
-        val = val if len(set(val[1])) >= 2 else None  # one caption cannot be retrieved among others
+        if len(set(val[1])) < 2:  # one caption cannot be retrieved among others
+            raise MyoError(f"--val {run.val}: retrieval is validated on clips with at least two distinct captions; "
+                           f"this set has {len(set(val[1]))}; give another set or leave --val out")  # fmt: skip
 
     set_seed(options.seed)
     mean, std = feature_stats(features)
