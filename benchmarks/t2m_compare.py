@@ -39,6 +39,7 @@ def _generator(spec: str, ssm_steps: int | None = None, refine_steps: int | None
         label = engine.ref.label + (f" ({', '.join(options)})" if options else "")
         return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, seed, ssm_steps, refine_steps=refine_steps)
     from myocli.lm.engine import LMEngine, Sampling
+    from myocli.lm.sampling import DEFAULT_TEMPERATURE
 
     engine = LMEngine.load(spec)
     from myocli.motion.refine import DEFAULT_STEPS
@@ -46,7 +47,7 @@ def _generator(spec: str, ssm_steps: int | None = None, refine_steps: int | None
     steps = DEFAULT_STEPS if refine_steps is None else refine_steps
     options = [f"refine {refine_steps}"] * (refine_steps is not None) + [f"temperature {temperature:g}"] * (temperature is not None)
     label = engine.lm.ref.label + (f" ({', '.join(options)})" if options else "")
-    sampling = Sampling(refine_steps=steps) if temperature is None else Sampling(temperature=temperature, refine_steps=steps)
+    sampling = Sampling(temperature=DEFAULT_TEMPERATURE if temperature is None else temperature, refine_steps=steps)
     return label, engine.fps, lambda caption, seconds, seed: engine.text_to_motion(caption, seconds, replace(sampling, seed=seed))
 
 
@@ -87,7 +88,7 @@ def main() -> None:
         "models": {},
     }
     if evaluator:
-        report["real"] |= evaluator.scores(real, captions, dataset.fps)
+        report["real"] |= evaluator.scores(real, captions, dataset.fps, embedded=real_embedded)
     for spec in args.models:
         label, fps, generate = _generator(spec, args.ssm_steps, args.refine_steps, args.lm_temperature)
         # Lengths in whole 0.2 s steps, as both model kinds make them.

@@ -94,11 +94,13 @@ class Evaluator:
             ids = byte_ids(captions, self.model.config.max_text_bytes).to(self.model.mean.device)
             return self.model.embed_text(ids).float().cpu().numpy()
 
-    def scores(self, motions: list[np.ndarray], captions: list[str], fps: float, real: np.ndarray | None = None) -> dict:
-        """R@k, MM-Dist (and FID against `real`, embeddings of real motions) of motions made from captions."""
+    def scores(self, motions: list[np.ndarray], captions: list[str], fps: float, real: np.ndarray | None = None,
+               embedded: np.ndarray | None = None) -> dict:  # fmt: skip
+        """R@k, MM-Dist (and FID against `real`, embeddings of real motions) of motions made from captions;
+        `embedded`: the motions' embeddings when the caller already has them."""
         if len(motions) != len(captions) or not motions:
             raise MyoError("retrieval scores need one caption per motion, and at least one motion")
-        embedded = self.embed_motions(motions, fps)
+        embedded = self.embed_motions(motions, fps) if embedded is None else embedded
         candidates = list(dict.fromkeys(captions))
         text = self.embed_captions(candidates)
         own = np.array([candidates.index(c) for c in captions])

@@ -54,7 +54,8 @@ def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampli
     real = [s.motion[: len(c) * down].astype(np.float64) for s, c in clips]
     report["real"] = plausibility(real, fps)
     if evaluator is not None:
-        report["real"] |= evaluator.scores(real, [s.captions[0] for s, _ in clips], fps)
+        real_embedded = evaluator.embed_motions(real, fps)
+        report["real"] |= evaluator.scores(real, [s.captions[0] for s, _ in clips], fps, embedded=real_embedded)
     step = on_item or (lambda: None)
 
     if "t2m" in tasks:
@@ -73,7 +74,7 @@ def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampli
         report["t2m"] = {"valid_ratio": valid / max(len(clips), 1), "length_error_s": float(np.mean(length_errors)) if length_errors else None}
         report["t2m"] |= plausibility(motions, fps) if motions else {}
         if evaluator is not None and len(motions) >= 2:
-            report["t2m"] |= evaluator.scores(motions, captions, fps, real=evaluator.embed_motions(real, fps))
+            report["t2m"] |= evaluator.scores(motions, captions, fps, real=real_embedded)
 
     if "m2t" in tasks:
         greedy = Sampling(0.0, 0, 1.0, sampling.seed)

@@ -30,7 +30,6 @@ from myocli.train.loop import TrainOptions
 
 KIND = "lm"
 SECTIONS = ("model", "train", "instruct")
-DEBUG_SEQUENCES = 8
 DEBUG_STEPS = 5
 VAL_EXAMPLES_PER_TASK = 32
 
@@ -183,9 +182,9 @@ def train_lm(run: LMRun) -> dict | None:
     from accelerate import PartialState
 
     preflight(run)
-    tokens = _read_tokens(run.tokens, run.debug, DEBUG_SEQUENCES)
+    tokens = _read_tokens(run.tokens, run.debug, runs.DEBUG_SEQUENCES)
     origin = _tokenizer_of(tokens, run.tokens)
-    val = _read_tokens(run.val_tokens, run.debug, DEBUG_SEQUENCES // 2) if run.val_tokens else None
+    val = _read_tokens(run.val_tokens, run.debug, runs.DEBUG_SEQUENCES // 2) if run.val_tokens else None
     if val is not None and _tokenizer_of(val, run.val_tokens)["tokenizer_sha256"] != origin["tokenizer_sha256"]:
         raise MyoError(f"--val-tokens {run.val_tokens} was made with another tokenizer than --tokens {run.tokens}")
     state = PartialState(cpu=not torch.cuda.is_available())

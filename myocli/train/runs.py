@@ -92,6 +92,36 @@ def removed_if_nothing_saved(ref: registry.CheckpointRef, state):
         raise
 
 
+DEBUG_SEQUENCES = 8  # --debug trains on this many sequences (and validates on half as many)
+
+
+def read_splits(data: Path, val: Path | None, debug: bool):
+    """(training set, validation set or None) of a run over myo28 datasets: cut short for --debug,
+    and refused when the two are at different frame rates. Read before anything is created."""
+    from myocli.data.h5 import read_dataset
+
+    train_set = read_dataset(data)
+    val_set = read_dataset(val) if val else None
+    if debug:
+        train_set.sequences = train_set.sequences[:DEBUG_SEQUENCES]
+        if val_set is not None:
+            val_set.sequences = val_set.sequences[: DEBUG_SEQUENCES // 2]
+    if val_set is not None and abs(val_set.fps - train_set.fps) > 1e-6:
+        raise MyoError(f"{val} is at {val_set.fps:g} fps but {data} at {train_set.fps:g}; convert both at one --fps")
+    return train_set, val_set
+
+
+def open_dataset_run(kind: str, run, new_settings: Callable[[], dict]) -> tuple[registry.CheckpointRef, dict, object]:
+    """`open_run` for a stage that trains on run.data (and run.val): (ref, settings, process state)."""
+    import torch
+    from accelerate import PartialState
+
+    state = PartialState(cpu=not torch.cuda.is_available())
+    used = trained_on({"train": run.data, "val": run.val}, run.debug, state.num_processes)
+    ref, settings = open_run(kind, run.name, run.resume, new_settings, used, run.train_overrides, state)
+    return ref, settings, state
+
+
 def trained_on(data: dict[str, Path | None], debug: bool, num_processes: int) -> dict:
     """What a resume must match: the datasets' sha256, --debug and the process count."""
     return {

@@ -33,7 +33,6 @@ from myocli.train import runs
 from myocli.train.loop import TrainOptions
 
 KIND = "ssm"
-DEBUG_SEQUENCES = 8
 DEBUG_STEPS = 5
 VAL_TIMES = (0.25, 0.5, 0.75)  # flow times of the validation loss (fixed, so evaluations compare)
 
@@ -109,23 +108,9 @@ def trimmed_features(dataset, patch: int) -> tuple[list[np.ndarray], list[list[s
 
 def train_ssm(run: SSMRun) -> dict | None:
     """Train (or resume) and register an SSM generator; returns a summary for the CLI (None on other ranks)."""
-    import torch
-    from accelerate import PartialState
-
-    from myocli.data.h5 import read_dataset
-
     preflight(run)
-    train_set = read_dataset(run.data)
-    val_set = read_dataset(run.val) if run.val else None
-    if run.debug:
-        train_set.sequences = train_set.sequences[:DEBUG_SEQUENCES]
-        if val_set is not None:
-            val_set.sequences = val_set.sequences[: DEBUG_SEQUENCES // 2]
-    if val_set is not None and abs(val_set.fps - train_set.fps) > 1e-6:
-        raise MyoError(f"{run.val} is at {val_set.fps:g} fps but {run.data} at {train_set.fps:g}; convert both at one --fps")
-    state = PartialState(cpu=not torch.cuda.is_available())
-    used = runs.trained_on({"train": run.data, "val": run.val}, run.debug, state.num_processes)
-    ref, settings = runs.open_run(KIND, run.name, run.resume, lambda: _settings(run), used, run.train_overrides, state)
+    train_set, val_set = runs.read_splits(run.data, run.val, run.debug)
+    ref, settings, state = runs.open_dataset_run(KIND, run, lambda: _settings(run))
     with runs.removed_if_nothing_saved(ref, state):
         return _train(run, ref, settings, train_set, val_set)
 

@@ -16,7 +16,6 @@ from myocli.train import runs
 from myocli.train.loop import TrainOptions
 
 KIND = "tokenizer"
-DEBUG_SEQUENCES = 8
 DEBUG_STEPS = 5
 
 
@@ -67,32 +66,15 @@ def preflight(run: TokenizerRun) -> None:
         _settings(run)
 
 
-def _read(path: Path, debug: bool, limit: int):
-    from myocli.data.h5 import read_dataset
-
-    dataset = read_dataset(path)
-    if debug:
-        dataset.sequences = dataset.sequences[:limit]
-    return dataset
-
-
 def train_tokenizer(run: TokenizerRun) -> dict | None:
     """Train (or resume) and register a tokenizer; returns a summary for the CLI (None on other ranks)."""
-    import torch
-    from accelerate import PartialState
-
     from myocli import tokenizer as tok
 
     preflight(run)
     # Read and check all the data before anything is created in the registry.
-    train_set = _read(run.data, run.debug, DEBUG_SEQUENCES)
-    val_set = _read(run.val, run.debug, DEBUG_SEQUENCES // 2) if run.val else None
-    if val_set is not None and abs(val_set.fps - train_set.fps) > 1e-6:
-        raise MyoError(f"{run.val} is at {val_set.fps:g} fps but {run.data} at {train_set.fps:g}; convert both at one --fps")
+    train_set, val_set = runs.read_splits(run.data, run.val, run.debug)
     train_features = tok.sequence_features(train_set)
-    state = PartialState(cpu=not torch.cuda.is_available())
-    used = runs.trained_on({"train": run.data, "val": run.val}, run.debug, state.num_processes)
-    ref, settings = runs.open_run(KIND, run.name, run.resume, lambda: _settings(run), used, run.train_overrides, state)
+    ref, settings, state = runs.open_dataset_run(KIND, run, lambda: _settings(run))
     with runs.removed_if_nothing_saved(ref, state):
         return _train(run, ref, settings, train_set, train_features, val_set)
 
