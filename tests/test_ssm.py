@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_helpers import assert_clean_failure, myo
+from cli_helpers import assert_clean_failure, assert_resume_matches, myo
 
 from myocli import skeleton as sk
 from myocli.data.h5 import read_dataset
@@ -168,7 +168,7 @@ def test_resume_matches_an_uninterrupted_run(ssm_home):
     ok(myo("ssm", "train", *common, "--name", "split", "--max-steps", "6", "--resume", env=env))
     home = Path(env["MYO_HOME"]) / "ssm"
     straight, resumed = load_file(home / "straight/v1/model.safetensors"), load_file(home / "split/v2/model.safetensors")
-    assert all(torch.equal(straight[k], resumed[k]) for k in straight)
+    assert_resume_matches(straight, resumed)
 
 
 def test_two_processes_through_gpus_2_keep_identical_weights(ssm_home):
