@@ -199,32 +199,42 @@ def test_ppo_losses_clip_the_ratio_and_the_value():
     assert losses["value_loss"].item() == pytest.approx(expected_value)
 
 
-def test_ppo_resumes_to_the_same_weights(walk_reference, tmp_path):
-    """Train, save the state, go on; load the state into fresh objects, go on: the same policy."""
+@pytest.mark.parametrize("env_name", ["tracking", "humanoid-v5"])
+def test_ppo_resumes_to_the_same_weights(env_name, walk_reference, tmp_path):
+    """Train, save the state, go on; load the state into fresh objects, go on: the same policy,
+    and the episodes in progress at the save go on rather than restart (their returns match)."""
+    from myocli.rl.gym_humanoid import HumanoidEnvs
+    from myocli.rl.ppo import ReturnScaler
     from myocli.train.rl import load_state, save_state
 
-    config = PPOConfig(total_steps=4 * 64, num_envs=2, num_steps=32, num_minibatches=2, update_epochs=2)
+    # Humanoid-v5 with CleanRL's reward scaling: its running statistics are saved too.
+    config = PPOConfig(total_steps=4 * 64, num_envs=2, num_steps=32, num_minibatches=2, update_epochs=2,
+                       normalize_reward=env_name == "humanoid-v5")  # fmt: skip
 
     def fresh():
         torch.manual_seed(0)
         np.random.seed(0)
-        env = TrackingEnv([walk_reference], 2, TrackingOptions(), seed=0)
-        agent = Agent(PolicyConfig(observation_dim=env.single_observation_space.shape[0], action_dim=env.num_hinges))
+        env = TrackingEnv([walk_reference], 2, TrackingOptions(), seed=0) if env_name == "tracking" else HumanoidEnvs(2)
+        agent = Agent(PolicyConfig(observation_dim=env.single_observation_space.shape[0], action_dim=env.single_action_space.shape[0]))
         return env, TrainingState(agent, torch.optim.Adam(agent.parameters(), lr=3e-4, eps=1e-5))
 
     env, state = fresh()
     stop_after = lambda n: (lambda: state.iteration >= n)  # noqa: E731
     train(env, state, config, lambda *_: None, stop_after(2))
+    assert state.episode_lengths.min() > 0  # episodes are in progress at the save
     save_state(tmp_path / "state", state, env)
     train(env, state, config, lambda *_: None)
     straight = {k: v.clone() for k, v in state.agent.state_dict().items()}
+    straight_recent, straight_lengths = list(state.recent), state.episode_lengths.copy()
 
     env, state = fresh()
+    state.reward_scaler = ReturnScaler(2, config.gamma) if config.normalize_reward else None
     load_state(tmp_path / "state", state, env)
     assert state.iteration == 2
     train(env, state, config, lambda *_: None)
     for key, value in state.agent.state_dict().items():
         torch.testing.assert_close(value, straight[key], rtol=0, atol=0)
+    assert state.recent == straight_recent and np.array_equal(state.episode_lengths, straight_lengths)
 
 
 @pytest.fixture(scope="module")

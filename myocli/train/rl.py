@@ -128,17 +128,13 @@ def preflight(run: RLRun) -> None:
 
 def make_envs(settings: dict, references, seed: int):
     """The vector environment of a run."""
-    import gymnasium as gym
-
     from myocli.rl.env import TrackingEnv, TrackingOptions
+    from myocli.rl.gym_humanoid import HumanoidEnvs
 
     num_envs = settings["train"]["num_envs"]
     if settings["env"] == "tracking":
         return TrackingEnv(references, num_envs, TrackingOptions(settings["model"]["terminate_distance"]), seed=seed)
-    return gym.vector.SyncVectorEnv(
-        [lambda: gym.wrappers.ClipAction(gym.make("Humanoid-v5")) for _ in range(num_envs)],
-        autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
-    )
+    return HumanoidEnvs(num_envs)
 
 
 # -- the training state, saved without pickles ----------------------------------------------------
@@ -165,10 +161,9 @@ def save_state(state_dir: Path, state, envs) -> None:
     if state.reward_scaler is not None:
         arrays["scaler_returns"] = state.reward_scaler.returns
         progress["scaler"] = [float(state.reward_scaler.rms.mean), float(state.reward_scaler.rms.var), float(state.reward_scaler.rms.count)]
-    if hasattr(envs, "get_state"):
-        env_state = envs.get_state()
-        progress["env_rng"] = env_state.pop("rng")
-        arrays |= {f"env.{k}": v for k, v in env_state.items()}
+    env_state = envs.get_state()  # every environment of a run can be saved
+    progress["env_rng"] = env_state.pop("rng")
+    arrays |= {f"env.{k}": v for k, v in env_state.items()}
     np.savez(fresh / "arrays.npz", **arrays)
     (fresh / "progress.json").write_text(json.dumps(progress) + "\n")
     swap_in(fresh, state_dir)
@@ -204,9 +199,9 @@ def load_state(state_dir: Path, state, envs) -> None:
         mean, var, count = progress["scaler"]
         state.reward_scaler.rms.mean.fill_(mean), state.reward_scaler.rms.var.fill_(var), state.reward_scaler.rms.count.fill_(count)
         state.reward_scaler.returns = arrays["scaler_returns"]
-    if hasattr(envs, "set_state"):
+    if "env_rng" in progress:
         envs.set_state({k.removeprefix("env."): v for k, v in arrays.items() if k.startswith("env.")} | {"rng": progress["env_rng"]})
-    else:  # Gymnasium's own environments cannot be saved: start fresh episodes
+    else:  # a Humanoid-v5 state saved by an older myo, without its episodes: start fresh ones
         state.next_obs, _ = envs.reset(seed=progress["iteration"])
         state.next_done = np.zeros(len(state.next_done))
         state.episode_returns[:], state.episode_lengths[:] = 0, 0
