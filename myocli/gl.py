@@ -1,8 +1,9 @@
-"""Importing MuJoCo the one right way: its OpenGL backend is fixed when it is first imported.
+"""Importing the two physics engines the one right way.
 
 MuJoCo reads MUJOCO_GL at import, so every myo module that needs mujoco imports it through
 `load_mujoco()`: a simulation imported before a render would otherwise leave the renderer
-without a usable GL context on a headless server (the process aborts).
+without a usable GL context on a headless server (the process aborts). PyBullet prints a
+build-time banner from its C code at import, which `load_pybullet()` keeps off the terminal.
 """
 
 from __future__ import annotations
@@ -31,3 +32,19 @@ def load_mujoco():
     import mujoco
 
     return mujoco
+
+
+def load_pybullet():
+    """The pybullet module, imported with its C-level banner on stderr silenced."""
+    if "pybullet" in sys.modules:
+        return sys.modules["pybullet"]
+    sys.stderr.flush()
+    saved, null = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, 2)
+        import pybullet
+    finally:
+        os.dup2(saved, 2)
+        os.close(null)
+        os.close(saved)
+    return pybullet

@@ -152,6 +152,25 @@ def test_tracking_env_rewards_errors_terminates_and_restores(walk_reference):
     assert ended.all()
 
 
+def test_pybullet_agrees_with_mujoco_on_floor_contact(walk_reference):
+    """The real walk's poses, as they are, sunk 2 cm and lifted 10 cm: both engines measure the same."""
+    from myocli.rl.contact_check import floor_contact
+
+    poses = walk_reference.qpos
+    as_is = floor_contact(poses)
+    np.testing.assert_allclose(as_is.pybullet_mm, as_is.mujoco_mm, atol=0.5)
+    assert as_is.summary()["touching_agreement"] > 0.99
+    assert (as_is.mujoco_mm < 1.0).any(axis=1).sum() >= 10  # feet on the floor: the touching agreement means something
+    sunk = floor_contact(poses - np.r_[0, 0, 0.02, np.zeros(poses.shape[1] - 3)])
+    near = as_is.mujoco_mm.min(axis=1) < 25  # frames whose lowest capsule stays within the 50-mm search when sunk
+    for engine in ("mujoco_mm", "pybullet_mm"):
+        lowest, sunk_lowest = getattr(as_is, engine).min(axis=1), getattr(sunk, engine).min(axis=1)
+        np.testing.assert_allclose(sunk_lowest[near], lowest[near] - 20.0, atol=0.5)
+    assert sunk.summary()["pybullet_penetration_mm"] > as_is.summary()["pybullet_penetration_mm"] + 3
+    lifted = floor_contact(poses + np.r_[0, 0, 0.10, np.zeros(poses.shape[1] - 3)]).summary()
+    assert lifted["mujoco_penetration_mm"] == lifted["pybullet_penetration_mm"] == 0
+
+
 def test_gae_matches_its_definition():
     rng = np.random.default_rng(0)
     rewards, values = torch.tensor(rng.normal(size=(5, 2)), dtype=torch.float32), torch.tensor(rng.normal(size=(5, 2)), dtype=torch.float32)
@@ -261,6 +280,9 @@ def test_rl_train_and_eval(walk_h5, policy_home, tmp_path):
     assert simulated.shape[1:] == (sk.NUM_JOINTS, 3) and np.isfinite(simulated).all()
     assert report["mean_joint_error_mm"] > 0 and report["seconds"] == pytest.approx(56 / 20, abs=0.1)
     assert report["tracked_fraction"] == pytest.approx(1.0 if report["fell_at_seconds"] is None else report["fell_at_seconds"] / report["seconds"])
+    contact = report["floor_contact"]  # the simulated body's capsules, by MuJoCo and by PyBullet
+    assert contact["mujoco_penetration_mm"] == pytest.approx(contact["pybullet_penetration_mm"], abs=0.5)
+    assert contact["touching_agreement"] > 0.95
 
 
 def test_rl_train_from_another_policy(walk_h5, policy_home):
@@ -319,6 +341,7 @@ def test_generate_physics_writes_the_simulated_motion_beside(walk_h5, policy_hom
     assert physics["policy"] == "rl/t@1" and physics["penetration_mm_simulated"] >= 0
     # The simulated body cannot sink into the floor the way a kinematic motion can.
     assert physics["penetration_mm_simulated"] < 10
+    assert 0 <= physics["floor_contact_simulated"]["mujoco_penetration_mm"] < 30
     # A missing policy fails before anything is generated.
     result = myo("generate", "a person walks", "--model", "ssm/g", "--physics", "rl/missing", "-o", str(tmp_path / "x"), env=home)
     assert_clean_failure(result, "rl/missing")

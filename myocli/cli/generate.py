@@ -207,7 +207,8 @@ def _simulate(controller, records: list[dict], motions: list, fps: float) -> lis
         simulated.append(result.positions)
         summary = result.summary()
         record["physics"] = {"policy": ref.label, "fell_at_seconds": summary["fell_at_seconds"], "mean_joint_error_mm": summary["mean_joint_error_mm"],
-                             "frames": len(result.positions)} | contact_figures(positions, "kinematic") | contact_figures(result.positions, "simulated")  # fmt: skip
+                             "frames": len(result.positions)} | contact_figures(positions, "kinematic") | contact_figures(result.positions, "simulated") \
+                            | {"floor_contact_simulated": result.floor_contact()}  # fmt: skip
     return simulated
 
 

@@ -78,7 +78,7 @@ def evaluate(
     output: Path | None = typer.Option(None, "-o", "--output", help="Also save the simulated motion as a .npy."),
     fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of a .npy motion (default 20; an .h5 says its own)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document: tracking error per joint, time before falling."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON document: tracking error per joint, time before falling, floor contact by both engines."),
 ) -> None:
     """Track a motion with a trained policy: per-joint error, time before falling.
 
@@ -99,7 +99,7 @@ def evaluate(
     rate = source.fps or fps or 20.0
     result = track(agent, config, source.motion, rate, source.caption)
     _write(result, source.motion, rate, output, mp4, source.caption)
-    summary = {"policy": ref.label, "motion": motion} | result.summary()
+    summary = {"policy": ref.label, "motion": motion} | result.summary() | {"floor_contact": result.floor_contact()}
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
@@ -108,6 +108,9 @@ def evaluate(
                f"(the humanoid's own pose of the reference: {summary['kinematic_floor_mm']:.1f} mm)")  # fmt: skip
     worst = sorted(summary["joint_error_mm"].items(), key=lambda kv: -kv[1])[:5]
     typer.echo("  worst joints: " + ", ".join(f"{name} {mm:.0f} mm" for name, mm in worst))
+    contact = summary["floor_contact"]
+    typer.echo(f"  capsules below the floor: {contact['mujoco_penetration_mm']:.2f} mm by MuJoCo, {contact['pybullet_penetration_mm']:.2f} mm "
+               f"by PyBullet (frames and bodies touching agree {100 * contact['touching_agreement']:.0f}%)")  # fmt: skip
     for path in outputs:
         typer.echo(f"  wrote {path}")
 

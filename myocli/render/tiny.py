@@ -29,8 +29,11 @@ def _quaternion_from_z(direction: np.ndarray) -> tuple[float, float, float, floa
 
 class TinyBodyRenderer:
     def __init__(self, width: int, height: int):
-        import pybullet as p
         import pybullet_data
+
+        from myocli.gl import load_pybullet
+
+        p = load_pybullet()
 
         self.p, self.width, self.height = p, width, height
         self.client = p.connect(p.DIRECT)

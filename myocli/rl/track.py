@@ -20,10 +20,17 @@ class TrackResult:
     fell_at: float | None  # seconds into the motion when the body strayed past the threshold, or None
     seconds: float  # length of the motion
     floor_error: np.ndarray  # (28,) the same error for the reference pose the humanoid can take (its kinematic floor)
+    qpos: np.ndarray  # (T', nq) the simulated humanoid's state at each motion frame of the policy's rate
 
     @property
     def mean_error_mm(self) -> float:
         return float(self.joint_error.mean() * 1000)
+
+    def floor_contact(self) -> dict:
+        """The simulated body's capsules against the floor, by MuJoCo and by PyBullet (rl/contact_check.py)."""
+        from myocli.rl.contact_check import floor_contact
+
+        return floor_contact(self.qpos).summary()
 
     def summary(self) -> dict:
         return {
@@ -70,10 +77,11 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
     options = TrackingOptions(terminate_distance=config.terminate_distance, random_start=False, autoreset=False)
     env = TrackingEnv([reference], 1, options)
     observation = env.start_at(0, 0)
-    poses, fell_at = [env.body_positions()[0]], None
+    poses, states, fell_at = [env.body_positions()[0]], [env.datas[0].qpos.copy()], None
     for step in range(1, len(reference)):
         observation, _, terminated, _, _ = env.step(agent.act(observation))
         poses.append(env.body_positions()[0])
+        states.append(env.datas[0].qpos.copy())
         if terminated[0]:
             fell_at = step * reference.dt
             break
@@ -81,4 +89,5 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
     error = np.linalg.norm(simulated - positions[: len(simulated)], axis=-1).mean(0)
     if abs(source_fps - config.fps) > 1e-6:
         simulated = rf.resample(simulated, config.fps, source_fps)
-    return TrackResult(simulated, error, fell_at, (len(reference) - 1) * reference.dt, joint_error_floor(reference).mean(0))
+    qpos = np.stack(states)[:: rf.CONTROL_STEPS_PER_FRAME]
+    return TrackResult(simulated, error, fell_at, (len(reference) - 1) * reference.dt, joint_error_floor(reference).mean(0), qpos)
