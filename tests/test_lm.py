@@ -117,13 +117,17 @@ def test_eval_reports_every_task(lm_home, motion_sets):
 def test_eval_with_a_retrieval_evaluator_scores_generated_and_real_motion(lm_home, motion_sets):
     env = lm_home["env"]
     ok(myo("retrieval", "train", "--data", str(motion_sets["train"]), "--name", "ev", "--debug", env=env))
-    args = ("lm", "eval", "it", "--data", str(motion_sets["test"]), "--limit", "3", "--tasks", "t2m", "--retrieval", "ev", "--json")
+    args = ("lm", "eval", "it", "--data", str(motion_sets["val"]), "--limit", "3", "--tasks", "t2m", "--retrieval", "ev", "--json")
     report = json.loads(ok(myo(*args, env=env)).stdout)
     assert report["retrieval"] == "retrieval/ev@1" and set(report) >= {"t2m", "real"} and "m2t" not in report
     for scores in (report["t2m"], report["real"]):
         assert 0 <= scores["r_at_1"] <= scores["r_at_2"] <= scores["r_at_3"] <= 1 and scores["mm_dist"] >= 0
     assert 1 <= report["t2m"]["candidates"] <= report["real"]["candidates"]  # distinct captions of the (valid) clips
     assert report["t2m"]["fid"] >= 0 and "fid" not in report["real"]
+    assert report["real"]["candidates"] >= 2
+    # The test clips all share one caption: nothing to rank it among.
+    one_caption = myo("lm", "eval", "it", "--data", str(motion_sets["test"]), "--limit", "3", "--tasks", "t2m", "--retrieval", "ev", env=env)
+    assert_clean_failure(one_caption, str(motion_sets["test"]), "two distinct ones or more", "--retrieval")
 
 
 def test_base_model_from_a_local_t5_keeps_its_weights_and_adds_motion_tokens(lm_home, tmp_path):
