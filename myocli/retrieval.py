@@ -129,6 +129,15 @@ def captioned(dataset) -> tuple[list[np.ndarray], list[str]]:
     return [m for m, _ in kept], [c for _, c in kept]
 
 
+def check_rankable(captions: list[str], where: str, remedy: str) -> None:
+    """R@k ranks each motion's caption among the set's others: refuse a set where that means nothing
+    (a clip without a caption, or fewer than two distinct captions), naming it and what to do."""
+    distinct = {c for c in captions if c.strip()}
+    if len(distinct) < 2 or any(not c.strip() for c in captions):
+        raise MyoError(f"{where}: retrieval ranks each clip's caption among the others, so every clip needs a caption and "
+                       f"the set at least two distinct captions (it has {len(distinct)}); {remedy}")  # fmt: skip
+
+
 def mean_pairwise_distance(embedded: np.ndarray) -> float:
     """Mean distance between the embeddings of two different motions (0 for fewer than two)."""
     pairs = len(embedded) * (len(embedded) - 1)

@@ -127,7 +127,7 @@ def test_eval_with_a_retrieval_evaluator_scores_generated_and_real_motion(lm_hom
     assert report["real"]["candidates"] >= 2
     # The test clips all share one caption: nothing to rank it among.
     one_caption = myo("lm", "eval", "it", "--data", str(motion_sets["test"]), "--limit", "3", "--tasks", "t2m", "--retrieval", "ev", env=env)
-    assert_clean_failure(one_caption, str(motion_sets["test"]), "two distinct ones or more", "--retrieval")
+    assert_clean_failure(one_caption, str(motion_sets["test"]), "two distinct captions", "--retrieval")
 
 
 def test_base_model_from_a_local_t5_keeps_its_weights_and_adds_motion_tokens(lm_home, tmp_path):

@@ -76,15 +76,13 @@ def evaluate(
     Example: myo retrieval eval demo --data datasets/demo_test.h5
     """
     from myocli.data.h5 import read_dataset
-    from myocli.errors import MyoError
-    from myocli.retrieval import Evaluator, captioned
+    from myocli.retrieval import Evaluator, captioned, check_rankable
 
     evaluator = Evaluator.load(checkpoint)
     dataset = read_dataset(data)
     evaluator.check_fps(dataset.fps, str(data))
     motions, captions = captioned(dataset)
-    if len(set(captions)) < 2:
-        raise MyoError(f"{data}: retrieval needs captioned clips with at least two distinct captions; this set has {len(set(captions))}")
+    check_rankable(captions, str(data), "caption the clips (see `myo data inspect`) or give another set")
     scores = evaluator.scores(motions, captions, dataset.fps)
     report = {"checkpoint": evaluator.ref.label, "data": str(data), "clips": len(motions)} | scores
     if as_json:

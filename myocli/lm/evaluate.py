@@ -54,10 +54,9 @@ def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampli
     real = [s.motion[: len(c) * down].astype(np.float64) for s, c in clips]
     report["real"] = plausibility(real, fps)
     if evaluator is not None:
-        distinct = {s.captions[0] for s, _ in clips if s.captions[0].strip()}
-        if len(distinct) < 2 or any(not s.captions[0].strip() for s, _ in clips):
-            raise MyoError(f"{where}: retrieval scores rank each motion's caption among the others, so every clip needs a "
-                           f"caption and there must be two distinct ones or more (this set has {len(distinct)}); leave --retrieval out")  # fmt: skip
+        from myocli.retrieval import check_rankable
+
+        check_rankable([s.captions[0] for s, _ in clips], where, "leave --retrieval out")
         real_embedded = evaluator.embed_motions(real, fps)
         report["real"] |= evaluator.scores(real, [s.captions[0] for s, _ in clips], fps, embedded=real_embedded)
     step = on_item or (lambda: None)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
+from myocli import rotations
+from myocli import skeleton as sk
 from myocli.rl import humanoid as hu
 
 TOUCH_MM = 1.0  # a capsule this close to the floor touches it
@@ -47,32 +49,30 @@ def _penetration(distances_mm: np.ndarray) -> np.ndarray:
     return np.maximum(-distances_mm.min(axis=1), 0.0)
 
 
-def _mujoco_distances(qpos: np.ndarray) -> tuple[np.ndarray, list[str]]:
+def _mujoco_distances(model, qpos: np.ndarray) -> tuple[np.ndarray, list[str]]:
     from myocli.gl import load_mujoco
 
     mujoco = load_mujoco()
-    model = hu.load_model()
     data = mujoco.MjData(model)
     floor = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
     geoms = [g for g in range(model.ngeom) if g != floor]
     body_ids = sorted({int(model.geom_bodyid[g]) for g in geoms})
     names = [mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_BODY, b) for b in body_ids]
+    columns = [body_ids.index(int(model.geom_bodyid[g])) for g in geoms]
     distances = np.full((len(qpos), len(body_ids)), SEARCH_M)
     for t, pose in enumerate(qpos):
         data.qpos[:] = pose
         mujoco.mj_kinematics(model, data)
-        for g in geoms:
-            column = body_ids.index(int(model.geom_bodyid[g]))
+        for g, column in zip(geoms, columns, strict=True):
             distance = mujoco.mj_geomDistance(model, data, floor, g, SEARCH_M, None)
             distances[t, column] = min(distances[t, column], distance)
     return 1000 * distances, names
 
 
-def _pybullet_distances(qpos: np.ndarray, bodies: list[str]) -> np.ndarray:
+def _pybullet_distances(model, qpos: np.ndarray, bodies: list[str]) -> np.ndarray:
     from myocli.gl import load_mujoco, load_pybullet
 
     mujoco, pybullet = load_mujoco(), load_pybullet()
-    model = hu.load_model()
     client = pybullet.connect(pybullet.DIRECT)
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -86,13 +86,13 @@ def _pybullet_distances(qpos: np.ndarray, bodies: list[str]) -> np.ndarray:
         qpos_address = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j): int(model.jnt_qposadr[j]) for j in range(model.njnt)}
         hinges = [(j, qpos_address[i[1].decode()]) for j, i in enumerate(info) if i[1].decode() in qpos_address]
         column_of_link = {j: bodies.index(i[12].decode()) for j, i in enumerate(info) if i[12].decode() in bodies}
-        column_of_link[-1] = bodies.index(hu.sk.JOINT_NAMES[0])  # the base link is the root body
+        column_of_link[-1] = bodies.index(sk.JOINT_NAMES[0])  # the base link is the root body
         # PyBullet places a base by its centre of mass, MuJoCo by its body frame.
         base_inertial = np.array(pybullet.getDynamicsInfo(body, -1, physicsClientId=client)[3])
         distances = np.full((len(qpos), len(bodies)), SEARCH_M)
         for t, pose in enumerate(qpos):
-            w, x, y, z = pose[3:7]
-            rotation = np.array(pybullet.getMatrixFromQuaternion([x, y, z, w])).reshape(3, 3)
+            w, x, y, z = pose[3:7]  # MuJoCo's order; PyBullet's is x y z w
+            rotation = rotations.quaternion_to_matrix(pose[3:7])
             pybullet.resetBasePositionAndOrientation(body, (pose[:3] + rotation @ base_inertial).tolist(), [x, y, z, w], physicsClientId=client)
             for joint, address in hinges:
                 pybullet.resetJointState(body, joint, pose[address], physicsClientId=client)
@@ -107,5 +107,6 @@ def _pybullet_distances(qpos: np.ndarray, bodies: list[str]) -> np.ndarray:
 def floor_contact(qpos: np.ndarray) -> FloorContact:
     """Both engines' floor distances for the humanoid posed at each row of `qpos` (T, nq)."""
     qpos = np.asarray(qpos, dtype=np.float64)
-    mujoco_mm, bodies = _mujoco_distances(qpos)
-    return FloorContact(mujoco_mm, _pybullet_distances(qpos, bodies), bodies)
+    model = hu.load_model()  # MuJoCo's copy; PyBullet builds its own from the same MJCF
+    mujoco_mm, bodies = _mujoco_distances(model, qpos)
+    return FloorContact(mujoco_mm, _pybullet_distances(model, qpos, bodies), bodies)

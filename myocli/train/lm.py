@@ -30,7 +30,6 @@ from myocli.train.loop import TrainOptions
 
 KIND = "lm"
 SECTIONS = ("model", "train", "instruct")
-DEBUG_STEPS = 5
 VAL_EXAMPLES_PER_TASK = 32
 
 
@@ -80,8 +79,7 @@ def _settings(run: LMRun) -> dict:
     except (MyoError, ValueError, TypeError) as exc:
         raise MyoError(f"{source}: {exc}") from exc
     if run.debug:
-        options.max_steps = min(options.max_steps, DEBUG_STEPS)
-        options.log_every = options.eval_every = options.save_every = 1
+        options.for_debug()
     return settings | {"model": model.to_dict(), "train": options.to_dict(), "config_source": source, "base_model": run.base_model}
 
 

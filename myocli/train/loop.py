@@ -23,6 +23,7 @@ from myocli.config import DictConfig
 from myocli.errors import MyoError
 
 PROGRESS_FILE = "progress.json"
+DEBUG_STEPS = 5  # --debug: this many steps, every one logged, evaluated and saved
 
 
 @dataclass
@@ -57,6 +58,12 @@ class TrainOptions(DictConfig):
         for name in ("max_steps", "batch_size", "grad_accum", "log_every", "eval_every", "save_every"):
             if int(getattr(self, name)) < 1:
                 raise MyoError(f"{name} must be at least 1")
+        return self
+
+    def for_debug(self) -> TrainOptions:
+        """--debug: a few steps, each logged, evaluated and saved, so every path of a run shows at once; returns self."""
+        self.max_steps = min(self.max_steps, DEBUG_STEPS)
+        self.log_every = self.eval_every = self.save_every = 1
         return self
 
     def samples_needed(self, num_processes: int) -> int:

@@ -19,7 +19,6 @@ from myocli.train import runs
 from myocli.train.loop import TrainOptions
 
 KIND = "retrieval"
-DEBUG_STEPS = 5
 
 
 @dataclass
@@ -47,8 +46,7 @@ def _settings(run: RetrievalRun) -> dict:
     if model.max_frames < DOWNSAMPLE or model.width % model.heads or model.text_width % model.text_heads:
         raise MyoError(f"{source}: max_frames must be at least {DOWNSAMPLE}, and width/text_width divisible by heads/text_heads")
     if run.debug:
-        options.max_steps = min(options.max_steps, DEBUG_STEPS)
-        options.log_every = options.eval_every = options.save_every = 1
+        options.for_debug()
     return {"model": model.to_dict(), "train": options.to_dict(), "config_source": source}
 
 
@@ -93,7 +91,7 @@ def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict |
     from myocli.models.retrieval import MotionTextRetrieval, RetrievalConfig
     from myocli.models.ssm import byte_ids
     from myocli.motion.stats import feature_stats
-    from myocli.retrieval import Evaluator, captioned
+    from myocli.retrieval import Evaluator, captioned, check_rankable
     from myocli.train.accelerator import make_accelerator
     from myocli.train.loop import fit
 
@@ -105,9 +103,7 @@ def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict |
     val = None
     if val_set is not None:
         val = captioned(val_set)
-        if len(set(val[1])) < 2:  # one caption cannot be retrieved among others
-            raise MyoError(f"--val {run.val}: retrieval is validated on clips with at least two distinct captions; "
-                           f"this set has {len(set(val[1]))}; give another set or leave --val out")  # fmt: skip
+        check_rankable(val[1], f"--val {run.val}", "give another set or leave --val out")
 
     set_seed(options.seed)
     mean, std = feature_stats(features)

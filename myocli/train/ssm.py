@@ -33,7 +33,6 @@ from myocli.train import runs
 from myocli.train.loop import TrainOptions
 
 KIND = "ssm"
-DEBUG_STEPS = 5
 VAL_TIMES = (0.25, 0.5, 0.75)  # flow times of the validation loss (fixed, so evaluations compare)
 
 
@@ -80,8 +79,7 @@ def _settings(run: SSMRun) -> dict:
     if model.physics_weight < 0:
         raise MyoError(f"--physics-weight {model.physics_weight:g}: give 0 (off) or a positive weight")
     if run.debug:
-        options.max_steps = min(options.max_steps, DEBUG_STEPS)
-        options.log_every = options.eval_every = options.save_every = 1
+        options.for_debug()
     return {"model": model.to_dict(), "train": options.to_dict(), "text_encoder": run.text_encoder, "config_source": source}
 
 

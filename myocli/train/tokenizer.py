@@ -16,7 +16,6 @@ from myocli.train import runs
 from myocli.train.loop import TrainOptions
 
 KIND = "tokenizer"
-DEBUG_STEPS = 5
 
 
 @dataclass
@@ -47,8 +46,7 @@ def _settings(run: TokenizerRun) -> dict:
         raise MyoError(f"{source}: {exc}") from exc
     model.seed = options.seed
     if run.debug:
-        options.max_steps = min(options.max_steps, DEBUG_STEPS)
-        options.log_every = options.eval_every = options.save_every = 1
+        options.for_debug()
     if window < model.downsample or window % model.downsample:
         raise MyoError(f"{source}: window {window} must be a positive multiple of {model.downsample} (the downsampling)")
     return {"model": model.to_dict(), "train": options.to_dict(), "window": window, "config_source": source}
