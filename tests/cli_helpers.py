@@ -28,8 +28,8 @@ def assert_resume_matches(straight: dict, resumed: dict) -> None:
     """Weights of a resumed training against an uninterrupted one, tensor by tensor.
 
     Equal up to float rounding, not bit for bit: PyTorch's CPU kernels are not bitwise
-    reproducible from process to process (about 1 run in 20 of the tiny tokenizer ends up to
-    2.4e-6 away from the others after 30 steps, interrupted or not). One batch skipped wrongly
+    reproducible from process to process (2 of 25 runs of the tiny tokenizer ended up to 2.4e-6
+    away from the others after 30 steps, interrupted or not). One batch skipped wrongly
     on resume moves the weights by 1e-2 (the median tensor's largest change), so 1e-4 still
     catches every resume bug.
     """

@@ -80,7 +80,7 @@ def evaluate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document: tracking error per joint, time before falling, floor contact by both engines."),
 ) -> None:
-    """Track a motion with a trained policy: per-joint error, time before falling.
+    """Track a motion with a trained policy: per-joint error, time before falling, and how deep the body's capsules sink into the floor (by MuJoCo and, as a cross-check, PyBullet).
 
     Example: myo rl eval rl/walker --motion datasets/cmu_walk.h5:0 --json
     """
