@@ -27,6 +27,7 @@ from myocli.render.scene import to_mujoco
 from myocli.rl import humanoid as hu
 
 CONTROL_STEPS_PER_FRAME = 2  # the controller acts twice per motion frame (40 Hz for 20 fps)
+FOOT_SMOOTHING_S = 0.1  # seconds over which the root's foot-height correction is averaged
 
 
 @dataclass
@@ -148,18 +149,45 @@ def build(positions: np.ndarray, fps: float, name: str = "motion", model=None) -
     for t in range(frames):
         mujoco.mju_mat2Quat(qpos[t, 3:7], root_rotation[t].reshape(-1))
     qpos[:, 7:] = angles
+    data = mujoco.MjData(model)
+    sites, _ = _pose_sites(model, data, qpos)
+    qpos[:, 2] += _foot_height_correction(hu.joint_positions(sites), positions, int(round(FOOT_SMOOTHING_S / dt)))
     qvel = np.zeros((frames, model.nv))
     for t in range(frames - 1):
         mujoco.mj_differentiatePos(model, qvel[t], dt, qpos[t], qpos[t + 1])
     qvel[-1] = qvel[-2]
-    data = mujoco.MjData(model)
+    sites, com = _pose_sites(model, data, qpos)
+    return Reference(name, qpos, qvel, sites, com, rotations.quaternion_to_matrix(qpos[:, 3:7]), positions, dt)
+
+
+def _pose_sites(model, data, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The humanoid posed at each row of `qpos`: its myo28 sites (T, 28, 3) and centre of mass (T, 3), MuJoCo frame."""
+    from myocli.gl import load_mujoco
+
+    mujoco = load_mujoco()
     site_ids = hu.site_ids(model)
-    sites = np.empty((frames, sk.NUM_JOINTS, 3))
-    com = np.empty((frames, 3))
-    for t in range(frames):
-        data.qpos[:] = qpos[t]
+    sites = np.empty((len(qpos), sk.NUM_JOINTS, 3))
+    com = np.empty((len(qpos), 3))
+    for t, row in enumerate(qpos):
+        data.qpos[:] = row
         mujoco.mj_kinematics(model, data)
         mujoco.mj_comPos(model, data)
         sites[t] = data.site_xpos[site_ids]
         com[t] = data.subtree_com[1]
-    return Reference(name, qpos, qvel, sites, com, rotations.quaternion_to_matrix(qpos[:, 3:7]), positions, dt)
+    return sites, com
+
+
+def _foot_height_correction(posed: np.ndarray, positions: np.ndarray, window: int) -> np.ndarray:
+    """How far (T,) to raise the root so the humanoid's lowest foot point is as high as the clip's.
+
+    The root is placed from the clip's hips, so legs shorter than myo28's (a generator's decoded
+    motion shrinks them by centimetres) would leave the humanoid's canonical legs reaching into the
+    floor, and the contact would throw the body up. Both motions are in the myo28 frame, feet on the
+    joint line; the correction is smoothed over `window` steps so a change of supporting foot
+    does not jolt the root. A clip with myo28's proportions gets (close to) zero."""
+    feet = list(sk.FOOT_CONTACT_JOINTS)
+    gap = positions[:, feet, 1].min(1) - posed[:, feet, 1].min(1)
+    if window <= 1:
+        return gap
+    padded = np.pad(gap, (window // 2, window - 1 - window // 2), mode="edge")
+    return np.convolve(padded, np.ones(window) / window, mode="valid")
