@@ -5,12 +5,14 @@ DESIGN.md section 5; penetration in mm):
 - --tokenizers: each clip of --data (at least one second, the first --clips of them) encoded and
   decoded by each tokenizer, against the clips themselves: what any generator that decodes
   through that tokenizer starts from.
-- --policy with --motion: the motion tracked by the policy from its first frame (as `myo rl eval`
-  does), the kinematic input against the simulated result.
+- --policy with --motion (one or more): each motion tracked by the policy from its first frame (as
+  `myo rl eval` does), the kinematic input against the simulated result over the frames simulated.
 
 Run from the repository root (checkpoints in ./checkpoints or $MYO_HOME):
     python benchmarks/skating_sources.py --data datasets/tok_test.h5 --tokenizers quality-rvq6 quality-vq --clips 20
     python benchmarks/skating_sources.py --policy rl/walk@3 --motion datasets/cmu_walk.h5:0
+    myo generate "a person walks forward" --model lm/quality-it --seconds 3 -n 10 --seed 0 -o walks/w
+    python benchmarks/skating_sources.py --policy rl/genwalk --motion walks/w_*.npy
 """
 
 from __future__ import annotations
@@ -39,19 +41,33 @@ def tokenizer_reconstructions(data: str, tokenizers: list[str], clips: int) -> N
         print(spec, plausibility(rebuilt, dataset.fps))
 
 
-def simulated_motion(policy: str, motion: str) -> None:
+def simulated_motions(policy: str, motions: list[str]) -> None:
+    """Each motion tracked from its first frame; kinematic and simulated figures over the frames simulated."""
+    import numpy as np
+
     from myocli.data.motion_input import load_motion
     from myocli.motion import metrics
     from myocli.rl.track import load_policy, track
 
     _, config, agent = load_policy(policy)
-    source = load_motion(motion)
-    fps = source.fps or 20.0
-    result = track(agent, config, source.motion, fps, motion)
-    kinematic = source.motion[: len(result.positions)]
-    print(f"{policy} on {motion}: tracked {result.summary()['tracked_fraction']:.0%}, {result.mean_error_mm:.1f} mm")
-    for name, positions in (("kinematic", kinematic), ("simulated", result.positions)):
-        print(f"  {name}: skating ratio {metrics.foot_skating_ratio(positions, fps):.3f}, penetration {metrics.penetration_mm(positions):.1f} mm")
+    rows = []
+    for motion in motions:
+        source = load_motion(motion)
+        fps = source.fps or 20.0
+        result = track(agent, config, source.motion, fps, motion)
+        kinematic = source.motion[: len(result.positions)]
+        figures = [result.summary()["tracked_fraction"], result.mean_error_mm]
+        print(f"{policy} on {motion}: tracked {figures[0]:.0%}, {figures[1]:.1f} mm")
+        for name, positions in (("kinematic", kinematic), ("simulated", result.positions)):
+            skating, penetration = metrics.foot_skating_ratio(positions, fps), metrics.penetration_mm(positions)
+            figures += [skating, penetration]
+            print(f"  {name}: skating ratio {skating:.3f}, penetration {penetration:.1f} mm")
+        rows.append(figures)
+    if len(rows) > 1:
+        tracked, error, skating_k, penetration_k, skating_s, penetration_s = np.mean(rows, axis=0)
+        lower = sum(row[4] < row[2] for row in rows)
+        print(f"mean of {len(rows)}: tracked {tracked:.0%}, {error:.1f} mm; skating {skating_k:.3f} -> {skating_s:.3f} "
+              f"(lower in {lower}); penetration {penetration_k:.1f} -> {penetration_s:.1f} mm")  # fmt: skip
 
 
 def main() -> None:
@@ -60,7 +76,7 @@ def main() -> None:
     parser.add_argument("--tokenizers", nargs="+", default=[])
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--policy")
-    parser.add_argument("--motion")
+    parser.add_argument("--motion", nargs="+", help="motions (.npy or FILE.h5:INDEX) for --policy")
     args = parser.parse_args()
     if args.tokenizers:
         if not args.data:
@@ -69,7 +85,7 @@ def main() -> None:
     if args.policy:
         if not args.motion:
             parser.error("--policy needs --motion")
-        simulated_motion(args.policy, args.motion)
+        simulated_motions(args.policy, args.motion)
     if not args.tokenizers and not args.policy:
         parser.error("give --tokenizers (with --data) or --policy (with --motion)")
 
