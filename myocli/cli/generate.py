@@ -226,7 +226,7 @@ def _report(results: list[dict], task: Task, mp4: bool, as_json: bool) -> None:
             typer.echo(f"Wrote {record['npy']} ({record['frames']} frames, {record['seconds']:.1f} s)" + (f" and {record['mp4']}" if mp4 else ""))
             if "physics" in record:
                 p = record["physics"]
-                fell = "stayed up" if p["fell_at_seconds"] is None else f"fell after {p['fell_at_seconds']:.2f} s; figures over the frames before"
+                fell = "stayed up" if p["fell_at_seconds"] is None else f"fell after {p['fell_at_seconds']:.2f} s; figures up to the fall"
                 typer.echo(f"  simulated {record['physics_npy']} ({fell}): skating ratio {p['skating_ratio_kinematic']:.3f} -> "
                            f"{p['skating_ratio_simulated']:.3f}, penetration {p['penetration_mm_kinematic']:.1f} -> {p['penetration_mm_simulated']:.1f} mm")  # fmt: skip
 

@@ -27,7 +27,7 @@ from myocli.render.scene import to_mujoco
 from myocli.rl import humanoid as hu
 
 CONTROL_STEPS_PER_FRAME = 2  # the controller acts twice per motion frame (40 Hz for 20 fps)
-FOOT_SMOOTHING_S = 0.1  # seconds over which the root's foot-height correction is averaged
+FOOT_SMOOTHING_S = 0.1  # about this many seconds (an odd number of control steps) average the root's foot-height correction
 
 
 @dataclass
@@ -183,11 +183,12 @@ def _foot_height_correction(posed: np.ndarray, positions: np.ndarray, window: in
     The root is placed from the clip's hips, so legs shorter than myo28's (a generator's decoded
     motion shrinks them by centimetres) would leave the humanoid's canonical legs reaching into the
     floor, and the contact would throw the body up. Both motions are in the myo28 frame, feet on the
-    joint line; the correction is smoothed over `window` steps so a change of supporting foot
+    joint line; the correction is averaged over about `window` steps so a change of supporting foot
     does not jolt the root. A clip with myo28's proportions gets (close to) zero."""
     feet = list(sk.FOOT_CONTACT_JOINTS)
     gap = positions[:, feet, 1].min(1) - posed[:, feet, 1].min(1)
-    if window <= 1:
+    half = window // 2  # an odd window of 2 * half + 1 steps, centred on each step
+    if half == 0:
         return gap
-    padded = np.pad(gap, (window // 2, window - 1 - window // 2), mode="edge")
-    return np.convolve(padded, np.ones(window) / window, mode="valid")
+    padded = np.pad(gap, half, mode="edge")
+    return np.convolve(padded, np.ones(2 * half + 1) / (2 * half + 1), mode="valid")
