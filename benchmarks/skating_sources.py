@@ -46,7 +46,6 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
     import numpy as np
 
     from myocli.data.motion_input import load_motion
-    from myocli.motion import metrics
     from myocli.rl.track import load_policy, track
 
     _, config, agent = load_policy(policy)
@@ -55,13 +54,13 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
         source = load_motion(motion)
         fps = source.fps or 20.0
         result = track(agent, config, source.motion, fps, motion)
-        kinematic = source.motion[: len(result.positions)]
         figures = [result.summary()["tracked_fraction"], result.mean_error_mm]
         print(f"{policy} on {motion}: tracked {figures[0]:.0%}, {figures[1]:.1f} mm")
-        for name, positions in (("kinematic", kinematic), ("simulated", result.positions)):
-            skating, penetration = metrics.foot_skating_ratio(positions, fps), metrics.penetration_mm(positions)
+        contact = result.contact_figures(source.motion, fps)
+        for stage in ("kinematic", "simulated"):
+            skating, penetration = contact[f"skating_ratio_{stage}"], contact[f"penetration_mm_{stage}"]
             figures += [skating, penetration]
-            print(f"  {name}: skating ratio {skating:.3f}, penetration {penetration:.1f} mm")
+            print(f"  {stage}: skating ratio {skating:.3f}, penetration {penetration:.1f} mm")
         rows.append(figures)
     if len(rows) > 1:
         tracked, error, skating_k, penetration_k, skating_s, penetration_s = np.mean(rows, axis=0)

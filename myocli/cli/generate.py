@@ -193,12 +193,7 @@ def _simulate(controller, records: list[dict], motions: list, fps: float) -> lis
     """Each motion replayed under the controller; its record gains the physics figures before and after."""
     if controller is None:
         return None
-    from myocli.motion import metrics
     from myocli.rl.track import track
-
-    def contact_figures(motion, stage: str) -> dict:
-        return {f"skating_ratio_{stage}": round(float(metrics.foot_skating_ratio(motion, fps)), 4),
-                f"penetration_mm_{stage}": round(float(metrics.penetration_mm(motion)), 4)}  # fmt: skip
 
     ref, config, agent = controller
     simulated = []
@@ -206,11 +201,8 @@ def _simulate(controller, records: list[dict], motions: list, fps: float) -> lis
         result = track(agent, config, positions, fps, f"sample {record['sample']}")
         simulated.append(result.positions)
         summary = result.summary()
-        # Like for like: a body that fell was simulated only up to its fall, so the kinematic
-        # figures are taken over the same frames.
-        span = positions[: len(result.positions)]
         record["physics"] = {"policy": ref.label, "fell_at_seconds": summary["fell_at_seconds"], "mean_joint_error_mm": summary["mean_joint_error_mm"],
-                             "frames": len(result.positions)} | contact_figures(span, "kinematic") | contact_figures(result.positions, "simulated") \
+                             "frames": len(result.positions)} | result.contact_figures(positions, fps) \
                             | {"floor_contact_simulated": result.floor_contact()}  # fmt: skip
     return simulated
 

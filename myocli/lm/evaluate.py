@@ -56,9 +56,10 @@ def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampli
     if evaluator is not None:
         from myocli.retrieval import check_rankable
 
-        check_rankable([s.captions[0] for s, _ in clips], where, "leave --retrieval out")
+        real_captions = [s.captions[0] for s, _ in clips]
+        check_rankable(real_captions, where, "leave --retrieval out")
         real_embedded = evaluator.embed_motions(real, fps)
-        report["real"] |= evaluator.scores(real, [s.captions[0] for s, _ in clips], fps, embedded=real_embedded)
+        report["real"] |= evaluator.scores(real, real_captions, fps, embedded=real_embedded)
     step = on_item or (lambda: None)
 
     if "t2m" in tasks:

@@ -150,31 +150,25 @@ def build(positions: np.ndarray, fps: float, name: str = "motion", model=None) -
         mujoco.mju_mat2Quat(qpos[t, 3:7], root_rotation[t].reshape(-1))
     qpos[:, 7:] = angles
     data = mujoco.MjData(model)
-    sites, _ = _pose_sites(model, data, qpos)
-    qpos[:, 2] += _foot_height_correction(hu.joint_positions(sites), positions, int(round(FOOT_SMOOTHING_S / dt)))
-    qvel = np.zeros((frames, model.nv))
-    for t in range(frames - 1):
-        mujoco.mj_differentiatePos(model, qvel[t], dt, qpos[t], qpos[t + 1])
-    qvel[-1] = qvel[-2]
-    sites, com = _pose_sites(model, data, qpos)
-    return Reference(name, qpos, qvel, sites, com, rotations.quaternion_to_matrix(qpos[:, 3:7]), positions, dt)
-
-
-def _pose_sites(model, data, qpos: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The humanoid posed at each row of `qpos`: its myo28 sites (T, 28, 3) and centre of mass (T, 3), MuJoCo frame."""
-    from myocli.gl import load_mujoco
-
-    mujoco = load_mujoco()
     site_ids = hu.site_ids(model)
-    sites = np.empty((len(qpos), sk.NUM_JOINTS, 3))
-    com = np.empty((len(qpos), 3))
-    for t, row in enumerate(qpos):
-        data.qpos[:] = row
+    sites = np.empty((frames, sk.NUM_JOINTS, 3))
+    com = np.empty((frames, 3))
+    for t in range(frames):
+        data.qpos[:] = qpos[t]
         mujoco.mj_kinematics(model, data)
         mujoco.mj_comPos(model, data)
         sites[t] = data.site_xpos[site_ids]
         com[t] = data.subtree_com[1]
-    return sites, com
+    # Raising the root lifts every site and the centre of mass by as much: no second pass needed.
+    lift = _foot_height_correction(hu.joint_positions(sites), positions, int(round(FOOT_SMOOTHING_S / dt)))
+    qpos[:, 2] += lift
+    sites[..., 2] += lift[:, None]
+    com[:, 2] += lift
+    qvel = np.zeros((frames, model.nv))
+    for t in range(frames - 1):
+        mujoco.mj_differentiatePos(model, qvel[t], dt, qpos[t], qpos[t + 1])
+    qvel[-1] = qvel[-2]
+    return Reference(name, qpos, qvel, sites, com, rotations.quaternion_to_matrix(qpos[:, 3:7]), positions, dt)
 
 
 def _foot_height_correction(posed: np.ndarray, positions: np.ndarray, window: int) -> np.ndarray:

@@ -32,6 +32,17 @@ class TrackResult:
 
         return floor_contact(self.qpos).summary()
 
+    def contact_figures(self, kinematic: np.ndarray, fps: float) -> dict:
+        """Foot skating ratio and penetration of the input motion and of the simulated one, over the
+        frames simulated: a body that fell is compared up to its fall, like for like."""
+        from myocli.motion import metrics
+
+        figures = {}
+        for stage, motion in (("kinematic", np.asarray(kinematic)[: len(self.positions)]), ("simulated", self.positions)):
+            figures[f"skating_ratio_{stage}"] = round(float(metrics.foot_skating_ratio(motion, fps)), 4)
+            figures[f"penetration_mm_{stage}"] = round(float(metrics.penetration_mm(motion)), 4)
+        return figures
+
     def summary(self) -> dict:
         return {
             "seconds": round(self.seconds, 3),
