@@ -13,7 +13,7 @@ from myocli import skeleton as sk
 from myocli.gl import load_mujoco
 from myocli.rl import humanoid as hu
 from myocli.rl import reference as rf
-from myocli.rl.env import TrackingEnv, TrackingOptions
+from myocli.rl.env import FEET, PLANTED_HEIGHT, TrackingEnv, TrackingOptions
 from myocli.rl.ppo import Agent, PolicyConfig, PPOConfig, TrainingState, compute_gae, ppo_losses, train
 from tests.cli_helpers import assert_clean_failure, myo
 
@@ -128,12 +128,33 @@ def test_reference_of_short_legs_keeps_the_feet_on_the_floor(walk_reference):
     lengths[legs] *= 0.93  # thigh and shin 2.8 cm shorter each (a generated walk's: 2.2 and 3.1 cm)
     short = on_floor(sk.chain_from_directions(clip[:, 0], bones / np.linalg.norm(bones, axis=-1, keepdims=True), lengths))
     reference = rf.build(short, 20.0, "short legs")
-    feet = list(sk.FOOT_CONTACT_JOINTS)
-    posed, wanted = hu.joint_positions(reference.sites)[:, feet, 1].min(1), reference.positions[:, feet, 1].min(1)
-    assert np.abs(posed - wanted).mean() < 0.005 and (posed - wanted).min() > -0.02
-    # Without the correction the humanoid's feet would be in the floor by the legs' missing length.
+    posed = _lowest_foot_point(reference)
+    assert np.abs(posed - _lowest_foot_point(walk_reference)).mean() < 0.005 and posed.min() > -0.02
+    # Hung from the clip's hips, the humanoid's feet would reach below the clip's by the legs' missing length.
     unraised = posed - (reference.qpos[:, 2] - rf.hinge_targets(reference.positions)[0][:, 2])
-    assert (unraised - wanted).mean() < -0.04
+    assert (unraised - reference.positions[:, list(sk.FOOT_CONTACT_JOINTS), 1].min(1)).mean() < -0.04
+
+
+def _lowest_foot_point(reference) -> np.ndarray:
+    """Height (T,) of the humanoid's lowest heel or ball in its pose of the reference, feet on the joint line."""
+    return hu.joint_positions(reference.sites)[:, list(sk.FOOT_CONTACT_JOINTS), 1].min(1)
+
+
+def test_reference_stands_a_drifting_or_hovering_clip_on_the_floor_but_keeps_a_jump(walk_reference):
+    """The CMU walk's floor rises 5 cm over its 2.8 s and a generated walk's stance foot hovers 1-4 cm
+    up; a simulated foot needs the floor under it, so the reference stands the lowest foot point on
+    it. A jump's flight is not a hover and keeps its height."""
+    clip = walk_reference.positions[::2]
+    lowest = clip[:, list(sk.FOOT_CONTACT_JOINTS), 1].min(1)
+    assert lowest[:5].mean() < 0.01 and lowest[-10:].mean() > 0.04  # the capture's floor drifts up
+    on_floor = _lowest_foot_point(walk_reference)
+    assert np.abs(on_floor).mean() < 0.015 and np.abs(on_floor[-20:]).mean() < 0.01
+    hovering = clip + [0.0, 0.03, 0.0]
+    assert np.abs(_lowest_foot_point(rf.build(hovering, 20.0)) - on_floor).max() < 1e-3
+    hop = clip.copy()
+    hop[20:28, :, 1] += 0.15  # 0.4 s off the floor
+    in_flight = _lowest_foot_point(rf.build(hop, 20.0))[2 * 22 : 2 * 26]
+    assert in_flight.min() > 0.12
 
 
 def test_reference_refuses_nan():
@@ -171,6 +192,44 @@ def test_tracking_env_rewards_errors_terminates_and_restores(walk_reference):
         if terminated.any():
             assert info["final_obs"].shape == observation.shape and info["_final_obs"][terminated].all()
     assert ended.all()
+
+
+def test_following_the_root_lets_the_body_fall_behind_a_sliding_clip(walk_reference):
+    """A generated walk's feet may slide, so its root runs away from a body whose planted feet hold.
+    Tracked in place, the body counts as strayed; with follow_root the reference slides along with
+    the body, and only the pose, heading, height and speed are asked for."""
+    clip = walk_reference.positions[::2]
+    slide = np.maximum(np.arange(len(clip)) - 3, 0) / 20.0 * 1.5  # sideways at 1.5 m/s from the fourth frame
+    reference = rf.build(clip + slide[:, None, None] * [1.0, 0.0, 0.0], 20.0, "sliding")
+    for follow in (False, True):
+        env = TrackingEnv([reference], 1, TrackingOptions(random_start=False, autoreset=False, follow_root=follow))
+        env.start_at(0, 0)
+        ended = [env.step(np.zeros((1, env.num_hinges)))[2][0] for _ in range(20)]  # 0.5 s
+        assert any(ended) != follow
+        if follow:  # the reference now stands where the body does
+            root = env._reference(np.array([0]), 0, "qpos")[0][0, :2]
+            np.testing.assert_allclose(root, env.datas[0].qpos[:2], atol=1e-9)
+
+
+def test_feet_reward_asks_for_foot_heights_and_still_planted_feet(walk_reference):
+    env = TrackingEnv([walk_reference], 1, TrackingOptions(random_start=False, autoreset=False, feet_weight=0.3))
+    step = int(np.argmax(_lowest_foot_point(walk_reference) < 0.01))  # a foot on the floor
+    env.start_at(0, step)  # the body exactly in the reference's pose, still
+    one = np.array([0])
+
+    def feet_term(shift_feet=(0.0, 0.0, 0.0)):
+        bodies = env._bodies(one)
+        bodies["sites"][:, FEET] += shift_feet
+        env.previous_feet[:] = env.datas[0].site_xpos[env.site_ids[FEET]]
+        return env._reward(one, bodies)[1]["feet"][0]
+
+    assert feet_term() == pytest.approx(1.0)
+    assert feet_term((0.0, 0.0, 0.02)) < 0.7  # every foot point 2 cm too high
+    # 1 cm in one 25-ms step is 0.4 m/s: penalised where the reference's foot is on the floor, not in the air.
+    planted = walk_reference.sites[step, FEET, 2] - hu.FOOT_RADIUS < PLANTED_HEIGHT
+    assert 0 < planted.sum() < len(FEET)
+    assert feet_term(np.where(planted[:, None], [0.01, 0.0, 0.0], 0.0)) < 0.5
+    assert feet_term(np.where(planted[:, None], 0.0, [0.01, 0.0, 0.0])) == pytest.approx(1.0)
 
 
 def test_pybullet_agrees_with_mujoco_on_floor_contact(walk_reference):
@@ -312,9 +371,15 @@ def test_rl_train_from_another_policy(walk_h5, policy_home):
     from safetensors.torch import load_file
 
     home = {"MYO_HOME": policy_home["MYO_HOME"]}
-    result = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/t", "--debug", "--keep-state", "--json", env=home)
+    result = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/t", "--config", "generated", "--debug", "--keep-state",
+                 "--json", env=home)  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary, start = json.loads(result.stdout), json.loads(policy_home["summary"])
+    # The preset for generated motions is saved with the policy, and a replay uses it.
+    config = json.loads((Path(summary["path"]) / "config.json").read_text())
+    assert config["follow_root"] is True and config["feet_weight"] > 0
+    replay = myo("rl", "eval", "rl/wider", "--motion", f"{walk_h5}:0", "--json", env=home)
+    assert replay.returncode == 0 and json.loads(replay.stdout)["reference_followed_root"] is True, replay.stderr
     manifest = json.loads((Path(summary["path"]) / "manifest.json").read_text())
     assert manifest["parents"][0]["name"] == "rl/t@1"
     # The observation statistics went on from rl/t's: its count plus this run's observations.

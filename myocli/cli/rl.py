@@ -31,7 +31,7 @@ def train(
     data: Path | None = typer.Option(None, "--data", help="Clips to track (myo28 .h5 from `myo data convert`)."),
     clip: list[str] = typer.Option([], "--clip", help="Track only this sequence of --data (by name; repeat for several). Default: every clip."),
     env: Environment = typer.Option(Environment.tracking, "--env", help="tracking (the myo28 humanoid following --data), or humanoid-v5 (Gymnasium's Humanoid, to compare with published PPO)."),
-    config: str | None = typer.Option(None, "--config", help="Preset (tracking, humanoid-v5) or a YAML file with model: and train: sections (default: the preset named after --env)."),
+    config: str | None = typer.Option(None, "--config", help="Preset (tracking; generated: for generated motions, following pose rather than place and rewarding planted feet; humanoid-v5) or a YAML file with model: and train: sections (default: the preset named after --env)."),
     init: str | None = typer.Option(None, "--init", help="Start from this tracking policy's weights and observation statistics (rl/NAME, or rl/NAME@VERSION), e.g. to train a walker longer at a lower --lr."),
     num_envs: int | None = typer.Option(None, "--num-envs", min=1, help="Simulated copies stepped together (default: the config's)."),
     total_steps: int | None = typer.Option(None, "--total-steps", min=1, help="Environment steps over all copies (default: the config's)."),
@@ -104,7 +104,8 @@ def evaluate(
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
     state = f"fell after {result.fell_at:.2f} s" if result.fell_at is not None else "stayed up to the end"
-    typer.echo(f"{motion}: {result.seconds:.2f} s, {state}; mean joint error {result.mean_error_mm:.1f} mm "
+    slid = ", the reference following the body along the floor" if result.followed_root else ""
+    typer.echo(f"{motion}: {result.seconds:.2f} s, {state}; mean joint error {result.mean_error_mm:.1f} mm{slid} "
                f"(the humanoid's own pose of the reference: {summary['kinematic_floor_mm']:.1f} mm)")  # fmt: skip
     worst = sorted(summary["joint_error_mm"].items(), key=lambda kv: -kv[1])[:5]
     typer.echo("  worst joints: " + ", ".join(f"{name} {mm:.0f} mm" for name, mm in worst))

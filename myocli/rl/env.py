@@ -9,9 +9,17 @@ episode at once, and its last observation is in `info["final_obs"]`).
   reference's angles for the next step: an untrained policy already follows the clip
   kinematically, and learning only has to keep the body upright.
 - Reward: DeepMimic's tracking terms, each exp(-k * error), weighted 0.5 pose, 0.05 velocity,
-  0.15 end effectors, 0.2 root, 0.1 centre of mass (DESIGN.md section 5).
+  0.15 end effectors, 0.2 root, 0.1 centre of mass (DESIGN.md section 5). An optional sixth,
+  `feet` (weight `feet_weight`, 0 by default), asks for the heels' and balls' heights and for
+  still feet where the reference's are on the floor: the end-effector term barely notices a
+  swing foot 2 cm too low, and a foot that shuffles or slides is what foot skating measures.
 - Termination: the mean distance between the simulated and reference joints exceeds
   `terminate_distance` (the body has strayed, usually by falling). Truncation: the clip ends.
+- `follow_root`: after each step the reference is slid along the floor so its root stands over
+  the body's, so the body is asked for the clip's pose, heading, height and speed but not its
+  place on the floor. A generated motion whose feet slide cannot be followed to the place: a
+  planted foot holds, so the body falls behind, and with a fixed reference it would count as
+  strayed and chase the clip off balance.
 - `info["joint_error"]`: per-joint distance (N, 28) in metres, every step.
 """
 
@@ -24,6 +32,7 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 
 from myocli import rotations
+from myocli import skeleton as sk
 from myocli.gl import load_mujoco
 from myocli.rl import humanoid as hu
 from myocli.rl.reference import Reference
@@ -32,7 +41,10 @@ mujoco = load_mujoco()
 
 ACTION_SCALE = 0.5  # radians of PD-target offset at action 1
 REWARD_WEIGHTS = {"pose": 0.5, "velocity": 0.05, "end_effector": 0.15, "root": 0.2, "com": 0.1}
-REWARD_SCALES = {"pose": 2.0, "velocity": 0.1, "end_effector": 40.0, "root": 5.0, "com": 10.0}
+REWARD_SCALES = {"pose": 2.0, "velocity": 0.1, "end_effector": 40.0, "root": 5.0, "com": 10.0, "feet": 300.0}
+FEET = list(sk.FOOT_CONTACT_JOINTS)  # heels and balls
+PLANTED_HEIGHT = 0.03  # metres: a reference foot point below this (on the joint line) stands on the floor
+SLIP_COST = 0.02  # (m/s)^2 of a planted foot point's speed count as this many m^2 of height error
 
 
 @dataclass
@@ -40,6 +52,15 @@ class TrackingOptions:
     terminate_distance: float = 0.3  # metres, mean over the 28 joints
     random_start: bool = True
     autoreset: bool = True  # False (evaluation): a finished copy stays as it ended
+    follow_root: bool = False  # slide the reference along the floor with the body (module docstring)
+    feet_weight: float = 0.0  # weight of the feet term of the reward (module docstring)
+
+
+def tracking_options(model: dict, **evaluation) -> TrackingOptions:
+    """The options a tracking policy was trained with, from its model config (PolicyConfig as a dict);
+    `evaluation` overrides the rest (random_start=False, autoreset=False to replay one motion)."""
+    return TrackingOptions(model["terminate_distance"], follow_root=model.get("follow_root", False),
+                           feet_weight=model.get("feet_weight", 0.0), **evaluation)  # fmt: skip
 
 
 def _heading_frames(root_rotations: np.ndarray) -> np.ndarray:
@@ -81,6 +102,8 @@ class TrackingEnv(gym.vector.VectorEnv):
         self.step_index = np.zeros(num_envs, dtype=np.int64)
         self.start_index = np.zeros(num_envs, dtype=np.int64)
         self.previous_com = np.zeros((num_envs, 3))
+        self.previous_feet = np.zeros((num_envs, len(FEET), 3))
+        self.root_offset = np.zeros((num_envs, 2))  # how far each copy's reference is slid along the floor (follow_root)
         self.rng = np.random.default_rng(seed)
         self.num_hinges = self.model.nu
         # Clips are drawn in proportion to the starts they offer.
@@ -107,6 +130,8 @@ class TrackingEnv(gym.vector.VectorEnv):
         mujoco.mj_forward(self.model, data)
         self.clip[env], self.step_index[env], self.start_index[env] = clip, index, index
         self.previous_com[env] = data.subtree_com[1]
+        self.previous_feet[env] = data.site_xpos[self.site_ids[FEET]]
+        self.root_offset[env] = 0.0
 
     def _reset_one(self, env: int) -> None:
         clip = int(self.rng.choice(len(self.references), p=self.clip_weights))
@@ -131,10 +156,17 @@ class TrackingEnv(gym.vector.VectorEnv):
     # -- what the policy sees --------------------------------------------------------------------
 
     def _reference(self, envs: np.ndarray, ahead: int, *fields: str) -> list[np.ndarray]:
-        """Fields of each copy's reference (qpos, qvel, sites, com, root_rotation) at its step + `ahead`."""
+        """Fields of each copy's reference (qpos, qvel, sites, com, root_rotation) at its step + `ahead`,
+        positions slid along the floor by the copy's root offset."""
         rows = np.clip(self.step_index[envs] + ahead, 0, self.last_index[self.clip[envs]])
         picked = [(self.references[c], i) for c, i in zip(self.clip[envs], rows, strict=True)]
-        return [np.stack([getattr(reference, field)[i] for reference, i in picked]) for field in fields]
+        gathered = []
+        for field in fields:
+            values = np.stack([getattr(reference, field)[i] for reference, i in picked])
+            if field in ("qpos", "sites", "com"):  # the first two numbers of a qpos row are the root's x, y too
+                values[..., :2] += self.root_offset[envs].reshape(len(envs), *[1] * (values.ndim - 2), 2)
+            gathered.append(values)
+        return gathered
 
     def _bodies(self, envs: np.ndarray) -> dict[str, np.ndarray]:
         """The simulated state of the copies `envs`, gathered once per step for reward and observation."""
@@ -185,6 +217,8 @@ class TrackingEnv(gym.vector.VectorEnv):
         bodies = self._bodies(every)
         reward, terms, joint_error = self._reward(every, bodies)
         terminated = joint_error.mean(1) > self.options.terminate_distance
+        if self.options.follow_root:  # the next reference pose is slid to stand where the body now is
+            self.root_offset += bodies["qpos"][:, :2] - self._reference(every, 0, "qpos")[0][:, :2]
         truncated = ~terminated & (self.step_index >= self.last_index[self.clip])
         observation = self._observe(every, bodies)
         info = {"joint_error": joint_error, **{f"reward_{k}": v for k, v in terms.items()}}
@@ -205,6 +239,10 @@ class TrackingEnv(gym.vector.VectorEnv):
         qpos, qvel, sites, com = bodies["qpos"], bodies["qvel"], bodies["sites"], bodies["com"]
         com_velocity = (com - self.previous_com[envs]) / self.dt
         self.previous_com[envs] = com
+        feet, ref_feet = sites[:, FEET], ref_sites[:, FEET]
+        feet_speed = ((feet - self.previous_feet[envs])[..., :2] ** 2).sum(-1) / self.dt**2
+        self.previous_feet[envs] = feet
+        planted = ref_feet[..., 2] - hu.FOOT_RADIUS < PLANTED_HEIGHT
         effectors = list(hu.END_EFFECTORS)
         relative = sites[:, effectors] - qpos[:, None, :3]
         ref_relative = ref_sites[:, effectors] - ref_qpos[:, None, :3]
@@ -215,9 +253,11 @@ class TrackingEnv(gym.vector.VectorEnv):
             "root": ((qpos[:, :3] - ref_qpos[:, :3]) ** 2).sum(1) + 0.1 * _quaternion_angle(qpos[:, 3:7], ref_qpos[:, 3:7]) ** 2
             + 0.01 * ((qvel[:, :3] - ref_qvel[:, :3]) ** 2).sum(1) + 0.001 * ((qvel[:, 3:6] - ref_qvel[:, 3:6]) ** 2).sum(1),
             "com": ((com_velocity - ref_com_velocity) ** 2).sum(1),
+            "feet": ((feet[..., 2] - ref_feet[..., 2]) ** 2).sum(1) + SLIP_COST * (planted * feet_speed).sum(1),
         }  # fmt: skip
         terms = {k: np.exp(-REWARD_SCALES[k] * e) for k, e in errors.items()}
-        reward = sum(REWARD_WEIGHTS[k] * terms[k] for k in terms)
+        weights = REWARD_WEIGHTS | {"feet": self.options.feet_weight}
+        reward = sum(weights[k] * terms[k] for k in terms)
         joint_error = np.linalg.norm(sites - ref_sites, axis=-1)
         return reward, terms, joint_error
 
@@ -235,7 +275,8 @@ class TrackingEnv(gym.vector.VectorEnv):
             mujoco.mj_getState(self.model, data, physics[env], spec)
         return {"physics": physics, "clip": self.clip.copy(), "step_index": self.step_index.copy(),
                 "start_index": self.start_index.copy(), "previous_com": self.previous_com.copy(),
-                "rng": self.rng.bit_generator.state}  # fmt: skip
+                "previous_feet": self.previous_feet.copy(),
+                "root_offset": self.root_offset.copy(), "rng": self.rng.bit_generator.state}  # fmt: skip
 
     def set_state(self, state: dict) -> None:
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
@@ -244,6 +285,8 @@ class TrackingEnv(gym.vector.VectorEnv):
             mujoco.mj_forward(self.model, data)
         for key in ("clip", "step_index", "start_index", "previous_com"):
             getattr(self, key)[:] = state[key]
+        self.root_offset[:] = state.get("root_offset", 0.0)  # states saved before these were kept have none
+        self.previous_feet[:] = state.get("previous_feet", self.previous_feet)
         self.rng.bit_generator.state = state["rng"]
 
 

@@ -37,6 +37,8 @@ class PolicyConfig(DictConfig):
     humanoid_sha256: str = ""  # the MJCF the policy drives (tracking only)
     fps: float = 20.0  # motion frames per second the policy was trained at (tracking only)
     terminate_distance: float = 0.3
+    follow_root: bool = False  # the reference slides along the floor with the body (rl/env.py)
+    feet_weight: float = 0.0  # weight of the reward's feet term (rl/env.py)
 
 
 @dataclass

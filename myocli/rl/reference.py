@@ -28,6 +28,7 @@ from myocli.rl import humanoid as hu
 
 CONTROL_STEPS_PER_FRAME = 2  # the controller acts twice per motion frame (40 Hz for 20 fps)
 FOOT_SMOOTHING_S = 0.1  # about this many seconds (an odd number of control steps) average the root's foot-height correction
+FLOOR_WINDOW_S = 1.0  # the clip's floor at a step: its lowest foot point within this span around it
 
 
 @dataclass
@@ -160,7 +161,7 @@ def build(positions: np.ndarray, fps: float, name: str = "motion", model=None) -
         sites[t] = data.site_xpos[site_ids]
         com[t] = data.subtree_com[1]
     # Raising the root lifts every site and the centre of mass by as much: no second pass needed.
-    lift = _foot_height_correction(hu.joint_positions(sites), positions, int(round(FOOT_SMOOTHING_S / dt)))
+    lift = _foot_height_correction(hu.joint_positions(sites), positions, int(round(FOOT_SMOOTHING_S / dt)), int(round(FLOOR_WINDOW_S / dt)))
     qpos[:, 2] += lift
     sites[..., 2] += lift[:, None]
     com[:, 2] += lift
@@ -171,16 +172,24 @@ def build(positions: np.ndarray, fps: float, name: str = "motion", model=None) -
     return Reference(name, qpos, qvel, sites, com, rotations.quaternion_to_matrix(qpos[:, 3:7]), positions, dt)
 
 
-def _foot_height_correction(posed: np.ndarray, positions: np.ndarray, window: int) -> np.ndarray:
-    """How far (T,) to raise the root so the humanoid's lowest foot point is as high as the clip's.
+def _foot_height_correction(posed: np.ndarray, positions: np.ndarray, window: int, floor_window: int) -> np.ndarray:
+    """How far (T,) to raise the root so the humanoid's lowest foot point stands where the clip's
+    does above the clip's own floor.
 
     The root is placed from the clip's hips, so legs shorter than myo28's (a generator's decoded
     motion shrinks them by centimetres) would leave the humanoid's canonical legs reaching into the
-    floor, and the contact would throw the body up. Both motions are in the myo28 frame, feet on the
-    joint line; the correction is averaged over about `window` steps so a change of supporting foot
-    does not jolt the root. A clip with myo28's proportions gets (close to) zero."""
+    floor, and the contact would throw the body up. And a clip's floor need not be at height 0:
+    a capture's floor drifts (CMU 02_01 rises 5 cm over its 2.8 s) and a generated walk's stance
+    foot hovers 1-4 cm up, where a simulated foot would find no floor. The clip's floor is taken
+    as the lowest foot point within `floor_window` steps around each step (a gait cycle; a jump's
+    flight, shorter than that, keeps its height). Both motions are in the myo28 frame, feet on
+    the joint line; the correction is averaged over about `window` steps so a change of supporting
+    foot does not jolt the root. A clip with myo28's proportions on a level floor gets (close to) zero."""
     feet = list(sk.FOOT_CONTACT_JOINTS)
-    gap = positions[:, feet, 1].min(1) - posed[:, feet, 1].min(1)
+    lowest = positions[:, feet, 1].min(1)
+    half_floor = floor_window // 2
+    floor = np.lib.stride_tricks.sliding_window_view(np.pad(lowest, half_floor, mode="edge"), 2 * half_floor + 1).min(1)
+    gap = lowest - floor - posed[:, feet, 1].min(1)
     half = window // 2  # an odd window of 2 * half + 1 steps, centred on each step
     if half == 0:
         return gap

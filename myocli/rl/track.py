@@ -17,10 +17,12 @@ from myocli.errors import MyoError
 class TrackResult:
     positions: np.ndarray  # (T, 28, 3) the simulated motion at the input's frame rate, myo28 frame
     joint_error: np.ndarray  # (28,) mean distance per joint to the input motion while standing, metres
+    # (for a policy that follows the root: to the input slid along the floor to stand over the body)
     fell_at: float | None  # seconds into the motion when the body strayed past the threshold, or None
     seconds: float  # length of the motion
     floor_error: np.ndarray  # (28,) the same error for the reference pose the humanoid can take (its kinematic floor)
     qpos: np.ndarray  # (T', nq) the simulated humanoid's state at each motion frame of the policy's rate
+    followed_root: bool = False  # the reference slid along the floor with the body (a follow_root policy)
 
     @property
     def mean_error_mm(self) -> float:
@@ -50,6 +52,7 @@ class TrackResult:
             "fell_at_seconds": None if self.fell_at is None else round(self.fell_at, 3),
             "tracked_fraction": round(1.0 if self.fell_at is None else self.fell_at / self.seconds, 4),
             "mean_joint_error_mm": round(self.mean_error_mm, 1),
+            "reference_followed_root": self.followed_root,
             "kinematic_floor_mm": round(float(self.floor_error.mean() * 1000), 1),
             "joint_error_mm": {name: round(float(e) * 1000, 1) for name, e in zip(sk.JOINT_NAMES, self.joint_error, strict=True)},
         }
@@ -75,8 +78,9 @@ def load_policy(spec: str):
 
 def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion") -> TrackResult:
     """Simulate the humanoid following `positions` (T, 28, 3) at `fps` under the policy, from its first frame."""
+    from myocli.render.scene import from_mujoco
     from myocli.rl import reference as rf
-    from myocli.rl.env import TrackingEnv, TrackingOptions, joint_error_floor
+    from myocli.rl.env import TrackingEnv, joint_error_floor, tracking_options
 
     positions = sk.as_joints(np.asarray(positions, dtype=np.float64))
     if not np.isfinite(positions).all():
@@ -85,11 +89,13 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
     if abs(fps - config.fps) > 1e-6:  # the policy acts at the rate it was trained at
         positions = rf.resample(positions, fps, config.fps)
     reference = rf.build(positions, config.fps, name)
-    options = TrackingOptions(terminate_distance=config.terminate_distance, random_start=False, autoreset=False)
+    options = tracking_options(config.to_dict(), random_start=False, autoreset=False)
     env = TrackingEnv([reference], 1, options)
     observation = env.start_at(0, 0)
     poses, states, fell_at = [env.body_positions()[0]], [env.datas[0].qpos.copy()], None
+    offsets = [np.zeros(2)]  # where along the floor the reference stood at each step (follow_root)
     for step in range(1, len(reference)):
+        offsets.append(env.root_offset[0].copy())
         observation, _, terminated, _, _ = env.step(agent.act(observation))
         poses.append(env.body_positions()[0])
         states.append(env.datas[0].qpos.copy())
@@ -97,8 +103,10 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
             fell_at = step * reference.dt
             break
     simulated = np.stack(poses)[:: rf.CONTROL_STEPS_PER_FRAME]  # back to motion frames
-    error = np.linalg.norm(simulated - positions[: len(simulated)], axis=-1).mean(0)
+    slid = from_mujoco(np.pad(np.stack(offsets), ((0, 0), (0, 1))))[:: rf.CONTROL_STEPS_PER_FRAME]
+    error = np.linalg.norm(simulated - (positions[: len(simulated)] + slid[:, None]), axis=-1).mean(0)
     if abs(source_fps - config.fps) > 1e-6:
         simulated = rf.resample(simulated, config.fps, source_fps)
     qpos = np.stack(states)[:: rf.CONTROL_STEPS_PER_FRAME]
-    return TrackResult(simulated, error, fell_at, (len(reference) - 1) * reference.dt, joint_error_floor(reference).mean(0), qpos)
+    return TrackResult(simulated, error, fell_at, (len(reference) - 1) * reference.dt, joint_error_floor(reference).mean(0), qpos,
+                       config.follow_root)
