@@ -35,11 +35,9 @@ def check_output(path: Path) -> str:
 
 def _smooth(path: np.ndarray, frames: int) -> np.ndarray:
     """Centred moving average along time (edges padded), so a follow camera does not jitter."""
-    if len(path) < 3:
-        return path
-    kernel = np.ones(frames) / frames
-    padded = np.pad(path, ((frames // 2, frames - 1 - frames // 2), (0, 0)), mode="edge")
-    return np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(path.shape[1])], axis=1)
+    from myocli.motion.stats import over_centred_window
+
+    return path if len(path) < 3 else over_centred_window(path, frames)
 
 
 def camera_path(joints: np.ndarray, mode: str, fps: float, aspect: float = 4 / 3) -> tuple[np.ndarray, float]:

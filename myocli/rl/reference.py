@@ -23,6 +23,7 @@ from myocli import skeleton as sk
 from myocli.data import retarget
 from myocli.errors import MyoError
 from myocli.motion import ik
+from myocli.motion.stats import over_centred_window
 from myocli.render.scene import to_mujoco
 from myocli.rl import humanoid as hu
 
@@ -187,11 +188,5 @@ def _foot_height_correction(posed: np.ndarray, positions: np.ndarray, window: in
     foot does not jolt the root. A clip with myo28's proportions on a level floor gets (close to) zero."""
     feet = list(sk.FOOT_CONTACT_JOINTS)
     lowest = positions[:, feet, 1].min(1)
-    half_floor = floor_window // 2
-    floor = np.lib.stride_tricks.sliding_window_view(np.pad(lowest, half_floor, mode="edge"), 2 * half_floor + 1).min(1)
-    gap = lowest - floor - posed[:, feet, 1].min(1)
-    half = window // 2  # an odd window of 2 * half + 1 steps, centred on each step
-    if half == 0:
-        return gap
-    padded = np.pad(gap, half, mode="edge")
-    return np.convolve(padded, np.ones(2 * half + 1) / (2 * half + 1), mode="valid")
+    floor = over_centred_window(lowest, 2 * (floor_window // 2) + 1, np.min)  # odd windows: centred on each step
+    return over_centred_window(lowest - floor - posed[:, feet, 1].min(1), 2 * (window // 2) + 1)
