@@ -396,6 +396,9 @@ def test_rl_train_from_another_policy(walk_h5, policy_home):
 def test_rl_bad_inputs(walk_h5, policy_home, tmp_path, monkeypatch):
     home = {"MYO_HOME": policy_home["MYO_HOME"]}
     assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--clip", "nope", "--name", "u", env=home), "'nope'", "02_01")
+    negative = tmp_path / "negative.yaml"
+    negative.write_text("model:\n  feet_weight: -1\n")
+    assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--config", str(negative), "--name", "u", env=home), "feet_weight")
     assert not (Path(home["MYO_HOME"]) / "rl" / "u").exists()
     bad = tmp_path / "nan.npy"
     motion = np.repeat(sk.rest_pose()[None], 10, 0).astype(np.float32)
