@@ -1,14 +1,15 @@
-"""A second opinion on floor contact: the humanoid's capsules against the floor, by MuJoCo and by PyBullet.
+"""A second opinion on floor contact: the humanoid's shapes against the floor, by MuJoCo and by PyBullet.
 
 The skating and penetration figures of myocli/motion/metrics.py read joint positions only.
-The simulated body touches the floor with its capsules, so `myo rl eval` also measures, for
-every simulated frame, how far each body's capsules are from the floor, twice: with MuJoCo's
+The simulated body touches the floor with its shapes (capsules, and a box sole per foot), so
+`myo rl eval` also measures, for every simulated frame, how far each body's shapes are from the
+floor, twice: with MuJoCo's
 collision detection (the engine that simulated it) and with PyBullet's, on the same MJCF
-loaded into PyBullet (its MJCF importer builds the same capsules and hinges). Agreement says
+loaded into PyBullet (its MJCF importer builds the same shapes and hinges). Agreement says
 the figures are the geometry's, not one engine's; a disagreement would show a body the two
 engines build differently.
 
-- penetration: depth of the deepest capsule below the floor, per frame (0 when clear), in mm;
+- penetration: depth of the deepest shape below the floor, per frame (0 when clear), in mm;
 - touching: which bodies are within TOUCH_MM of the floor, per frame; the agreement is the
   share of (frame, body) pairs both engines call the same.
 """
@@ -25,7 +26,7 @@ from myocli import rotations
 from myocli import skeleton as sk
 from myocli.rl import humanoid as hu
 
-TOUCH_MM = 1.0  # a capsule this close to the floor touches it
+TOUCH_MM = 1.0  # a shape this close to the floor touches it
 SEARCH_M = 0.05  # distances are asked for within this margin; anything farther is "clear"
 
 
@@ -33,7 +34,7 @@ SEARCH_M = 0.05  # distances are asked for within this margin; anything farther 
 class FloorContact:
     mujoco_mm: np.ndarray  # (T, B) each body's signed distance to the floor, mm (SEARCH_M when farther)
     pybullet_mm: np.ndarray  # (T, B) the same by PyBullet
-    bodies: list[str]  # the B bodies that carry capsules
+    bodies: list[str]  # the B bodies that carry shapes
 
     def summary(self) -> dict:
         touching_mj, touching_pb = self.mujoco_mm < TOUCH_MM, self.pybullet_mm < TOUCH_MM
@@ -82,7 +83,7 @@ def _pybullet_distances(model, qpos: np.ndarray, bodies: list[str]) -> np.ndarra
             floor, body = pybullet.loadMJCF(str(path), physicsClientId=client)
         joint_count = pybullet.getNumJoints(body, physicsClientId=client)
         info = [pybullet.getJointInfo(body, j, physicsClientId=client) for j in range(joint_count)]
-        # PyBullet names a joint as the MJCF does and a link after the body whose capsules it carries.
+        # PyBullet names a joint as the MJCF does and a link after the body whose shapes it carries.
         qpos_address = {mujoco.mj_id2name(model, mujoco.mjtObj.mjOBJ_JOINT, j): int(model.jnt_qposadr[j]) for j in range(model.njnt)}
         hinges = [(j, qpos_address[i[1].decode()]) for j, i in enumerate(info) if i[1].decode() in qpos_address]
         column_of_link = {j: bodies.index(i[12].decode()) for j, i in enumerate(info) if i[12].decode() in bodies}
