@@ -362,7 +362,7 @@ def test_rl_train_and_eval(walk_h5, policy_home, tmp_path):
     assert report["mean_joint_error_mm"] > 0 and report["seconds"] == pytest.approx(56 / 20, abs=0.1)
     # (each figure is rounded for the report: compare to the rounding)
     assert report["tracked_fraction"] == pytest.approx(1.0 if report["fell_at_seconds"] is None else report["fell_at_seconds"] / report["seconds"], abs=1e-3)
-    contact = report["floor_contact"]  # the simulated body's capsules, by MuJoCo and by PyBullet
+    contact = report["floor_contact"]  # the simulated body's shapes, by MuJoCo and by PyBullet
     assert contact["mujoco_penetration_mm"] == pytest.approx(contact["pybullet_penetration_mm"], abs=0.5)
     assert contact["touching_agreement"] > 0.95
 

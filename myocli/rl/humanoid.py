@@ -36,7 +36,7 @@ from myocli.render.scene import from_mujoco, to_mujoco
 
 TIMESTEP = 0.005  # seconds per physics step
 BODY_MASS_KG = 70.0
-FOOT_RADIUS = 0.025  # half the sole's thickness: the simulated body stands this much above the joint line
+FOOT_RADIUS = 0.025  # half the sole's thickness (and the heel strut's radius): the body stands this much above the joint line
 SOLE_HALF_WIDTH = 0.04  # metres: a foot 8 cm wide
 
 # Mass fraction of the segment each body carries (sums to 1 over all bodies, left and right).
