@@ -80,7 +80,7 @@ def evaluate(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document: tracking error per joint, time before falling, floor contact by both engines."),
 ) -> None:
-    """Track a motion with a trained policy: per-joint error, time before falling, and how deep the body's capsules sink into the floor (by MuJoCo and, as a cross-check, PyBullet).
+    """Track a motion with a trained policy: per-joint error, time before falling, and how deep the body's shapes (capsules, box soles) sink into the floor (by MuJoCo and, as a cross-check, PyBullet).
 
     Example: myo rl eval rl/walker --motion datasets/cmu_walk.h5:0 --json
     """
@@ -110,7 +110,7 @@ def evaluate(
     worst = sorted(summary["joint_error_mm"].items(), key=lambda kv: -kv[1])[:5]
     typer.echo("  worst joints: " + ", ".join(f"{name} {mm:.0f} mm" for name, mm in worst))
     contact = summary["floor_contact"]
-    typer.echo(f"  capsules below the floor: {contact['mujoco_penetration_mm']:.2f} mm by MuJoCo, {contact['pybullet_penetration_mm']:.2f} mm "
+    typer.echo(f"  body shapes below the floor: {contact['mujoco_penetration_mm']:.2f} mm by MuJoCo, {contact['pybullet_penetration_mm']:.2f} mm "
                f"by PyBullet (frames and bodies touching agree {100 * contact['touching_agreement']:.0f}%)")  # fmt: skip
     for path in outputs:
         typer.echo(f"  wrote {path}")

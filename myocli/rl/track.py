@@ -29,7 +29,7 @@ class TrackResult:
         return float(self.joint_error.mean() * 1000)
 
     def floor_contact(self) -> dict:
-        """The simulated body's capsules against the floor, by MuJoCo and by PyBullet (rl/contact_check.py)."""
+        """The simulated body's shapes against the floor, by MuJoCo and by PyBullet (rl/contact_check.py)."""
         from myocli.rl.contact_check import floor_contact
 
         return floor_contact(self.qpos).summary()
