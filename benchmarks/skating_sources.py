@@ -6,7 +6,9 @@ DESIGN.md section 5; penetration in mm):
   decoded by each tokenizer, against the clips themselves: what any generator that decodes
   through that tokenizer starts from.
 - --policy with --motion (one or more): each motion tracked by the policy from its first frame (as
-  `myo rl eval` does), the kinematic input against the simulated result over the frames simulated.
+  `myo rl eval` does), the kinematic input against the simulated result over the frames simulated;
+  and the simulated toes' skating steps sorted by what the input's toe did in the same step (up in
+  the air, sliding on the floor, or still on it) and, for the last, by how high the simulated toe was.
 
 Run from the repository root (checkpoints in ./checkpoints or $MYO_HOME):
     python benchmarks/skating_sources.py --data datasets/tok_test.h5 --tokenizers quality-rvq6 quality-vq --clips 20
@@ -41,15 +43,39 @@ def tokenizer_reconstructions(data: str, tokenizers: list[str], clips: int) -> N
         print(spec, plausibility(rebuilt, dataset.fps))
 
 
+def skating_causes(kinematic, simulated, fps: float) -> dict[str, int]:
+    """Toe-steps where the simulated motion skates (metrics.skating_toes), counted by what the
+    input's toe did in the same step."""
+    import numpy as np
+
+    from myocli import skeleton as sk
+    from myocli.motion import metrics
+
+    simulated_skates = metrics.skating_toes(simulated, fps)
+    toes = kinematic[: len(simulated), list(sk.TOE_JOINTS)]
+    input_up = ~((toes[1:, :, 1] < sk.FOOT_CONTACT_HEIGHT_M) & (toes[:-1, :, 1] < sk.FOOT_CONTACT_HEIGHT_M))
+    input_slides = metrics.skating_toes(kinematic[: len(simulated)], fps)
+    still = simulated_skates & ~input_up & ~input_slides
+    toe_height = np.minimum(simulated[1:, list(sk.TOE_JOINTS), 1], simulated[:-1, list(sk.TOE_JOINTS), 1])
+    return {
+        "input toe up": int((simulated_skates & input_up).sum()),
+        "input toe slides too": int((simulated_skates & input_slides).sum()),
+        "input toe still, simulated toe on the floor (< 5 mm)": int((still & (toe_height < 0.005)).sum()),
+        "input toe still, simulated toe above it": int((still & (toe_height >= 0.005)).sum()),
+    }
+
+
 def simulated_motions(policy: str, motions: list[str]) -> None:
     """Each motion tracked from its first frame; kinematic and simulated figures over the frames simulated."""
+    from collections import Counter
+
     import numpy as np
 
     from myocli.data.motion_input import load_motion
     from myocli.rl.track import load_policy, track
 
     _, config, agent = load_policy(policy)
-    rows = []
+    rows, causes = [], Counter()
     for motion in motions:
         source = load_motion(motion)
         fps = source.fps or 20.0
@@ -62,6 +88,8 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
             figures += [skating, penetration]
             print(f"  {stage}: skating ratio {skating:.3f}, penetration {penetration:.1f} mm")
         rows.append(figures)
+        causes.update(skating_causes(source.motion, result.positions, fps))
+    print("simulated toe-steps that skate, by what the input's toe did:", dict(causes))
     if len(rows) > 1:
         tracked, error, skating_k, penetration_k, skating_s, penetration_s = np.mean(rows, axis=0)
         lower = sum(row[4] < row[2] for row in rows)

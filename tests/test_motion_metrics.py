@@ -30,6 +30,15 @@ def test_skating_needs_a_low_foot_moving_fast():
     assert metrics.floating_mm(flying) > 140
 
 
+def test_skating_is_told_toe_by_toe():
+    one_foot = standing()
+    left_toe = sk.JOINT_INDEX["left_foot"]
+    one_foot[:, left_toe, 0] += np.arange(20) * 0.05  # only the left toe slides, at 1 m/s
+    skates = metrics.skating_toes(one_foot, 20)
+    assert skates.shape == (19, 2) and skates[:, 0].all() and not skates[:, 1].any()
+    assert metrics.foot_skating_ratio(one_foot, 20) == 1.0  # a frame skates when either toe does
+
+
 def test_penetration_and_bone_length_error():
     sunk = standing()
     sunk[..., 1] -= 0.03

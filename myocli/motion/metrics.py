@@ -70,16 +70,21 @@ def codebook_usage(counts: np.ndarray) -> tuple[float, float]:
 SKATING_SPEED_M_S = 0.5  # GMD/OmniControl: a contact foot moving faster than this skates
 
 
-def foot_skating_ratio(positions: np.ndarray, fps: float) -> float:
-    """Share of adjacent frame pairs in which a toe below 5 cm in both frames moves faster
-    than 0.5 m/s horizontally (GMD/OmniControl; real data 0.0, MDM about 0.09)."""
+def skating_toes(positions: np.ndarray, fps: float) -> np.ndarray:
+    """(T - 1, 2) bool: whether each toe (left, right) skates between frames t and t + 1, that is
+    stays below 5 cm in both and moves faster than 0.5 m/s horizontally."""
     toes = positions[:, list(sk.TOE_JOINTS)]
-    if len(toes) < 2:
-        return 0.0
     low = toes[..., 1] < sk.FOOT_CONTACT_HEIGHT_M
-    contact = low[1:] & low[:-1]
     horizontal = np.linalg.norm((toes[1:] - toes[:-1])[..., [0, 2]], axis=-1) * fps
-    return float(np.mean((contact & (horizontal > SKATING_SPEED_M_S)).any(axis=-1)))
+    return low[1:] & low[:-1] & (horizontal > SKATING_SPEED_M_S)
+
+
+def foot_skating_ratio(positions: np.ndarray, fps: float) -> float:
+    """Share of adjacent frame pairs in which a toe skates (`skating_toes`; GMD/OmniControl;
+    real data 0.0, MDM about 0.09)."""
+    if len(positions) < 2:
+        return 0.0
+    return float(np.mean(skating_toes(positions, fps).any(axis=-1)))
 
 
 def penetration_mm(positions: np.ndarray) -> float:
