@@ -8,7 +8,8 @@ DESIGN.md section 5; penetration in mm):
 - --policy with --motion (one or more): each motion tracked by the policy from its first frame (as
   `myo rl eval` does), the kinematic input against the simulated result over the frames simulated;
   and the simulated toes' skating steps sorted by what the input's toe did in the same step (up in
-  the air, sliding on the floor, or still on it) and, for the last, by how high the simulated toe was.
+  the air, sliding on the floor, or slower than skating on it) and by whether the simulated toe was
+  on the floor (a flat sole's toe height, plus 5 mm) or above it.
 
 Run from the repository root (checkpoints in ./checkpoints or $MYO_HOME):
     python benchmarks/skating_sources.py --data datasets/tok_test.h5 --tokenizers quality-rvq6 quality-vq --clips 20
@@ -56,12 +57,16 @@ def skating_causes(kinematic, simulated, fps: float) -> dict[str, int]:
     input_up = ~((toes[1:, :, 1] < sk.FOOT_CONTACT_HEIGHT_M) & (toes[:-1, :, 1] < sk.FOOT_CONTACT_HEIGHT_M))
     input_slides = metrics.skating_toes(kinematic[: len(simulated)], fps)
     still = simulated_skates & ~input_up & ~input_slides
+    # A toe on a sole flat on the floor stands as high as in myo28's rest pose (1 cm above the heel).
+    flat = sk.rest_pose(floor=True)[list(sk.TOE_JOINTS), 1] + 0.005
     toe_height = np.minimum(simulated[1:, list(sk.TOE_JOINTS), 1], simulated[:-1, list(sk.TOE_JOINTS), 1])
+    on_floor = toe_height < flat
     return {
         "input toe up": int((simulated_skates & input_up).sum()),
+        "input toe up, simulated toe on the floor": int((simulated_skates & input_up & on_floor).sum()),
         "input toe slides too": int((simulated_skates & input_slides).sum()),
-        "input toe still, simulated toe on the floor (< 5 mm)": int((still & (toe_height < 0.005)).sum()),
-        "input toe still, simulated toe above it": int((still & (toe_height >= 0.005)).sum()),
+        "input toe slower than 0.5 m/s, simulated toe on the floor": int((still & on_floor).sum()),
+        "input toe slower than 0.5 m/s, simulated toe above it": int((still & ~on_floor).sum()),
     }
 
 
