@@ -52,15 +52,15 @@ def skating_causes(kinematic, simulated, fps: float) -> dict[str, int]:
     from myocli import skeleton as sk
     from myocli.motion import metrics
 
+    kinematic = kinematic[: len(simulated)]
     simulated_skates = metrics.skating_toes(simulated, fps)
-    toes = kinematic[: len(simulated), list(sk.TOE_JOINTS)]
-    input_up = ~((toes[1:, :, 1] < sk.FOOT_CONTACT_HEIGHT_M) & (toes[:-1, :, 1] < sk.FOOT_CONTACT_HEIGHT_M))
-    input_slides = metrics.skating_toes(kinematic[: len(simulated)], fps)
+    input_up = ~metrics.low_toes(kinematic)
+    input_slides = metrics.skating_toes(kinematic, fps)
     still = simulated_skates & ~input_up & ~input_slides
     # A toe on a sole flat on the floor stands as high as in myo28's rest pose (1 cm above the heel).
-    flat = sk.rest_pose(floor=True)[list(sk.TOE_JOINTS), 1] + 0.005
-    toe_height = np.minimum(simulated[1:, list(sk.TOE_JOINTS), 1], simulated[:-1, list(sk.TOE_JOINTS), 1])
-    on_floor = toe_height < flat
+    toes = list(sk.TOE_JOINTS)
+    flat = sk.rest_pose(floor=True)[toes, 1] + 0.005
+    on_floor = np.minimum(simulated[1:, toes, 1], simulated[:-1, toes, 1]) < flat
     return {
         "input toe up": int((simulated_skates & input_up).sum()),
         "input toe up, simulated toe on the floor": int((simulated_skates & input_up & on_floor).sum()),

@@ -70,13 +70,18 @@ def codebook_usage(counts: np.ndarray) -> tuple[float, float]:
 SKATING_SPEED_M_S = 0.5  # GMD/OmniControl: a contact foot moving faster than this skates
 
 
+def low_toes(positions: np.ndarray) -> np.ndarray:
+    """(T - 1, 2) bool: whether each toe (left, right) stays below 5 cm in frames t and t + 1."""
+    low = positions[:, list(sk.TOE_JOINTS), 1] < sk.FOOT_CONTACT_HEIGHT_M
+    return low[1:] & low[:-1]
+
+
 def skating_toes(positions: np.ndarray, fps: float) -> np.ndarray:
-    """(T - 1, 2) bool: whether each toe (left, right) skates between frames t and t + 1, that is
-    stays below 5 cm in both and moves faster than 0.5 m/s horizontally."""
+    """(T - 1, 2) bool: whether each toe skates between frames t and t + 1, that is stays low
+    (`low_toes`) and moves faster than 0.5 m/s horizontally."""
     toes = positions[:, list(sk.TOE_JOINTS)]
-    low = toes[..., 1] < sk.FOOT_CONTACT_HEIGHT_M
     horizontal = np.linalg.norm((toes[1:] - toes[:-1])[..., [0, 2]], axis=-1) * fps
-    return low[1:] & low[:-1] & (horizontal > SKATING_SPEED_M_S)
+    return low_toes(positions) & (horizontal > SKATING_SPEED_M_S)
 
 
 def foot_skating_ratio(positions: np.ndarray, fps: float) -> float:

@@ -3,11 +3,10 @@
 The skating and penetration figures of myocli/motion/metrics.py read joint positions only.
 The simulated body touches the floor with its shapes (capsules, and a box sole per foot), so
 `myo rl eval` also measures, for every simulated frame, how far each body's shapes are from the
-floor, twice: with MuJoCo's
-collision detection (the engine that simulated it) and with PyBullet's, on the same MJCF
-loaded into PyBullet (its MJCF importer builds the same shapes and hinges). Agreement says
-the figures are the geometry's, not one engine's; a disagreement would show a body the two
-engines build differently.
+floor, twice: with MuJoCo's collision detection (the engine that simulated it) and with
+PyBullet's, on the same MJCF loaded into PyBullet (its MJCF importer builds the same shapes and
+hinges). Agreement says the figures are the geometry's, not one engine's; a disagreement would
+show a body the two engines build differently.
 
 - penetration: depth of the deepest shape below the floor, per frame (0 when clear), in mm;
 - touching: which bodies are within TOUCH_MM of the floor, per frame; the agreement is the
