@@ -225,11 +225,20 @@ def test_feet_reward_asks_for_foot_heights_and_still_planted_feet(walk_reference
 
     assert feet_term() == pytest.approx(1.0)
     assert feet_term((0.0, 0.0, 0.02)) < 0.7  # every foot point 2 cm too high
-    # 1 cm in one 25-ms step is 0.4 m/s: penalised where the reference's foot is on the floor, not in the air.
+    # 1 cm in one 25-ms step is 0.4 m/s: penalised where the reference's foot is on the floor...
     planted = walk_reference.sites[step, FEET, 2] - hu.FOOT_RADIUS < PLANTED_HEIGHT
     assert 0 < planted.sum() < len(FEET)
     assert feet_term(np.where(planted[:, None], [0.01, 0.0, 0.0], 0.0)) < 0.5
-    assert feet_term(np.where(planted[:, None], 0.0, [0.01, 0.0, 0.0])) == pytest.approx(1.0)
+    # ...and where the body carries its swing foot below 5 cm (foot skating's height), not above it.
+    swing_height = env.datas[0].site_xpos[env.site_ids[FEET], 2] - hu.FOOT_RADIUS
+
+    def swing_at(height, slide):
+        shift = np.zeros((len(FEET), 3))
+        shift[~planted, 0], shift[~planted, 2] = slide, height - swing_height[~planted]
+        return feet_term(shift)
+
+    assert swing_at(0.02, 0.01) < 0.5 * swing_at(0.02, 0.0)
+    assert swing_at(0.10, 0.01) == pytest.approx(swing_at(0.10, 0.0))
 
 
 def test_pybullet_agrees_with_mujoco_on_floor_contact(walk_reference):

@@ -11,8 +11,9 @@ episode at once, and its last observation is in `info["final_obs"]`).
 - Reward: DeepMimic's tracking terms, each exp(-k * error), weighted 0.5 pose, 0.05 velocity,
   0.15 end effectors, 0.2 root, 0.1 centre of mass (DESIGN.md section 5). An optional sixth,
   `feet` (weight `feet_weight`, 0 by default), asks for the heels' and balls' heights and for
-  still feet where the reference's are on the floor: the end-effector term barely notices a
-  swing foot 2 cm too low, and a foot that shuffles or slides is what foot skating measures.
+  still feet where the reference's are on the floor or the body's own are below 5 cm: the
+  end-effector term barely notices a swing foot 2 cm too low, and a foot that shuffles, slides
+  or swings that low is what foot skating measures.
 - Termination: the mean distance between the simulated and reference joints exceeds
   `terminate_distance` (the body has strayed, usually by falling). Truncation: the clip ends.
 - `follow_root`: after each step the reference is slid along the floor so its root stands over
@@ -242,7 +243,9 @@ class TrackingEnv(gym.vector.VectorEnv):
         feet, ref_feet = sites[:, FEET], ref_sites[:, FEET]
         feet_speed = ((feet - self.previous_feet[envs])[..., :2] ** 2).sum(-1) / self.dt**2
         self.previous_feet[envs] = feet
-        planted = ref_feet[..., 2] - hu.FOOT_RADIUS < PLANTED_HEIGHT
+        # Still wherever the reference's foot is planted, and wherever the body's own is below the
+        # foot-skating height: a swing foot carried that low and fast is what foot skating counts.
+        on_floor = (ref_feet[..., 2] - hu.FOOT_RADIUS < PLANTED_HEIGHT) | (feet[..., 2] - hu.FOOT_RADIUS < sk.FOOT_CONTACT_HEIGHT_M)
         effectors = list(hu.END_EFFECTORS)
         relative = sites[:, effectors] - qpos[:, None, :3]
         ref_relative = ref_sites[:, effectors] - ref_qpos[:, None, :3]
@@ -253,7 +256,7 @@ class TrackingEnv(gym.vector.VectorEnv):
             "root": ((qpos[:, :3] - ref_qpos[:, :3]) ** 2).sum(1) + 0.1 * _quaternion_angle(qpos[:, 3:7], ref_qpos[:, 3:7]) ** 2
             + 0.01 * ((qvel[:, :3] - ref_qvel[:, :3]) ** 2).sum(1) + 0.001 * ((qvel[:, 3:6] - ref_qvel[:, 3:6]) ** 2).sum(1),
             "com": ((com_velocity - ref_com_velocity) ** 2).sum(1),
-            "feet": ((feet[..., 2] - ref_feet[..., 2]) ** 2).sum(1) + SLIP_COST * (planted * feet_speed).sum(1),
+            "feet": ((feet[..., 2] - ref_feet[..., 2]) ** 2).sum(1) + SLIP_COST * (on_floor * feet_speed).sum(1),
         }  # fmt: skip
         terms = {k: np.exp(-REWARD_SCALES[k] * e) for k, e in errors.items()}
         weights = REWARD_WEIGHTS | {"feet": self.options.feet_weight}
