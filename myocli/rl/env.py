@@ -243,9 +243,9 @@ class TrackingEnv(gym.vector.VectorEnv):
         feet, ref_feet = sites[:, FEET], ref_sites[:, FEET]
         feet_speed = ((feet - self.previous_feet[envs])[..., :2] ** 2).sum(-1) / self.dt**2
         self.previous_feet[envs] = feet
-        # Still wherever the reference's foot is planted, and wherever the body's own is below the
-        # foot-skating height: a swing foot carried that low and fast is what foot skating counts.
-        on_floor = (ref_feet[..., 2] - hu.FOOT_RADIUS < PLANTED_HEIGHT) | (feet[..., 2] - hu.FOOT_RADIUS < sk.FOOT_CONTACT_HEIGHT_M)
+        # Heights on the joint line (the sole's centre less its half thickness), as myo28 motions give them.
+        height, ref_height = feet[..., 2] - hu.FOOT_RADIUS, ref_feet[..., 2] - hu.FOOT_RADIUS
+        on_floor = (ref_height < PLANTED_HEIGHT) | (height < sk.FOOT_CONTACT_HEIGHT_M)  # module docstring
         effectors = list(hu.END_EFFECTORS)
         relative = sites[:, effectors] - qpos[:, None, :3]
         ref_relative = ref_sites[:, effectors] - ref_qpos[:, None, :3]
@@ -256,7 +256,7 @@ class TrackingEnv(gym.vector.VectorEnv):
             "root": ((qpos[:, :3] - ref_qpos[:, :3]) ** 2).sum(1) + 0.1 * _quaternion_angle(qpos[:, 3:7], ref_qpos[:, 3:7]) ** 2
             + 0.01 * ((qvel[:, :3] - ref_qvel[:, :3]) ** 2).sum(1) + 0.001 * ((qvel[:, 3:6] - ref_qvel[:, 3:6]) ** 2).sum(1),
             "com": ((com_velocity - ref_com_velocity) ** 2).sum(1),
-            "feet": ((feet[..., 2] - ref_feet[..., 2]) ** 2).sum(1) + SLIP_COST * (on_floor * feet_speed).sum(1),
+            "feet": ((height - ref_height) ** 2).sum(1) + SLIP_COST * (on_floor * feet_speed).sum(1),
         }  # fmt: skip
         terms = {k: np.exp(-REWARD_SCALES[k] * e) for k, e in errors.items()}
         weights = REWARD_WEIGHTS | {"feet": self.options.feet_weight}
