@@ -195,6 +195,18 @@ def test_training_on_from_a_finished_version_makes_a_new_version(motion_sets, ti
     assert second["parents"][0]["name"] == "tokenizer/grow@1" and second["training"]["steps_done"] == 4
 
 
+def test_runs_on_one_machine_take_a_free_port_so_two_can_run_at_once():
+    from myocli.train.launch import LaunchOptions, launch_command
+
+    def port(**options):
+        command = launch_command(LaunchOptions(gpus=2, **options), ["tokenizer", "train"])
+        return command[command.index("--main_process_port") + 1] if "--main_process_port" in command else None
+
+    assert port() == "0"  # the launcher picks a free one, not the shared default 29500
+    assert port(main_process_port=29512) == "29512"
+    assert port(num_machines=2, main_process_ip="10.0.0.1") is None  # several machines agree on the launcher's default
+
+
 def _interrupt_after_step(command: list[str], env: dict, step: int) -> tuple[int, str]:
     """Start a training, send SIGTERM once it logs `step`, return (exit code, rest of stderr)."""
     import os

@@ -24,7 +24,7 @@ Gpus = Annotated[int, typer.Option("--gpus", min=1, help="Processes per machine;
 NumMachines = Annotated[int, typer.Option("--num-machines", min=1, help="Machines in a multi-node run (passed to accelerate launch).")]
 MachineRank = Annotated[int, typer.Option("--machine-rank", min=0, help="This machine's rank in a multi-node run.")]
 MainProcessIp = Annotated[str | None, typer.Option("--main-process-ip", help="Address of the rank-0 machine in a multi-node run.")]
-MainProcessPort = Annotated[int | None, typer.Option("--main-process-port", help="Port of the rank-0 machine in a multi-node run.")]
+MainProcessPort = Annotated[int | None, typer.Option("--main-process-port", help="Port of the rank-0 machine in a multi-node run (on one machine a free port is picked).")]
 MixedPrecision = Annotated[Precision | None, typer.Option("--mixed-precision", help="no, bf16 or fp16 (fp16 needs a CUDA GPU); default: the config's, else no.")]
 GradAccum = Annotated[int | None, typer.Option("--grad-accum", min=1, help="Micro-batches per optimizer step (default: the config's, else 1).")]
 MaxSteps = Annotated[int | None, typer.Option("--max-steps", min=1, help="Optimizer steps (default: the config's).")]

@@ -46,8 +46,11 @@ def launch_command(options: LaunchOptions, argv: list[str]) -> list[str]:
     ]  # fmt: skip
     if options.main_process_ip:
         command += ["--main_process_ip", options.main_process_ip]
-    if options.main_process_port:
-        command += ["--main_process_port", str(options.main_process_port)]
+    port = options.main_process_port
+    if port is None and options.num_machines == 1:
+        port = 0  # a free port, picked by the launcher: two runs on one machine never race for the default 29500
+    if port is not None:
+        command += ["--main_process_port", str(port)]
     return command + ["-m", "myocli", *argv]
 
 
