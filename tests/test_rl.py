@@ -62,6 +62,22 @@ def test_humanoid_stands_under_pd_and_falls_without_it():
     assert limp.qpos[2] < 0.5
 
 
+def test_humanoid_lands_on_the_floor_without_sinking_into_it():
+    """A 10-cm drop on to the feet (1.4 m/s at impact): the floor's contact layer (humanoid.py) takes
+    it above the floor, where MuJoCo's default contact let the soles sink a centimetre; standing, the
+    soles rest on the layer."""
+    model = hu.load_model()
+    data = _standing_data(model)
+    data.qpos[2] += 0.10
+    feet = hu.site_ids(model)[list(sk.FOOT_CONTACT_JOINTS)]
+    lowest = []  # the lowest heel or ball on the joint line, each physics step
+    for _ in range(int(1.0 / model.opt.timestep)):
+        mujoco.mj_step(model, data)
+        lowest.append(hu.joint_positions(data.site_xpos[feet])[:, 1].min())
+    assert min(lowest) >= 0.0
+    assert 0.0 < lowest[-1] <= hu.CONTACT_MARGIN
+
+
 def test_humanoid_follows_the_joint_table():
     model = hu.load_model()
     assert model.nu == len(hu.HINGE_LIST) == model.nq - 7
@@ -400,6 +416,28 @@ def test_rl_train_from_another_policy(walk_h5, policy_home):
     assert resumed.returncode != 0 and "--resume continues a run with its own settings" in resumed.stderr
     assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--name", "m", "--init", "rl/missing", env=home), "rl/missing")
     assert not (Path(home["MYO_HOME"]) / "rl" / "h").exists() and not (Path(home["MYO_HOME"]) / "rl" / "m").exists()
+
+
+def test_rl_train_fine_tunes_a_policy_of_another_build_of_the_humanoid(walk_h5, policy_home, monkeypatch):
+    """A changed body (contact, masses) refuses old policies for replay, but --init may start from them;
+    one that moves other hinges is refused."""
+    from myocli import registry
+
+    home = {"MYO_HOME": policy_home["MYO_HOME"]}
+    monkeypatch.setenv("MYO_HOME", home["MYO_HOME"])
+    _, values, tensors, _ = registry.load("rl/t", "rl", "ppo-policy")
+    registry.save(registry.new_version("rl", "older"), values | {"humanoid_sha256": "0" * 64}, tensors)
+    assert_clean_failure(myo("rl", "eval", "rl/older", "--motion", f"{walk_h5}:0", env=home), "rl/older", "another humanoid")
+    result = myo("rl", "train", "--data", str(walk_h5), "--name", "newer", "--init", "rl/older", "--debug", "--json", env=home)
+    assert result.returncode == 0, result.stderr
+    assert "rl/older@1 was trained for another build of the humanoid" in result.stderr
+    manifest = json.loads((Path(json.loads(result.stdout)["path"]) / "manifest.json").read_text())
+    assert manifest["parents"][0]["name"] == "rl/older@1" and manifest["parents"][0]["other_humanoid"] is True
+    assert manifest["config"]["humanoid_sha256"] == hu.fingerprint()
+    fewer = values | {"humanoid_sha256": "0" * 64, "action_dim": 30}
+    registry.save(registry.new_version("rl", "fewer"), fewer, Agent(PolicyConfig.from_dict(fewer)).state_dict())
+    assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--name", "f", "--init", "rl/fewer", env=home), "rl/fewer@1", "30 hinges")
+    assert not (Path(home["MYO_HOME"]) / "rl" / "f").exists()
 
 
 def test_rl_bad_inputs(walk_h5, policy_home, tmp_path, monkeypatch):

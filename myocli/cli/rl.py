@@ -32,7 +32,7 @@ def train(
     clip: list[str] = typer.Option([], "--clip", help="Track only this sequence of --data (by name; repeat for several). Default: every clip."),
     env: Environment = typer.Option(Environment.tracking, "--env", help="tracking (the myo28 humanoid following --data), or humanoid-v5 (Gymnasium's Humanoid, to compare with published PPO)."),
     config: str | None = typer.Option(None, "--config", help="Preset (tracking; generated: for generated motions, following pose rather than place and rewarding planted feet; humanoid-v5) or a YAML file with model: and train: sections (default: the preset named after --env)."),
-    init: str | None = typer.Option(None, "--init", help="Start from this tracking policy's weights and observation statistics (rl/NAME, or rl/NAME@VERSION), e.g. to train a walker longer at a lower --lr."),
+    init: str | None = typer.Option(None, "--init", help="Start from this tracking policy's weights and observation statistics (rl/NAME, or rl/NAME@VERSION), e.g. to train a walker longer at a lower --lr, or to carry a policy over to a changed humanoid (same hinges)."),
     num_envs: int | None = typer.Option(None, "--num-envs", min=1, help="Simulated copies stepped together (default: the config's)."),
     total_steps: int | None = typer.Option(None, "--total-steps", min=1, help="Environment steps over all copies (default: the config's)."),
     lr: t.LearningRate = None,

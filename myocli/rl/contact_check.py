@@ -9,8 +9,8 @@ hinges). Agreement says the figures are the geometry's, not one engine's; a disa
 show a body the two engines build differently.
 
 - penetration: depth of the deepest shape below the floor, per frame (0 when clear), in mm;
-- touching: which bodies are within TOUCH_MM of the floor, per frame; the agreement is the
-  share of (frame, body) pairs both engines call the same.
+- touching: which bodies are within TOUCH_MM of the floor (its 5-mm contact layer and 1 mm more,
+  humanoid.py), per frame; the agreement is the share of (frame, body) pairs both engines call the same.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from myocli import rotations
 from myocli import skeleton as sk
 from myocli.rl import humanoid as hu
 
-TOUCH_MM = 1.0  # a shape this close to the floor touches it
+TOUCH_MM = 1000 * hu.CONTACT_MARGIN + 1.0  # a shape this close to the floor touches it (rests on its contact layer)
 SEARCH_M = 0.05  # distances are asked for within this margin; anything farther is "clear"
 
 

@@ -38,6 +38,16 @@ TIMESTEP = 0.005  # seconds per physics step
 BODY_MASS_KG = 70.0
 FOOT_RADIUS = 0.025  # half the sole's thickness (and the heel strut's radius): the body stands this much above the joint line
 SOLE_HALF_WIDTH = 0.04  # metres: a foot 8 cm wide
+# Floor contact. MuJoCo's contact is soft: with its defaults (time constant 0.02 s, impedance
+# 0.9-0.95) a foot landing at 1 m/s sank up to 2 cm into the floor. So it is made as stiff as the
+# 5-ms step resolves (MuJoCo clamps the time constant at two steps), and what give is left happens
+# in a 5-mm layer on the floor, like a shoe's sole: the floor pushes from 5 mm out (its contact
+# margin), so a landing compresses the layer instead of sinking the foot below the floor, and a
+# standing foot rests on it, 5 mm up. (Measured in benchmarks/RESULTS.md: with 3 mm the hardest
+# landings of generated walks still reached 5 mm below the floor.)
+CONTACT_SOLREF = f"{2 * TIMESTEP:g} 1"
+CONTACT_SOLIMP = "0.95 0.99 0.001"
+CONTACT_MARGIN = 0.005  # metres
 
 # Mass fraction of the segment each body carries (sums to 1 over all bodies, left and right).
 MASS_FRACTIONS = {
@@ -187,11 +197,11 @@ def mjcf() -> str:
         f'  <option timestep="{TIMESTEP}" integrator="implicitfast"/>',
         '  <default>',
         '    <joint damping="2" armature="0.02" limited="true"/>',
-        '    <geom contype="1" conaffinity="0" friction="1.0 0.05 0.01" rgba="0.75 0.75 0.78 1"/>',
+        f'    <geom contype="1" conaffinity="0" friction="1.0 0.05 0.01" solref="{CONTACT_SOLREF}" solimp="{CONTACT_SOLIMP}" rgba="0.75 0.75 0.78 1"/>',
         '    <site size="0.01" rgba="1 0 0 0"/>',
         '  </default>',
         '  <worldbody>',
-        '    <geom name="floor" type="plane" size="50 50 0.1" contype="1" conaffinity="1" rgba="0.6 0.6 0.62 1"/>',
+        f'    <geom name="floor" type="plane" size="50 50 0.1" margin="{CONTACT_MARGIN}" contype="1" conaffinity="1" rgba="0.6 0.6 0.62 1"/>',
         *body,
         '  </worldbody>',
         '  <actuator>',

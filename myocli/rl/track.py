@@ -58,8 +58,9 @@ class TrackResult:
         }
 
 
-def load_policy(spec: str):
-    """(ref, PolicyConfig, Agent) of a tracking policy, refusing one made for another humanoid."""
+def load_policy(spec: str, other_humanoid: bool = False):
+    """(ref, PolicyConfig, Agent) of a tracking policy, refusing one made for another humanoid
+    (unless `other_humanoid`: a start for fine-tuning on this one, `myo rl train --init`)."""
     from myocli import registry
     from myocli.rl import humanoid as hu
     from myocli.rl.ppo import Agent, PolicyConfig
@@ -67,9 +68,9 @@ def load_policy(spec: str):
     ref, config, tensors, _ = registry.load_model(spec, "rl", PolicyConfig)
     if config.env != "tracking":
         raise MyoError(f"{ref.label} is a {config.env} policy; tracking a motion needs one trained with `myo rl train --data`")
-    if config.humanoid_sha256 != hu.fingerprint():
+    if config.humanoid_sha256 != hu.fingerprint() and not other_humanoid:
         raise MyoError(f"{ref.label} was trained for another humanoid model (the myo28 joint table or the body "
-                       "changed since); train it again with this myo")  # fmt: skip
+                       f"changed since); train it again with this myo, or fine-tune it here with `myo rl train --init {ref.label}`")  # fmt: skip
     agent = Agent(config)
     agent.load_state_dict(tensors)
     agent.eval()

@@ -74,15 +74,22 @@ def _settings(run: RLRun, fps: float | None = None) -> dict:
 
 def _init_policy(run: RLRun, model, fps: float | None = None) -> tuple[dict, object]:
     """The policy --init names, checked against this run (and the data's frame rate, when
-    known): ({name, sha256}, its state dict)."""
+    known): ({name, sha256[, other_humanoid]}, its state dict)."""
+    from myocli.rl import humanoid as hu
     from myocli.rl.track import load_policy
 
     if run.env != "tracking":
         raise MyoError(f"--init applies to the tracking environment; --env {run.env} starts from random weights")
     try:
-        ref, config, agent = load_policy(run.init)  # refuses a policy for another humanoid or skeleton
+        # A policy for another build of the humanoid (its contact or masses changed, say) is a fair
+        # start for fine-tuning on this one, as long as it moves the same hinges.
+        ref, config, agent = load_policy(run.init, other_humanoid=True)
     except MyoError as exc:
         raise MyoError(f"--init {run.init}: {exc}") from exc
+    # (the observation size is known once the environment is built: at the start of training)
+    if config.action_dim != len(hu.HINGE_LIST) or (model.observation_dim and config.observation_dim != model.observation_dim):
+        raise MyoError(f"--init {ref.label} was trained for a humanoid with {config.action_dim} hinges and "
+                       f"{config.observation_dim} observations, not this one; train from scratch (leave out --init)")  # fmt: skip
     if config.hidden != model.hidden:
         raise MyoError(f"--init {ref.label}: its network is {config.hidden} wide, this run's config {model.hidden}; "
                        "use the config it was trained with")  # fmt: skip
@@ -90,7 +97,8 @@ def _init_policy(run: RLRun, model, fps: float | None = None) -> tuple[dict, obj
         raise MyoError(f"--init {ref.label} acts at {config.fps:g} fps motion but {run.data} is at {fps:g} fps; "
                        f"convert the data with --fps {config.fps:g}")  # fmt: skip
     sha = registry.read_manifest(ref.path)["files"][registry.WEIGHTS]["sha256"]
-    return {"name": ref.label, "sha256": sha}, agent.state_dict()
+    record = {"name": ref.label, "sha256": sha} | ({"other_humanoid": True} if config.humanoid_sha256 != hu.fingerprint() else {})
+    return record, agent.state_dict()
 
 
 def load_references(data: Path, clips: list[str], fps: float | None = None):
@@ -258,6 +266,8 @@ def train_rl(run: RLRun) -> dict:
         init, weights = _init_policy(replace(run, init=settings["init"]["name"]), policy_config, fps)
         if init["sha256"] != settings["init"]["sha256"]:
             raise MyoError(f"--init {init['name']} changed since this run was set up; give it again")
+        if init.get("other_humanoid"):
+            sys.stderr.write(f"note: {init['name']} was trained for another build of the humanoid; fine-tuning it on this one\n")
         agent.load_state_dict(weights)
     optimizer = torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5)
     state = TrainingState(agent, optimizer)
