@@ -34,7 +34,8 @@ def servo_lag(motion: str, leads: list[float]) -> None:
     model.opt.disableflags |= mujoco.mjtDisableBit.mjDSBL_CONTACT
     data = mujoco.MjData(model)
     substeps = int(round(reference.dt / model.opt.timestep))
-    sites = hu.site_ids(model)[list(sk.TOE_JOINTS)]
+    toes = list(sk.TOE_JOINTS)
+    toe_sites = hu.site_ids(model)[toes]
     print(f"{motion}: {len(reference)} control steps of {reference.dt * 1000:.0f} ms")
     for lead in leads:
         mujoco.mj_resetData(model, data)
@@ -46,11 +47,11 @@ def servo_lag(motion: str, leads: list[float]) -> None:
                 data.qpos[:7], data.qvel[:6] = reference.qpos[t, :7], 0.0  # the root held on the clip's path
                 mujoco.mj_step(model, data)
             hinge_errors.append(np.abs(data.qpos[7:] - reference.qpos[t, 7:]))
-            toe_errors.append(data.site_xpos[sites, 2] - reference.sites[t, list(sk.TOE_JOINTS), 2])
-        hinges, toes = np.degrees(np.array(hinge_errors)), 1000 * np.array(toe_errors)
+            toe_errors.append(data.site_xpos[toe_sites, 2] - reference.sites[t, toes, 2])
+        hinges, heights = np.degrees(np.array(hinge_errors)), 1000 * np.array(toe_errors)
         print(f"lead {lead:.2f} s: hinge error mean {hinges.mean():.2f} deg (99th percentile {np.percentile(hinges, 99):.1f}); "
-              f"toe height, simulated - clip: mean {toes.mean():+.1f} mm, mean absolute {np.abs(toes).mean():.1f} mm, "
-              f"lowest {toes.min():.1f} mm")  # fmt: skip
+              f"toe height, simulated - clip: mean {heights.mean():+.1f} mm, mean absolute {np.abs(heights).mean():.1f} mm, "
+              f"lowest {heights.min():.1f} mm")  # fmt: skip
 
 
 def main() -> None:
