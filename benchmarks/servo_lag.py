@@ -59,7 +59,12 @@ def main() -> None:
     parser.add_argument("--data", required=True, help="a motion: FILE.h5:INDEX or .npy")
     parser.add_argument("--leads", type=float, nargs="+", default=[0.0, 0.05, 0.1], help="leads to compare, seconds")
     args = parser.parse_args()
-    servo_lag(args.data, args.leads)
+    from myocli.errors import MyoError
+
+    try:
+        servo_lag(args.data, args.leads)
+    except MyoError as exc:  # bad input: one line, as the myo commands give it
+        parser.exit(1, f"Error: {exc}\n")
 
 
 if __name__ == "__main__":
