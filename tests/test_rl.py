@@ -48,6 +48,11 @@ def _standing_data(model):
     return data
 
 
+def _hinge(name: str) -> int:
+    """The column of a hinge (e.g. "left_knee_y") in qpos[7:], ctrl and the policy's actions."""
+    return [h.name for h in hu.HINGE_LIST].index(name)
+
+
 def test_humanoid_stands_under_pd_and_falls_without_it():
     model = hu.load_model()
     standing = _standing_data(model)
@@ -86,7 +91,7 @@ def test_humanoid_follows_the_joint_table():
     mujoco.mj_kinematics(model, data)
     np.testing.assert_allclose(hu.joint_positions(data.site_xpos[hu.site_ids(model)]), sk.rest_pose(), atol=1e-9)
     # Knees bend backwards: a positive knee angle moves the ankle behind the knee.
-    data.qpos[7 + [h.name for h in hu.HINGE_LIST].index("left_knee_y")] = 1.0
+    data.qpos[7 + _hinge("left_knee_y")] = 1.0
     mujoco.mj_kinematics(model, data)
     ankle = hu.joint_positions(data.site_xpos[hu.site_ids(model)])[sk.JOINT_INDEX["left_ankle"]]
     knee = hu.joint_positions(data.site_xpos[hu.site_ids(model)])[sk.JOINT_INDEX["left_knee"]]
@@ -104,13 +109,13 @@ def test_humanoid_feet_reach_the_toe_tips():
     sole = next(g for g in range(model.ngeom) if model.geom_type[g] == mujoco.mjtGeom.mjGEOM_BOX)
     stature = data.geom_xpos[:, 2].max() + hu.HEAD_RADIUS - (data.geom_xpos[sole, 2] - hu.FOOT_RADIUS)
     assert 0.14 < 2 * model.geom_size[sole, 0] / stature < 0.16
-    ankle = [h.name for h in hu.HINGE_LIST].index("left_ankle_y")
+    ankle = _hinge("left_ankle_y")
     foot = model.geom_bodyid[sole]
     assert sk.JOINT_NAMES[hu.HINGE_LIST[ankle].joint] == model.body(foot).name
     data.qpos[7 + ankle] = np.radians(30)  # toes down
     mujoco.mj_kinematics(model, data)
-    corners = np.array([[x, y, z] for x in (-1, 1) for y in (-1, 1) for z in (-1, 1)]) * model.geom_size[sole]
-    lowest = (data.geom_xpos[sole] + corners @ data.geom_xmat[sole].reshape(3, 3).T)[:, 2].min()
+    floor = mujoco.mj_name2id(model, mujoco.mjtObj.mjOBJ_GEOM, "floor")
+    lowest = mujoco.mj_geomDistance(model, data, floor, sole, 1.0, None)  # the sole's lowest point (signed)
     ball = data.site_xpos[hu.site_ids(model)[sk.JOINT_INDEX["left_foot"]], 2]
     assert ball - lowest - hu.FOOT_RADIUS > 0.03  # metres risen above a flat sole's ball
 
@@ -135,7 +140,7 @@ def test_reference_round_trips_any_pose_the_humanoid_can_take():
         columns = [i for i, h in enumerate(hu.HINGE_LIST) if h.joint == j]
         if len(columns) == 1:
             angles[:, columns[0]] = np.sign(low[columns[0]] + high[columns[0]]) * rng.uniform(0.5, 1.2, 6)
-    angles[:, [h.name for h in hu.HINGE_LIST].index("spine1_z")] = 0.0  # the solver gives trunk twist to spine3
+    angles[:, _hinge("spine1_z")] = 0.0  # the solver gives trunk twist to spine3
     data = mujoco.MjData(model)
     positions = np.stack([_pose(model, data, [0, 0, 1.0], np.eye(3), row) for row in angles])
     roots, rotations, solved = rf.hinge_targets(positions)
