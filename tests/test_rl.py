@@ -470,6 +470,8 @@ def test_rl_train_fine_tunes_a_policy_of_another_build_of_the_humanoid(walk_h5, 
 def test_rl_bad_inputs(walk_h5, policy_home, tmp_path, monkeypatch):
     home = {"MYO_HOME": policy_home["MYO_HOME"]}
     assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--clip", "nope", "--name", "u", env=home), "'nope'", "02_01")
+    # --resume reruns the run's own command: without its --data it is told so
+    assert_clean_failure(myo("rl", "train", "--name", "t", "--resume", env=home), "--data", "--resume")
     negative = tmp_path / "negative.yaml"
     negative.write_text("model:\n  feet_weight: -1\n")
     assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--config", str(negative), "--name", "u", env=home), "feet_weight")

@@ -126,7 +126,8 @@ def preflight(run: RLRun) -> None:
     if run.env not in ENVS:
         raise MyoError(f"--env {run.env!r}: choose one of {', '.join(ENVS)}")
     if run.env == "tracking" and run.data is None:
-        raise MyoError("--data is needed to train a tracking controller (a myo28 .h5 from `myo data convert`)")
+        again = "; --resume goes on with the command that started the run, so give its --data and --clip again" if run.resume else ""
+        raise MyoError(f"--data is needed to train a tracking controller (a myo28 .h5 from `myo data convert`){again}")
     if run.env != "tracking" and (run.data is not None or run.clips):
         raise MyoError(f"--env {run.env}: --data and --clip apply to the tracking environment only")
     fps = load_references(run.data, run.clips)[1] if run.data is not None else None
