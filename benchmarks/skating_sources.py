@@ -9,7 +9,8 @@ DESIGN.md section 5; penetration in mm):
   `myo rl eval` does), the kinematic input against the simulated result over the frames simulated;
   and the simulated toes' skating steps sorted by what the input's toe did in the same step (up in
   the air, sliding on the floor, or slower than skating on it) and by whether the simulated toe was
-  on the floor (a flat sole's toe height, plus 5 mm) or above it.
+  on the floor (a flat sole's toe height, plus 5 mm) or above it; and the root's mean speed along the
+  floor, input and simulated.
 
 Run from the repository root (checkpoints in ./checkpoints or $MYO_HOME):
     python benchmarks/skating_sources.py --data datasets/tok_test.h5 --tokenizers quality-rvq6 quality-vq --clips 20
@@ -70,6 +71,13 @@ def skating_causes(kinematic, simulated, fps: float) -> dict[str, int]:
     }
 
 
+def root_speed(positions, fps: float) -> float:
+    """Mean horizontal speed of the root over a motion, m/s (a body that falls behind a walk is slower)."""
+    import numpy as np
+
+    return float(np.linalg.norm(np.diff(positions[:, 0, [0, 2]], axis=0), axis=-1).mean() * fps) if len(positions) > 1 else 0.0
+
+
 def simulated_motions(policy: str, motions: list[str]) -> None:
     """Each motion tracked from its first frame; kinematic and simulated figures over the frames simulated."""
     from collections import Counter
@@ -92,14 +100,17 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
             skating, penetration = contact[f"skating_ratio_{stage}"], contact[f"penetration_mm_{stage}"]
             figures += [skating, penetration]
             print(f"  {stage}: skating ratio {skating:.3f}, penetration {penetration:.1f} mm")
-        rows.append(figures)
+        speeds = [root_speed(m, fps) for m in (np.asarray(source.motion)[: len(result.positions)], result.positions)]
+        print(f"  root speed {speeds[0]:.2f} -> {speeds[1]:.2f} m/s")
+        rows.append(figures + speeds)
         causes.update(skating_causes(source.motion, result.positions, fps))
     print("simulated toe-steps that skate, by what the input's toe did:", dict(causes))
     if len(rows) > 1:
-        tracked, error, skating_k, penetration_k, skating_s, penetration_s = np.mean(rows, axis=0)
+        tracked, error, skating_k, penetration_k, skating_s, penetration_s, speed_k, speed_s = np.mean(rows, axis=0)
         lower = sum(row[4] < row[2] for row in rows)
         print(f"mean of {len(rows)}: tracked {tracked:.0%}, {error:.1f} mm; skating {skating_k:.3f} -> {skating_s:.3f} "
-              f"(lower in {lower}); penetration {penetration_k:.1f} -> {penetration_s:.1f} mm")  # fmt: skip
+              f"(lower in {lower}); penetration {penetration_k:.1f} -> {penetration_s:.1f} mm; "
+              f"root speed {speed_k:.2f} -> {speed_s:.2f} m/s")  # fmt: skip
 
 
 def main() -> None:
