@@ -35,7 +35,7 @@ Seed = Annotated[int | None, typer.Option("--seed", help="Seed of initialisation
 SaveEvery = Annotated[int | None, typer.Option("--save-every", min=1, help="Save the training state every N steps.")]
 EvalEvery = Annotated[int | None, typer.Option("--eval-every", min=1, help="Validate every N steps.")]
 LogEvery = Annotated[int | None, typer.Option("--log-every", min=1, help="Log (TensorBoard, and stderr when not a terminal) every N steps.")]
-Resume = Annotated[bool, typer.Option("--resume", help="Continue the newest saved training state of --name (same settings).")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the newest saved training state of --name: rerun the command that started it, with --resume added.")]
 Debug = Annotated[bool, typer.Option("--debug", help="A few steps on a few sequences, to check a setup end to end.")]
 KeepState = Annotated[bool, typer.Option("--keep-state", help="Keep the training state (optimizer, RNG) after finishing, to train on later with --resume.")]
 
