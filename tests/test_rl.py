@@ -439,8 +439,13 @@ def test_rl_train_from_another_policy(walk_h5, policy_home):
     after = load_file(Path(summary["path"]) / "model.safetensors")["obs_rms.count"]
     assert float(after) == pytest.approx(float(before) + summary["steps"], abs=1)
     assert_clean_failure(myo("rl", "train", "--env", "humanoid-v5", "--name", "h", "--init", "rl/t", env=home), "--init", "tracking")
-    resumed = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/t", "--resume", "--debug", env=home)
-    assert resumed.returncode != 0 and "--resume continues a run with its own settings" in resumed.stderr
+    # --resume goes on with the command that started the run; another --init is refused by name.
+    other_start = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/wider", "--resume", "--debug", env=home)
+    assert_clean_failure(other_start, "--resume continues a run with its own settings", "rl/wider@1", "init")
+    resumed = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/t", "--config", "generated", "--debug", "--resume",
+                  "--json", env=home)  # fmt: skip
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["checkpoint"] == "rl/wider@2"
     assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--name", "m", "--init", "rl/missing", env=home), "rl/missing")
     assert not (Path(home["MYO_HOME"]) / "rl" / "h").exists() and not (Path(home["MYO_HOME"]) / "rl" / "m").exists()
 

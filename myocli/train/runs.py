@@ -25,12 +25,25 @@ RESUMABLE_OVERRIDES = ("max_steps", "max_minutes", "log_every", "eval_every", "s
 
 
 def check_resume(kind: str, name: str, train_overrides: dict, model_overrides: dict) -> None:
-    """Before anything starts: is there a state to resume, and are only resumable settings changed?"""
-    if registry.resumable(kind, name) is None:
+    """Before anything starts: is there a state to resume, and are only resumable settings changed?
+    An option repeated with the value the run was started with is no change: the command that
+    started a run, with --resume added, goes on with it."""
+    ref = registry.resumable(kind, name)
+    if ref is None:
         raise MyoError(f"nothing to resume: no version of {kind}/{name} has a saved training state under {registry.home()}")
-    if set(train_overrides) - set(RESUMABLE_OVERRIDES) or model_overrides:
-        raise MyoError("--resume continues a run with its own settings; only --max-steps, --max-minutes and the "
-                       "--log/--eval/--save-every intervals can change")  # fmt: skip
+    saved = json.loads((ref.path / RUN_FILE).read_text())
+    changed = [k for k, v in train_overrides.items() if k not in RESUMABLE_OVERRIDES and saved["train"].get(k) != v]
+    changed += [k for k, v in model_overrides.items() if _saved_setting(saved, k) != v]
+    if changed:
+        raise MyoError(f"--resume continues a run with its own settings, and {ref.label} was started with other "
+                       f"{', '.join(changed)}; only --max-steps, --max-minutes and the --log/--eval/--save-every "
+                       "intervals can change (leave the others out, or give them as the run started)")  # fmt: skip
+
+
+def _saved_setting(saved: dict, key: str):
+    """A model setting of a saved run, or a top-level record of it such as --init's (by its name)."""
+    value = saved.get("model", {}).get(key, saved.get(key))
+    return value.get("name") if isinstance(value, dict) else value
 
 
 def _resume(kind: str, name: str, trained_on: dict, train_overrides: dict) -> tuple[registry.CheckpointRef, dict]:
