@@ -259,8 +259,9 @@ def test_latent_mode_generates_through_the_tokenizers_decoder(ssm_home, motion_s
         tokenizer_home.with_name("away").rename(tokenizer_home)
     assert_clean_failure(gone, "ssm/lat@1", "tokenizer/tok@1")
     assert not list(tmp_path.glob("gone*"))
-    refused = myo("ssm", "train", *common, "--latent", "tok", "--name", "lat", "--resume", env=env)
-    assert refused.returncode != 0 and "--resume continues a run with its own settings" in refused.stderr
-    resumed = json.loads(ok(myo("ssm", "train", *common, "--name", "lat", "--resume", "--max-steps", "3", "--json", env=env)).stdout)
+    # --resume goes on with the command that started the run (--latent repeated, or left out); a changed setting is refused by name.
+    refused = myo("ssm", "train", *common, "--latent", "tok", "--name", "lat", "--physics-weight", "0.5", "--resume", env=env)
+    assert_clean_failure(refused, "--resume continues a run with its own settings", "physics_weight")
+    resumed = json.loads(ok(myo("ssm", "train", *common, "--latent", "tok", "--name", "lat", "--resume", "--max-steps", "3", "--json", env=env)).stdout)
     config = json.loads((Path(resumed["path"]) / "config.json").read_text())
     assert resumed["steps"] == 3 and config["latent_tokenizer"] == "tokenizer/tok@1"  # the run's own tokenizer again

@@ -41,8 +41,8 @@ def check_resume(kind: str, name: str, train_overrides: dict, model_overrides: d
 
 
 def _saved_setting(saved: dict, key: str):
-    """A model setting of a saved run, or a top-level record of it such as --init's (by its name)."""
-    value = saved.get("model", {}).get(key, saved.get(key))
+    """A top-level record of a saved run (--init's by its name, --text-encoder), or else a model setting."""
+    value = saved[key] if key in saved else saved.get("model", {}).get(key)
     return value.get("name") if isinstance(value, dict) else value
 
 

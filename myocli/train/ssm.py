@@ -90,7 +90,9 @@ def preflight(run: SSMRun) -> None:
         if path is not None and not Path(path).is_file():
             raise MyoError(f"{option} {path}: no such file")
     if run.resume:
-        given = {"text_encoder": run.text_encoder, "latent": run.latent}
+        given = {"text_encoder": run.text_encoder}
+        if run.latent:  # saved as the version the run started with: tokenizer/NAME@N
+            given["latent_tokenizer"] = registry.resolve(run.latent, "tokenizer").label
         runs.check_resume(KIND, run.name, run.train_overrides, run.model_overrides | {k: v for k, v in given.items() if v})
     else:
         _settings(run)
