@@ -132,10 +132,7 @@ def preflight(run: RLRun) -> None:
         raise MyoError(f"--env {run.env}: --data and --clip apply to the tracking environment only")
     fps = load_references(run.data, run.clips)[1] if run.data is not None else None
     if run.resume:
-        try:  # a repeated --init must name the policy the run started from (saved as rl/NAME@N)
-            started_from = {"init": registry.resolve(run.init, KIND).label} if run.init else {}
-        except MyoError as exc:
-            raise MyoError(f"--init {run.init}: {exc}") from exc
+        started_from = {"init": runs.started_from("--init", run.init, KIND)} if run.init else {}
         runs.check_resume(KIND, run.name, run.train_overrides, started_from)
     else:
         _settings(run, fps)

@@ -40,6 +40,14 @@ def check_resume(kind: str, name: str, train_overrides: dict, model_overrides: d
                        "intervals can change (leave the others out, or give them as the run started)")  # fmt: skip
 
 
+def started_from(option: str, spec: str, kind: str) -> str:
+    """The version a checkpoint option of a resumed command names (kind/NAME@N), as the run saved it."""
+    try:
+        return registry.resolve(spec, kind).label
+    except MyoError as exc:
+        raise MyoError(f"{option} {spec}: {exc}") from exc
+
+
 def _saved_setting(saved: dict, key: str):
     """A top-level record of a saved run (--init's by its name, --text-encoder), or else a model setting."""
     value = saved[key] if key in saved else saved.get("model", {}).get(key)

@@ -91,8 +91,8 @@ def preflight(run: SSMRun) -> None:
             raise MyoError(f"{option} {path}: no such file")
     if run.resume:
         given = {"text_encoder": run.text_encoder}
-        if run.latent:  # saved as the version the run started with: tokenizer/NAME@N
-            given["latent_tokenizer"] = registry.resolve(run.latent, "tokenizer").label
+        if run.latent:
+            given["latent_tokenizer"] = runs.started_from("--latent", run.latent, "tokenizer")
         runs.check_resume(KIND, run.name, run.train_overrides, run.model_overrides | {k: v for k, v in given.items() if v})
     else:
         _settings(run)
