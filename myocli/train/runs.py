@@ -32,10 +32,11 @@ def check_resume(kind: str, name: str, train_overrides: dict, model_overrides: d
     if ref is None:
         raise MyoError(f"nothing to resume: no version of {kind}/{name} has a saved training state under {registry.home()}")
     saved = json.loads((ref.path / RUN_FILE).read_text())
-    changed = [k for k, v in train_overrides.items() if k not in RESUMABLE_OVERRIDES and saved["train"].get(k) != v]
-    changed += [k for k, v in model_overrides.items() if _saved_setting(saved, k) != v]
+    given = {k: (saved["train"].get(k), v) for k, v in train_overrides.items() if k not in RESUMABLE_OVERRIDES}
+    given |= {k: (_saved_setting(saved, k), v) for k, v in model_overrides.items()}
+    changed = [f"{k} {was} (now {now})" for k, (was, now) in given.items() if was != now]
     if changed:
-        raise MyoError(f"--resume continues a run with its own settings, and {ref.label} was started with other "
+        raise MyoError(f"--resume continues a run with its own settings, and {ref.label} was started with "
                        f"{', '.join(changed)}; only --max-steps, --max-minutes and the --log/--eval/--save-every "
                        "intervals can change (leave the others out, or give them as the run started)")  # fmt: skip
 
