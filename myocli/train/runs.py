@@ -31,7 +31,7 @@ def check_resume(kind: str, name: str, train_overrides: dict, model_overrides: d
     ref = registry.resumable(kind, name)
     if ref is None:
         raise MyoError(f"nothing to resume: no version of {kind}/{name} has a saved training state under {registry.home()}")
-    saved = json.loads((ref.path / RUN_FILE).read_text())
+    saved = _run_settings(ref)
     given = {k: (saved["train"].get(k), v) for k, v in train_overrides.items() if k not in RESUMABLE_OVERRIDES}
     given |= {k: (_saved_setting(saved, k), v) for k, v in model_overrides.items()}
     changed = [f"{k} {was} (now {now})" for k, (was, now) in given.items() if was != now]
@@ -39,6 +39,11 @@ def check_resume(kind: str, name: str, train_overrides: dict, model_overrides: d
         raise MyoError(f"--resume continues a run with its own settings, and {ref.label} was started with "
                        f"{', '.join(changed)}; only --max-steps, --max-minutes and the --log/--eval/--save-every "
                        "intervals can change (leave the others out, or give them as the run started)")  # fmt: skip
+
+
+def _run_settings(ref: registry.CheckpointRef) -> dict:
+    """The settings a version's run was started with (its run.json)."""
+    return json.loads((ref.path / RUN_FILE).read_text())
 
 
 def started_from(option: str, spec: str, kind: str) -> str:
@@ -57,7 +62,7 @@ def _saved_setting(saved: dict, key: str):
 
 def _resume(kind: str, name: str, trained_on: dict, train_overrides: dict) -> tuple[registry.CheckpointRef, dict]:
     ref = registry.resumable(kind, name)
-    settings = json.loads((ref.path / RUN_FILE).read_text())
+    settings = _run_settings(ref)
     for key, label in (("data", "datasets (sha256)"), ("debug", "--debug"), ("num_processes", "number of processes (--gpus)")):
         if settings.get(key) != trained_on[key]:
             raise MyoError(f"--resume: {ref.label} was trained with other {label} ({settings.get(key)} vs now {trained_on[key]}); "
