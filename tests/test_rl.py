@@ -446,6 +446,11 @@ def test_rl_train_from_another_policy(walk_h5, policy_home):
                   "--json", env=home)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["checkpoint"] == "rl/wider@2"
+    # ...and a larger --total-steps trains a kept run on to that count.
+    longer = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--total-steps", str(3 * summary["steps"]), "--debug", "--resume", "--json",
+                  env=home)  # fmt: skip
+    assert longer.returncode == 0, longer.stderr
+    assert json.loads(longer.stdout)["steps"] == 3 * summary["steps"]
     assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--name", "m", "--init", "rl/missing", env=home), "rl/missing")
     assert not (Path(home["MYO_HOME"]) / "rl" / "h").exists() and not (Path(home["MYO_HOME"]) / "rl" / "m").exists()
 

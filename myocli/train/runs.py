@@ -21,7 +21,8 @@ from myocli.errors import MyoError
 from myocli.train.loop import TrainingInterrupted
 
 RUN_FILE = "run.json"
-RESUMABLE_OVERRIDES = ("max_steps", "max_minutes", "log_every", "eval_every", "save_every")
+# max_steps and, for PPO, total_steps: a finished run kept with --keep-state trains on to the new count
+RESUMABLE_OVERRIDES = ("max_steps", "total_steps", "max_minutes", "log_every", "eval_every", "save_every")
 
 
 def check_resume(kind: str, name: str, train_overrides: dict, model_overrides: dict) -> None:
@@ -37,7 +38,7 @@ def check_resume(kind: str, name: str, train_overrides: dict, model_overrides: d
     changed = [f"{k} {was} (now {now})" for k, (was, now) in given.items() if was != now]
     if changed:
         raise MyoError(f"--resume continues a run with its own settings, and {ref.label} was started with "
-                       f"{', '.join(changed)}; only --max-steps, --max-minutes and the --log/--eval/--save-every "
+                       f"{', '.join(changed)}; only --max-steps (rl: --total-steps), --max-minutes and the --log/--eval/--save-every "
                        "intervals can change (leave the others out, or give them as the run started)")  # fmt: skip
 
 
