@@ -10,7 +10,7 @@ DESIGN.md section 5; penetration in mm):
   and the simulated toes' skating steps sorted by what the input's toe did in the same step (up in
   the air, sliding on the floor, or slower than skating on it) and by whether the simulated toe was
   on the floor (a flat sole's toe height, plus 5 mm) or above it; and the root's mean speed along the
-  floor, input and simulated.
+  floor, input and simulated, and how the two correlate across the motions.
 
 Run from the repository root (checkpoints in ./checkpoints or $MYO_HOME):
     python benchmarks/skating_sources.py --data datasets/tok_test.h5 --tokenizers quality-rvq6 quality-vq --clips 20
@@ -111,6 +111,9 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
         print(f"mean of {len(rows)}: tracked {tracked:.0%}, {error:.1f} mm; skating {skating_k:.3f} -> {skating_s:.3f} "
               f"(lower in {lower}); penetration {penetration_k:.1f} -> {penetration_s:.1f} mm; "
               f"root speed {speed_k:.2f} -> {speed_s:.2f} m/s")  # fmt: skip
+        # Does the body go at its input's pace? (A controller with one gait speed scores about 0.)
+        speeds = np.array(rows)[:, 6:]
+        print(f"correlation of the simulated root speed with the input's, across motions: {np.corrcoef(speeds.T)[0, 1]:.2f}")
 
 
 def main() -> None:
