@@ -112,8 +112,8 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
               f"(lower in {lower}); penetration {penetration_k:.1f} -> {penetration_s:.1f} mm; "
               f"root speed {speed_k:.2f} -> {speed_s:.2f} m/s")  # fmt: skip
         # Does the body go at its input's pace? (A controller with one gait speed scores about 0.)
-        speeds = np.array(rows)[:, 6:]
-        print(f"correlation of the simulated root speed with the input's, across motions: {np.corrcoef(speeds.T)[0, 1]:.2f}")
+        input_speed, simulated_speed = np.array(rows)[:, 6:].T
+        print(f"correlation of the simulated root speed with the input's, across motions: {np.corrcoef(input_speed, simulated_speed)[0, 1]:.2f}")
 
 
 def main() -> None:
