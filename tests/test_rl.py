@@ -13,7 +13,7 @@ from myocli import skeleton as sk
 from myocli.gl import load_mujoco
 from myocli.rl import humanoid as hu
 from myocli.rl import reference as rf
-from myocli.rl.env import FEET, PLANTED_HEIGHT, TrackingEnv, TrackingOptions
+from myocli.rl.env import BALLS, FEET, PLANTED_HEIGHT, TrackingEnv, TrackingOptions
 from myocli.rl.ppo import Agent, PolicyConfig, PPOConfig, TrainingState, compute_gae, ppo_losses, train
 from tests.cli_helpers import assert_clean_failure, myo
 
@@ -284,6 +284,39 @@ def test_feet_reward_asks_for_foot_heights_and_still_planted_feet(walk_reference
     assert swing_at(0.10, 0.01) == pytest.approx(swing_at(0.10, 0.0))
 
 
+def test_skating_penalty_costs_a_low_fast_ball_of_the_foot_by_its_excess_speed(walk_reference):
+    """The penalty is the skating ratio's event made smooth: a ball of the foot below 5 cm moving
+    faster than 0.5 m/s costs its speed above that, linearly; high or slow balls cost nothing."""
+    from myocli.motion import metrics
+
+    env = TrackingEnv([walk_reference], 1, TrackingOptions(random_start=False, autoreset=False, skate_weight=2.0))
+    env.start_at(0, 20)
+    one = np.array([0])
+    balls = np.array(FEET)[BALLS]
+
+    def step_with_balls_at(height, speed):
+        """Reward, cost and the myo28 motion of two frames, both balls at `height` (joint line) moving `speed` m/s."""
+        bodies = env._bodies(one)
+        bodies["sites"][0, balls, 2] = height + hu.FOOT_RADIUS
+        before = bodies["sites"][0].copy()
+        before[balls, 0] -= speed * env.dt
+        env.previous_feet[0] = before[FEET]
+        reward, terms, _ = env._reward(one, bodies)
+        frames = hu.joint_positions(np.stack([before, bodies["sites"][0]]))
+        return reward[0], terms["skate"][0], frames
+
+    _, cost, frames = step_with_balls_at(0.01, 1.5)
+    assert cost == pytest.approx(2 * (1.5 - 0.5), rel=1e-3)  # two balls, 1 m/s above the limit each
+    assert metrics.skating_toes(frames, 1 / env.dt).all()  # the ratio counts the same step
+    for height, speed in ((0.10, 1.5), (0.01, 0.4)):
+        _, cost, frames = step_with_balls_at(height, speed)
+        assert cost == pytest.approx(0.0, abs=1e-4) and not metrics.skating_toes(frames, 1 / env.dt).any()
+    # Linear in speed (no saturation), and the reward falls by the weight times the cost.
+    slower, faster = step_with_balls_at(0.01, 2.0), step_with_balls_at(0.01, 2.5)
+    assert faster[1] - slower[1] == pytest.approx(2 * 0.5, rel=1e-3)
+    assert slower[0] - faster[0] == pytest.approx(2.0 * (faster[1] - slower[1]), rel=1e-3)
+
+
 def test_pybullet_agrees_with_mujoco_on_floor_contact(walk_reference):
     """The real walk's poses, as they are, sunk 2 cm and lifted 10 cm: both engines measure the same."""
     from myocli.rl.contact_check import floor_contact
@@ -429,7 +462,7 @@ def test_rl_train_from_another_policy(walk_h5, policy_home):
     summary, start = json.loads(result.stdout), json.loads(policy_home["summary"])
     # The preset for generated motions is saved with the policy, and a replay uses it.
     config = json.loads((Path(summary["path"]) / "config.json").read_text())
-    assert config["follow_root"] is True and config["feet_weight"] > 0
+    assert config["follow_root"] is True and config["feet_weight"] > 0 and config["skate_weight"] > 0
     replay = myo("rl", "eval", "rl/wider", "--motion", f"{walk_h5}:0", "--json", env=home)
     assert replay.returncode == 0 and json.loads(replay.stdout)["reference_followed_root"] is True, replay.stderr
     manifest = json.loads((Path(summary["path"]) / "manifest.json").read_text())
@@ -485,6 +518,8 @@ def test_rl_bad_inputs(walk_h5, policy_home, tmp_path, monkeypatch):
     negative = tmp_path / "negative.yaml"
     negative.write_text("model:\n  feet_weight: -1\n")
     assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--config", str(negative), "--name", "u", env=home), "feet_weight")
+    negative.write_text("model:\n  skate_weight: -1\n")
+    assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--config", str(negative), "--name", "u", env=home), "skate_weight")
     assert not (Path(home["MYO_HOME"]) / "rl" / "u").exists()
     bad = tmp_path / "nan.npy"
     motion = np.repeat(sk.rest_pose()[None], 10, 0).astype(np.float32)

@@ -35,6 +35,7 @@ from gymnasium.vector.utils import batch_space
 from myocli import rotations
 from myocli import skeleton as sk
 from myocli.gl import load_mujoco
+from myocli.motion.metrics import SKATING_SPEED_M_S
 from myocli.rl import humanoid as hu
 from myocli.rl.reference import Reference
 
@@ -46,6 +47,9 @@ REWARD_SCALES = {"pose": 2.0, "velocity": 0.1, "end_effector": 40.0, "root": 5.0
 FEET = list(sk.FOOT_CONTACT_JOINTS)  # heels and balls
 PLANTED_HEIGHT = 0.03  # metres: a reference foot point below this (on the joint line) stands on the floor
 SLIP_COST = 0.02  # (m/s)^2 of a planted foot point's speed count as this many m^2 of height error
+BALLS = [FEET.index(j) for j in sk.TOE_JOINTS]  # the foot points the skating ratio watches, among FEET
+SKATE_GATE_M = 0.005  # metres: the smooth step from 'below 5 cm' (1) to 'above' (0) is about this wide
+SKATE_MAX_EXCESS = 2.0  # m/s: a ball's speed above 0.5 m/s counts up to this much (a bound on one step's penalty)
 
 
 @dataclass
@@ -55,13 +59,15 @@ class TrackingOptions:
     autoreset: bool = True  # False (evaluation): a finished copy stays as it ended
     follow_root: bool = False  # slide the reference along the floor with the body (module docstring)
     feet_weight: float = 0.0  # weight of the feet term of the reward (module docstring)
+    skate_weight: float = 0.0  # weight of the skating penalty (module docstring)
 
 
 def tracking_options(model: dict, **evaluation) -> TrackingOptions:
     """The options a tracking policy was trained with, from its model config (PolicyConfig as a dict);
     `evaluation` overrides the rest (random_start=False, autoreset=False to replay one motion)."""
     return TrackingOptions(model["terminate_distance"], follow_root=model.get("follow_root", False),
-                           feet_weight=model.get("feet_weight", 0.0), **evaluation)  # fmt: skip
+                           feet_weight=model.get("feet_weight", 0.0), skate_weight=model.get("skate_weight", 0.0),
+                           **evaluation)  # fmt: skip
 
 
 def _heading_frames(root_rotations: np.ndarray) -> np.ndarray:
@@ -242,9 +248,11 @@ class TrackingEnv(gym.vector.VectorEnv):
         self.previous_com[envs] = com
         feet, ref_feet = sites[:, FEET], ref_sites[:, FEET]
         feet_speed = ((feet - self.previous_feet[envs])[..., :2] ** 2).sum(-1) / self.dt**2
-        self.previous_feet[envs] = feet
         # Heights on the joint line (the sole's centre less its half thickness), as myo28 motions give them.
         height, ref_height = feet[..., 2] - hu.FOOT_RADIUS, ref_feet[..., 2] - hu.FOOT_RADIUS
+        skating = _skating(np.maximum(height, self.previous_feet[envs][..., 2] - hu.FOOT_RADIUS)[:, BALLS],
+                           np.sqrt(feet_speed[:, BALLS]))
+        self.previous_feet[envs] = feet
         on_floor = (ref_height < PLANTED_HEIGHT) | (height < sk.FOOT_CONTACT_HEIGHT_M)  # module docstring
         effectors = list(hu.END_EFFECTORS)
         relative = sites[:, effectors] - qpos[:, None, :3]
@@ -260,7 +268,8 @@ class TrackingEnv(gym.vector.VectorEnv):
         }  # fmt: skip
         terms = {k: np.exp(-REWARD_SCALES[k] * e) for k, e in errors.items()}
         weights = REWARD_WEIGHTS | {"feet": self.options.feet_weight}
-        reward = sum(weights[k] * terms[k] for k in terms)
+        reward = sum(weights[k] * terms[k] for k in terms) - self.options.skate_weight * skating
+        terms["skate"] = skating  # logged beside the terms (as reward_skate), though it is a cost
         joint_error = np.linalg.norm(sites - ref_sites, axis=-1)
         return reward, terms, joint_error
 
@@ -291,6 +300,13 @@ class TrackingEnv(gym.vector.VectorEnv):
         self.root_offset[:] = state.get("root_offset", 0.0)  # states saved before these were kept have none
         self.previous_feet[:] = state.get("previous_feet", self.previous_feet)
         self.rng.bit_generator.state = state["rng"]
+
+
+def _skating(height: np.ndarray, speed: np.ndarray) -> np.ndarray:
+    """The skating penalty's cost (N,): summed over the balls of the feet, each ball's speed above
+    0.5 m/s (at most SKATE_MAX_EXCESS), times a smooth 'below 5 cm' of its higher height over the step."""
+    low = 1.0 / (1.0 + np.exp((height - sk.FOOT_CONTACT_HEIGHT_M) / SKATE_GATE_M))
+    return (low * np.clip(speed - SKATING_SPEED_M_S, 0.0, SKATE_MAX_EXCESS)).sum(-1)
 
 
 def joint_error_floor(reference: Reference) -> np.ndarray:

@@ -39,6 +39,7 @@ class PolicyConfig(DictConfig):
     terminate_distance: float = 0.3
     follow_root: bool = False  # the reference slides along the floor with the body (rl/env.py)
     feet_weight: float = 0.0  # weight of the reward's feet term (rl/env.py)
+    skate_weight: float = 0.0  # weight of the reward's skating penalty (rl/env.py)
 
 
 @dataclass

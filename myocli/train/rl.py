@@ -60,8 +60,9 @@ def _settings(run: RLRun, fps: float | None = None) -> dict:
         train = PPOConfig.from_dict(config["train"] | run.train_overrides)
     except MyoError as exc:
         raise MyoError(f"--config {run.config or run.env}: {exc}") from exc
-    if model.feet_weight < 0:
-        raise MyoError(f"--config {run.config or run.env}: feet_weight {model.feet_weight:g} would reward feet that slide; give 0 (off) or more")
+    for name, value in (("feet_weight", model.feet_weight), ("skate_weight", model.skate_weight)):
+        if value < 0:
+            raise MyoError(f"--config {run.config or run.env}: {name} {value:g} would reward feet that slide; give 0 (off) or more")
     if train.batch_size % train.num_minibatches:
         raise MyoError(f"--num-envs {train.num_envs} x num_steps {train.num_steps} does not split into {train.num_minibatches} minibatches")
     if run.debug:
