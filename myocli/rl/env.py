@@ -26,7 +26,7 @@ episode at once, and its last observation is in `info["final_obs"]`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import gymnasium as gym
 import numpy as np
@@ -65,9 +65,9 @@ class TrackingOptions:
 def tracking_options(model: dict, **evaluation) -> TrackingOptions:
     """The options a tracking policy was trained with, from its model config (PolicyConfig as a dict);
     `evaluation` overrides the rest (random_start=False, autoreset=False to replay one motion)."""
-    return TrackingOptions(model["terminate_distance"], follow_root=model.get("follow_root", False),
-                           feet_weight=model.get("feet_weight", 0.0), skate_weight=model.get("skate_weight", 0.0),
-                           **evaluation)  # fmt: skip
+    # Every option a config names is taken from it; one an older policy's config lacks keeps its default.
+    names = {option.name for option in fields(TrackingOptions)}
+    return TrackingOptions(**{key: value for key, value in model.items() if key in names} | evaluation)
 
 
 def _heading_frames(root_rotations: np.ndarray) -> np.ndarray:
