@@ -10,18 +10,26 @@ DESIGN.md section 5; penetration in mm):
   and the simulated toes' skating steps sorted by what the input's toe did in the same step (up in
   the air, sliding on the floor, or slower than skating on it) and by whether the simulated toe was
   on the floor (a flat sole's toe height, plus 5 mm) or above it; and the root's mean speed along the
-  floor, input and simulated, and how the two correlate across the motions.
+  floor, input and simulated, and how the two correlate across the motions. Each motion is also
+  sorted by its input alone (`motion_kind`): a walk, standing (upright, root slower than 0.3 m/s)
+  or down (the pelvis below 0.6 m: a generator's "walk" that sits or lies down), and the means are
+  given per kind as well.
+- --kinds with --motion: just that sorting, one "KIND PATH" line per motion (to pick training clips).
 
 Run from the repository root (checkpoints in ./checkpoints or $MYO_HOME):
     python benchmarks/skating_sources.py --data datasets/tok_test.h5 --tokenizers quality-rvq6 quality-vq --clips 20
     python benchmarks/skating_sources.py --policy rl/walk@3 --motion datasets/cmu_walk.h5:0
     myo generate "a person walks forward" --model lm/quality-it --seconds 3 -n 10 --seed 0 -o walks/w
     python benchmarks/skating_sources.py --policy rl/genwalk --motion walks/w_*.npy
+    python benchmarks/skating_sources.py --kinds --motion walks/w_*.npy
 """
 
 from __future__ import annotations
 
 import argparse
+
+UPRIGHT_PELVIS_M = 0.6  # a pelvis below this is sitting, kneeling or lying (standing: 0.85-1.0 m)
+WALKING_SPEED_M_S = 0.3  # a root slower than this on average is standing about (generated walks: 0.5-1.1 m/s)
 
 
 def tokenizer_reconstructions(data: str, tokenizers: list[str], clips: int) -> None:
@@ -78,6 +86,21 @@ def root_speed(positions, fps: float) -> float:
     return float(np.linalg.norm(np.diff(positions[:, 0, [0, 2]], axis=0), axis=-1).mean() * fps) if len(positions) > 1 else 0.0
 
 
+def motion_kind(positions, fps: float) -> str:
+    """'walk', 'standing' or 'down': what a motion does, from the motion alone (see the module docstring)."""
+    if positions[:, 0, 1].min() < UPRIGHT_PELVIS_M:
+        return "down"
+    return "walk" if root_speed(positions, fps) >= WALKING_SPEED_M_S else "standing"
+
+
+def print_kinds(motions: list[str]) -> None:
+    from myocli.data.motion_input import load_motion
+
+    for motion in motions:
+        source = load_motion(motion)
+        print(motion_kind(source.motion, source.fps or 20.0), motion)
+
+
 def simulated_motions(policy: str, motions: list[str]) -> None:
     """Each motion tracked from its first frame; kinematic and simulated figures over the frames simulated."""
     from collections import Counter
@@ -88,13 +111,14 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
     from myocli.rl.track import load_policy, track
 
     _, config, agent = load_policy(policy)
-    rows, causes = [], Counter()
+    rows, kinds, causes = [], [], Counter()
     for motion in motions:
         source = load_motion(motion)
         fps = source.fps or 20.0
         result = track(agent, config, source.motion, fps, motion)
         figures = [result.summary()["tracked_fraction"], result.mean_error_mm]
-        print(f"{policy} on {motion}: tracked {figures[0]:.0%}, {figures[1]:.1f} mm")
+        kinds.append(motion_kind(source.motion, fps))
+        print(f"{policy} on {motion} ({kinds[-1]}): tracked {figures[0]:.0%}, {figures[1]:.1f} mm")
         contact = result.contact_figures(source.motion, fps)
         for stage in ("kinematic", "simulated"):
             skating, penetration = contact[f"skating_ratio_{stage}"], contact[f"penetration_mm_{stage}"]
@@ -106,14 +130,28 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
         causes.update(skating_causes(source.motion, result.positions, fps))
     print("simulated toe-steps that skate, by what the input's toe did:", dict(causes))
     if len(rows) > 1:
-        tracked, error, skating_k, penetration_k, skating_s, penetration_s, speed_k, speed_s = np.mean(rows, axis=0)
-        lower = sum(row[4] < row[2] for row in rows)
-        print(f"mean of {len(rows)}: tracked {tracked:.0%}, {error:.1f} mm; skating {skating_k:.3f} -> {skating_s:.3f} "
-              f"(lower in {lower}); penetration {penetration_k:.1f} -> {penetration_s:.1f} mm; "
-              f"root speed {speed_k:.2f} -> {speed_s:.2f} m/s")  # fmt: skip
+        for kind in ("all", "walk", "standing", "down"):
+            chosen = [row for row, k in zip(rows, kinds, strict=True) if kind in ("all", k)]
+            if chosen:
+                print_means(f"{kind} ({len(chosen)})", chosen)
         # Does the body go at its input's pace? (A controller with one gait speed scores about 0.)
         input_speed, simulated_speed = np.array(rows)[:, 6:].T
         print(f"correlation of the simulated root speed with the input's, across motions: {np.corrcoef(input_speed, simulated_speed)[0, 1]:.2f}")
+
+
+def print_means(label: str, rows: list[list[float]]) -> None:
+    import numpy as np
+
+    tracked, error, skating_k, penetration_k, skating_s, penetration_s, speed_k, speed_s = np.mean(rows, axis=0)
+    lower = sum(row[4] < row[2] for row in rows)
+    higher = sum(row[4] > row[2] for row in rows)
+    # The motions pair up (each input with its own simulation): the spread of the differences says
+    # whether the two means differ by more than the choice of motions does.
+    change = np.array([row[4] - row[2] for row in rows])
+    spread = change.std(ddof=1) / np.sqrt(len(change)) if len(change) > 1 else float("nan")
+    print(f"mean of {label}: tracked {tracked:.0%}, {error:.1f} mm; skating {skating_k:.3f} -> {skating_s:.3f} "
+          f"(lower in {lower}, higher in {higher}; change {change.mean():+.3f} +- {spread:.3f} standard error); "
+          f"penetration {penetration_k:.1f} -> {penetration_s:.1f} mm; root speed {speed_k:.2f} -> {speed_s:.2f} m/s")  # fmt: skip
 
 
 def main() -> None:
@@ -122,18 +160,23 @@ def main() -> None:
     parser.add_argument("--tokenizers", nargs="+", default=[])
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--policy")
-    parser.add_argument("--motion", nargs="+", help="motions (.npy or FILE.h5:INDEX) for --policy")
+    parser.add_argument("--motion", nargs="+", help="motions (.npy or FILE.h5:INDEX) for --policy or --kinds")
+    parser.add_argument("--kinds", action="store_true", help="print each motion's kind (walk, standing, down)")
     args = parser.parse_args()
     if args.tokenizers:
         if not args.data:
             parser.error("--tokenizers needs --data")
         tokenizer_reconstructions(args.data, args.tokenizers, args.clips)
+    if args.kinds:
+        if not args.motion:
+            parser.error("--kinds needs --motion")
+        print_kinds(args.motion)
     if args.policy:
         if not args.motion:
             parser.error("--policy needs --motion")
         simulated_motions(args.policy, args.motion)
-    if not args.tokenizers and not args.policy:
-        parser.error("give --tokenizers (with --data) or --policy (with --motion)")
+    if not args.tokenizers and not args.policy and not args.kinds:
+        parser.error("give --tokenizers (with --data), --policy or --kinds (with --motion)")
 
 
 if __name__ == "__main__":
