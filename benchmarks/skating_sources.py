@@ -1,6 +1,6 @@
 """Where foot skating comes from: a tokenizer's own reconstructions, and a tracking policy's simulation.
 
-Two measurements behind the skating figures in benchmarks/RESULTS.md (foot skating ratio,
+The measurements behind the skating figures in benchmarks/RESULTS.md (foot skating ratio,
 DESIGN.md section 5; penetration in mm):
 - --tokenizers: each clip of --data (at least one second, the first --clips of them) encoded and
   decoded by each tokenizer, against the clips themselves: what any generator that decodes
@@ -94,6 +94,7 @@ def motion_kind(positions, fps: float) -> str:
 
 
 def print_kinds(motions: list[str]) -> None:
+    """One 'KIND PATH' line per motion, for picking clips with awk or grep."""
     from myocli.data.motion_input import load_motion
 
     for motion in motions:
@@ -140,6 +141,7 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
 
 
 def print_means(label: str, rows: list[list[float]]) -> None:
+    """One line of means over `rows` (simulated_motions' figures per motion, one row each)."""
     import numpy as np
 
     tracked, error, skating_k, penetration_k, skating_s, penetration_s, speed_k, speed_s = np.mean(rows, axis=0)
