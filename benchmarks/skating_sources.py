@@ -165,20 +165,23 @@ def main() -> None:
     parser.add_argument("--motion", nargs="+", help="motions (.npy or FILE.h5:INDEX) for --policy or --kinds")
     parser.add_argument("--kinds", action="store_true", help="print each motion's kind (walk, standing, down)")
     args = parser.parse_args()
-    if args.tokenizers:
-        if not args.data:
-            parser.error("--tokenizers needs --data")
-        tokenizer_reconstructions(args.data, args.tokenizers, args.clips)
-    if args.kinds:
-        if not args.motion:
-            parser.error("--kinds needs --motion")
-        print_kinds(args.motion)
-    if args.policy:
-        if not args.motion:
-            parser.error("--policy needs --motion")
-        simulated_motions(args.policy, args.motion)
     if not args.tokenizers and not args.policy and not args.kinds:
         parser.error("give --tokenizers (with --data), --policy or --kinds (with --motion)")
+    if args.tokenizers and not args.data:
+        parser.error("--tokenizers needs --data")
+    if (args.policy or args.kinds) and not args.motion:
+        parser.error("--policy and --kinds need --motion")
+    from myocli.errors import MyoError
+
+    try:
+        if args.tokenizers:
+            tokenizer_reconstructions(args.data, args.tokenizers, args.clips)
+        if args.kinds:
+            print_kinds(args.motion)
+        if args.policy:
+            simulated_motions(args.policy, args.motion)
+    except MyoError as exc:  # bad input: one line, as the myo commands give it
+        parser.exit(1, f"Error: {exc}\n")
 
 
 if __name__ == "__main__":
