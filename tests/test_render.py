@@ -72,6 +72,7 @@ def test_follow_camera_keeps_a_long_walk_in_frame(clips):
 def test_bad_input_gives_one_clear_error_and_no_output(motion_sets, tmp_path):
     out = tmp_path / "out.mp4"
     assert_clean_failure(myo("render", f"{motion_sets['train']}:9999", "-o", str(out)), "index 9999 is out of range")
+    assert_clean_failure(myo("render", f"{motion_sets['train']}:no_such_clip", "-o", str(out)), "'no_such_clip'", "train.h5", "myo data inspect")
     np.save(tmp_path / "short.npy", np.zeros((5, 27, 3)))
     assert_clean_failure(myo("render", str(tmp_path / "short.npy"), "-o", str(out)), "(5, 27, 3)", "(T, 28, 3)")
     assert_clean_failure(myo("render", f"{motion_sets['train']}:0", "-o", str(tmp_path / "out.avi")), "unknown output type '.avi'")
@@ -109,7 +110,7 @@ def test_auto_falls_back_when_mujoco_has_no_gl(motion_sets, tmp_path):
     assert not (tmp_path / "x.png").exists()
 
 
-def test_input_specs_and_default_names(tmp_path):
+def test_input_specs_and_default_names(tmp_path, motion_sets):
     from pathlib import Path
 
     from myocli.data.motion_input import default_name, load_motion, parse_spec
@@ -118,7 +119,17 @@ def test_input_specs_and_default_names(tmp_path):
     assert parse_spec("a/take.v2.h5:3") == (Path("a/take.v2.h5"), 3)
     assert parse_spec("DATA.HDF5:-1") == (Path("DATA.HDF5"), -1)
     assert parse_spec("walk.npy", None) == (Path("walk.npy"), None)
+    assert parse_spec("a/walks.h5:02_01") == (Path("a/walks.h5"), "02_01")
     assert default_name("a/take.v2.h5:3", None, ".mp4") == Path("take.v2_3.mp4")
+    assert default_name("walks.h5:02_01", None, ".mp4") == Path("walks_02_01.mp4")
+    # A sequence by name is the same motion as by its index, caption and all.
+    dataset = read_dataset(motion_sets["train"])
+    third = dataset.sequences[3]
+    by_name = load_motion(f"{motion_sets['train']}:{third.name}")
+    by_index = load_motion(f"{motion_sets['train']}:3")
+    assert np.array_equal(by_name.motion, by_index.motion) and by_name.caption == by_index.caption == third.captions[0]
+    with pytest.raises(MyoError, match=f"no sequence named 'nope' in .*train.h5 \\(it has: {dataset.sequences[0].name}, "):
+        load_motion(f"{motion_sets['train']}:nope")
     with pytest.raises(MyoError, match="not both"):
         parse_spec("x.h5:2", 5)
     (tmp_path / "empty.npy").write_bytes(b"")

@@ -11,9 +11,9 @@ from myocli.errors import MyoError
 
 
 def export(
-    motion: str = typer.Argument(..., help="A .npy (T, 28, 3) or (T, 84), or a myo28 .h5 as FILE.h5:INDEX."),
+    motion: str = typer.Argument(..., help="A .npy (T, 28, 3) or (T, 84), or a myo28 .h5 as FILE.h5:INDEX or FILE.h5:NAME."),
     bvh: Path = typer.Option(..., "--bvh", help="Output .bvh file (centimetres, Y up, myo28 hierarchy)."),
-    index: int | None = typer.Option(None, "--index", help="Sequence of an .h5 input given without :INDEX (default 0)."),
+    index: int | None = typer.Option(None, "--index", help="Sequence of an .h5 input given without :INDEX or :NAME (default 0)."),
     fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of a .npy motion (default 20; an .h5 says its own)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output if it exists."),
 ) -> None:

@@ -68,7 +68,7 @@ def _check_options(prompt: str | None, task: Task, motion: str | None, seconds: 
 def generate(
     prompt: str | None = typer.Argument(None, help="What the motion shows (text-to-motion), e.g. \"a person does one squat\"."),
     task: Task = typer.Option(Task.t2m, "--task", help="t2m (text -> motion), m2t (motion -> text), predict (continue --motion), inbetween (refill the middle of --motion)."),
-    motion: str | None = typer.Option(None, "--motion", help="Input motion of m2t, predict and inbetween: a .npy (T, 28, 3) at the model's frame rate, or FILE.h5:INDEX."),
+    motion: str | None = typer.Option(None, "--motion", help="Input motion of m2t, predict and inbetween: a .npy (T, 28, 3) at the model's frame rate, or FILE.h5:INDEX or FILE.h5:NAME."),
     model: str | None = typer.Option(None, "--model", help="lm/NAME or ssm/NAME (a language model or a state-space generator), optionally @VERSION, or a checkpoint folder (default: the newest language model, instruction-tuned first)."),
     output: str | None = typer.Option(None, "--output", "-o", help="Path stem of the outputs: STEM_0.npy, STEM_0.json, ... (default: from the prompt or the input, in the current folder)."),
     num_samples: int = typer.Option(1, "--num-samples", "-n", min=1, max=1000, help="Samples to draw; sample I uses seed + I."),

@@ -20,9 +20,9 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def render(
-    inputs: list[str] = typer.Argument(..., help="Motions: a .npy (T, 28, 3) or (T, 84), or a myo28 .h5 as FILE.h5:INDEX. Several render side by side."),
+    inputs: list[str] = typer.Argument(..., help="Motions: a .npy (T, 28, 3) or (T, 84), or a myo28 .h5 as FILE.h5:INDEX or FILE.h5:NAME. Several render side by side."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output: .mp4 (H.264), .gif, or .png (a contact sheet of 8 frames). Default: NAME.mp4 after the first input."),
-    index: int | None = typer.Option(None, "--index", help="Sequence of an .h5 input given without :INDEX (default 0)."),
+    index: int | None = typer.Option(None, "--index", help="Sequence of an .h5 input given without :INDEX or :NAME (default 0)."),
     fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of the motion and the video (default: the dataset's, else 20)."),
     size: str = typer.Option("640x480", "--size", help="Size of each panel, WIDTHxHEIGHT."),
     camera: str = typer.Option("follow", "--camera", help="follow (keeps the body in frame on long walks) or fixed."),

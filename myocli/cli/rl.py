@@ -73,7 +73,7 @@ def train(
 @app.command("eval")
 def evaluate(
     policy: str = typer.Argument(..., help="Policy: rl/NAME, rl/NAME@VERSION, or a checkpoint folder."),
-    motion: str = typer.Option(..., "--motion", help="Motion to track: a .npy (T, 28, 3) or FILE.h5:INDEX."),
+    motion: str = typer.Option(..., "--motion", help="Motion to track: a .npy (T, 28, 3), or FILE.h5:INDEX or FILE.h5:NAME (a sequence by its name)."),
     mp4: Path | None = typer.Option(None, "--mp4", help="Also render the simulated motion (beside the reference) to this .mp4."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Also save the simulated motion as a .npy."),
     fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of a .npy motion (default 20; an .h5 says its own)."),

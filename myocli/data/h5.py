@@ -68,6 +68,17 @@ class MotionDataset:
     def __getitem__(self, index: int) -> Sequence:
         return self.sequences[index]
 
+    def named(self, name: str, path: str | Path, asked_by: str = "") -> Sequence:
+        """The sequence called `name`; one not in the file is a MyoError that names the file, the
+        option that asked (`asked_by`, e.g. "--clip"), and some of the names the file has."""
+        for sequence in self.sequences:
+            if sequence.name == name:
+                return sequence
+        names = [s.name for s in self.sequences]
+        listed = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+        message = f"no sequence named {name!r} in {path} (it has: {listed}); see `myo data inspect {path}`"
+        raise MyoError(f"{asked_by}: {message}" if asked_by else message)
+
 
 def open_h5(path: Path):
     """(open h5py.File, its attributes as str/number values); a missing or damaged file is a MyoError."""

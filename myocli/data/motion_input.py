@@ -1,4 +1,5 @@
-"""What `myo render` and `myo export` accept as a motion: a .npy motion, or one sequence of a myo28 H5 file (`file.h5:I` or --index)."""
+"""What `myo render`, `myo export`, `myo rl eval` and `myo generate --motion` accept as a motion: a .npy
+motion, or one sequence of a myo28 H5 file (`file.h5:I` or --index, or `file.h5:NAME` by its name)."""
 
 from __future__ import annotations
 
@@ -19,17 +20,19 @@ class MotionInput:
     fps: float | None  # None: the file does not say
 
 
-_H5_INDEX = re.compile(r"(.+\.(?:h5|hdf5)):(-?[0-9]+)", re.IGNORECASE)
+_H5_SEQUENCE = re.compile(r"(.+\.(?:h5|hdf5)):(.+)", re.IGNORECASE)
 
 
-def parse_spec(spec: str, index: int | None = None) -> tuple[Path, int | None]:
-    """`file.h5:3` -> (file.h5, 3); a plain path keeps --index. Both at once is a usage mistake."""
-    match = _H5_INDEX.fullmatch(spec)
+def parse_spec(spec: str, index: int | None = None) -> tuple[Path, int | str | None]:
+    """`file.h5:3` -> (file.h5, 3); `file.h5:02_01` -> (file.h5, "02_01"), a sequence by name; a plain
+    path keeps --index. Both at once is a usage mistake."""
+    match = _H5_SEQUENCE.fullmatch(spec)
     if not match:
         return Path(spec), index
     if index is not None:
-        raise MyoError(f"{spec}: give the sequence either as FILE.h5:INDEX or with --index, not both")
-    return Path(match.group(1)), int(match.group(2))
+        raise MyoError(f"{spec}: give the sequence either as FILE.h5:INDEX (or :NAME) or with --index, not both")
+    chosen = match.group(2)
+    return Path(match.group(1)), int(chosen) if re.fullmatch(r"-?[0-9]+", chosen) else chosen
 
 
 def default_name(spec: str, index: int | None, suffix: str) -> Path:
@@ -61,9 +64,12 @@ def load_motion(spec: str, index: int | None = None) -> MotionInput:
         from myocli.data.h5 import read_dataset
 
         dataset = read_dataset(path)
-        chosen = 0 if index is None else index
-        if not 0 <= chosen < len(dataset):
-            raise MyoError(f"{path}: index {chosen} is out of range; the file has {len(dataset)} sequences (0..{len(dataset) - 1})")
-        sequence = dataset[chosen]
+        if isinstance(index, str):
+            sequence = dataset.named(index, path)
+        else:
+            chosen = 0 if index is None else index
+            if not 0 <= chosen < len(dataset):
+                raise MyoError(f"{path}: index {chosen} is out of range; the file has {len(dataset)} sequences (0..{len(dataset) - 1})")
+            sequence = dataset[chosen]
         return MotionInput(sequence.motion.astype(np.float64), sequence.captions[0], dataset.fps)
     raise MyoError(f"{path}: cannot render a {suffix or 'file without extension'}; give a .npy (T, 28, 3) or a myo28 .h5 (with :INDEX)")

@@ -110,12 +110,7 @@ def load_references(data: Path, clips: list[str], fps: float | None = None):
     if not data.is_file():
         raise MyoError(f"--data {data}: no such file")
     dataset = read_dataset(data)  # checks shapes, NaN/Inf and lengths, naming the bad sequence
-    by_name = {s.name: s for s in dataset.sequences}
-    for clip in clips:
-        if clip not in by_name:
-            names = ", ".join(list(by_name)[:10]) + (", ..." if len(by_name) > 10 else "")
-            raise MyoError(f"--clip {clip!r}: no sequence of that name in {data} (it has: {names}); see `myo data inspect {data}`")
-    chosen = [by_name[c] for c in clips] if clips else dataset.sequences
+    chosen = [dataset.named(clip, data, "--clip") for clip in clips] if clips else dataset.sequences
     chosen = [s for s in chosen if len(s) >= 2]
     if not chosen:
         raise MyoError(f"{data}: no sequence with at least 2 frames to track")
