@@ -95,11 +95,12 @@ def motion_kind(positions, fps: float) -> str:
 
 def print_kinds(motions: list[str]) -> None:
     """One 'KIND PATH' line per motion, for picking clips with awk or grep."""
+    from myocli.data.h5 import DEFAULT_FPS
     from myocli.data.motion_input import load_motion
 
     for motion in motions:
         source = load_motion(motion)
-        print(motion_kind(source.motion, source.fps or 20.0), motion)
+        print(motion_kind(source.motion, source.fps or DEFAULT_FPS), motion)
 
 
 def simulated_motions(policy: str, motions: list[str]) -> None:
@@ -108,6 +109,7 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
 
     import numpy as np
 
+    from myocli.data.h5 import DEFAULT_FPS
     from myocli.data.motion_input import load_motion
     from myocli.rl.track import load_policy, track
 
@@ -115,7 +117,7 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
     rows, kinds, causes = [], [], Counter()
     for motion in motions:
         source = load_motion(motion)
-        fps = source.fps or 20.0
+        fps = source.fps or DEFAULT_FPS  # a .npy does not say its rate
         result = track(agent, config, source.motion, fps, motion)
         figures = [result.summary()["tracked_fraction"], result.mean_error_mm]
         kinds.append(motion_kind(source.motion, fps))
@@ -145,11 +147,10 @@ def print_means(label: str, rows: list[list[float]]) -> None:
     import numpy as np
 
     tracked, error, skating_k, penetration_k, skating_s, penetration_s, speed_k, speed_s = np.mean(rows, axis=0)
-    lower = sum(row[4] < row[2] for row in rows)
-    higher = sum(row[4] > row[2] for row in rows)
     # The motions pair up (each input with its own simulation): the spread of the differences says
     # whether the two means differ by more than the choice of motions does.
     change = np.array([row[4] - row[2] for row in rows])
+    lower, higher = int((change < 0).sum()), int((change > 0).sum())
     spread = change.std(ddof=1) / np.sqrt(len(change)) if len(change) > 1 else float("nan")
     print(f"mean of {label}: tracked {tracked:.0%}, {error:.1f} mm; skating {skating_k:.3f} -> {skating_s:.3f} "
           f"(lower in {lower}, higher in {higher}; change {change.mean():+.3f} +- {spread:.3f} standard error); "
@@ -162,7 +163,7 @@ def main() -> None:
     parser.add_argument("--tokenizers", nargs="+", default=[])
     parser.add_argument("--clips", type=int, default=20)
     parser.add_argument("--policy")
-    parser.add_argument("--motion", nargs="+", help="motions (.npy or FILE.h5:INDEX) for --policy or --kinds")
+    parser.add_argument("--motion", nargs="+", help="motions (.npy, FILE.h5:INDEX or FILE.h5:NAME) for --policy or --kinds")
     parser.add_argument("--kinds", action="store_true", help="print each motion's kind (walk, standing, down)")
     args = parser.parse_args()
     if not args.tokenizers and not args.policy and not args.kinds:

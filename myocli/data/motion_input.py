@@ -72,4 +72,4 @@ def load_motion(spec: str, index: int | None = None) -> MotionInput:
                 raise MyoError(f"{path}: index {chosen} is out of range; the file has {len(dataset)} sequences (0..{len(dataset) - 1})")
             sequence = dataset[chosen]
         return MotionInput(sequence.motion.astype(np.float64), sequence.captions[0], dataset.fps)
-    raise MyoError(f"{path}: cannot render a {suffix or 'file without extension'}; give a .npy (T, 28, 3) or a myo28 .h5 (with :INDEX)")
+    raise MyoError(f"{path}: cannot render a {suffix or 'file without extension'}; give a .npy (T, 28, 3) or a myo28 .h5 (with :INDEX or :NAME)")
