@@ -10,7 +10,8 @@ DESIGN.md section 5; penetration in mm):
   and the simulated toes' skating steps sorted by what the input's toe did in the same step (up in
   the air, sliding on the floor, or slower than skating on it) and by whether the simulated toe was
   on the floor (a flat sole's toe height, plus 5 mm) or above it; and the root's mean speed along the
-  floor, input and simulated, and how the two correlate across the motions. Each motion is also
+  floor, input and simulated, and how the two correlate across the motions; and the skating of the
+  pose the policy was asked to follow (the humanoid's pose of the input, rl/reference.py). Each motion is also
   sorted by its input alone (`motion_kind`): a walk, standing (upright, root slower than 0.3 m/s)
   or down (the pelvis below 0.6 m: a generator's "walk" that sits or lies down), and the means are
   given per kind as well.
@@ -111,6 +112,7 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
 
     from myocli.data.h5 import DEFAULT_FPS
     from myocli.data.motion_input import load_motion
+    from myocli.motion import metrics
     from myocli.rl.track import load_policy, track
 
     _, config, agent = load_policy(policy)
@@ -129,7 +131,9 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
             print(f"  {stage}: skating ratio {skating:.3f}, penetration {penetration:.1f} mm")
         speeds = [root_speed(m, fps) for m in (np.asarray(source.motion)[: len(result.positions)], result.positions)]
         print(f"  root speed {speeds[0]:.2f} -> {speeds[1]:.2f} m/s")
-        rows.append(figures + speeds)
+        asked = metrics.foot_skating_ratio(result.asked[: len(result.positions)], fps)
+        print(f"  the humanoid's pose of the input, which the policy follows: skating ratio {asked:.3f}")
+        rows.append(figures + speeds + [asked])
         causes.update(skating_causes(source.motion, result.positions, fps))
     print("simulated toe-steps that skate, by what the input's toe did:", dict(causes))
     if len(rows) > 1:
@@ -138,7 +142,7 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
             if chosen:
                 print_means(f"{kind} ({len(chosen)})", chosen)
         # Does the body go at its input's pace? (A controller with one gait speed scores about 0.)
-        input_speed, simulated_speed = np.array(rows)[:, 6:].T
+        input_speed, simulated_speed = np.array(rows)[:, 6:8].T
         print(f"correlation of the simulated root speed with the input's, across motions: {np.corrcoef(input_speed, simulated_speed)[0, 1]:.2f}")
 
 
@@ -146,7 +150,7 @@ def print_means(label: str, rows: list[list[float]]) -> None:
     """One line of means over `rows` (simulated_motions' figures per motion, one row each)."""
     import numpy as np
 
-    tracked, error, skating_k, penetration_k, skating_s, penetration_s, speed_k, speed_s = np.mean(rows, axis=0)
+    tracked, error, skating_k, penetration_k, skating_s, penetration_s, speed_k, speed_s, skating_asked = np.mean(rows, axis=0)
     # The motions pair up (each input with its own simulation): the spread of the differences says
     # whether the two means differ by more than the choice of motions does.
     change = np.array([row[4] - row[2] for row in rows])
@@ -154,7 +158,8 @@ def print_means(label: str, rows: list[list[float]]) -> None:
     spread = change.std(ddof=1) / np.sqrt(len(change)) if len(change) > 1 else float("nan")
     print(f"mean of {label}: tracked {tracked:.0%}, {error:.1f} mm; skating {skating_k:.3f} -> {skating_s:.3f} "
           f"(lower in {lower}, higher in {higher}; change {change.mean():+.3f} +- {spread:.3f} standard error); "
-          f"penetration {penetration_k:.1f} -> {penetration_s:.1f} mm; root speed {speed_k:.2f} -> {speed_s:.2f} m/s")  # fmt: skip
+          f"penetration {penetration_k:.1f} -> {penetration_s:.1f} mm; root speed {speed_k:.2f} -> {speed_s:.2f} m/s; "
+          f"the pose followed skates {skating_asked:.3f}")  # fmt: skip
 
 
 def main() -> None:

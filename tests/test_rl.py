@@ -158,24 +158,45 @@ def test_reference_of_a_real_walk_poses_the_humanoid_close_to_the_clip(walk_refe
     assert walk_reference.qpos.shape == (len(walk_reference), 7 + len(hu.HINGE_LIST))
 
 
+def _short_legged(clip: np.ndarray) -> np.ndarray:
+    """The clip (T, 28, 3) with thigh and shin 7% shorter, 2.8 cm each (a generated walk's: 2.2 and 3.1 cm)."""
+    from myocli.data.retarget import on_floor
+
+    bones = clip[:, 1:] - clip[:, sk.PARENTS[1:]]
+    lengths = sk.CANONICAL_BONE_LENGTHS.copy()
+    legs = [b - 1 for b in (sk.JOINT_INDEX[n] for n in ("left_knee", "right_knee", "left_ankle", "right_ankle"))]
+    lengths[legs] *= 0.93
+    return on_floor(sk.chain_from_directions(clip[:, 0], bones / np.linalg.norm(bones, axis=-1, keepdims=True), lengths))
+
+
 def test_reference_of_short_legs_keeps_the_feet_on_the_floor(walk_reference):
     """A generator's decoded motion has legs centimetres shorter than myo28's. Hung from the clip's
     hips, the humanoid's longer legs would reach 5 cm into the floor, and the contact would throw the
     body up at the first step; the reference raises the root so its feet are as high as the clip's."""
-    from myocli.data.retarget import on_floor
-
-    clip = walk_reference.positions[::2]  # back to 20 fps
-    bones = clip[:, 1:] - clip[:, sk.PARENTS[1:]]
-    lengths = sk.CANONICAL_BONE_LENGTHS.copy()
-    legs = [b - 1 for b in (sk.JOINT_INDEX[n] for n in ("left_knee", "right_knee", "left_ankle", "right_ankle"))]
-    lengths[legs] *= 0.93  # thigh and shin 2.8 cm shorter each (a generated walk's: 2.2 and 3.1 cm)
-    short = on_floor(sk.chain_from_directions(clip[:, 0], bones / np.linalg.norm(bones, axis=-1, keepdims=True), lengths))
+    short = _short_legged(walk_reference.positions[::2])  # back to 20 fps
     reference = rf.build(short, 20.0, "short legs")
     posed = _lowest_foot_point(reference)
     assert np.abs(posed - _lowest_foot_point(walk_reference)).mean() < 0.005 and posed.min() > -0.02
     # Hung from the clip's hips, the humanoid's feet would reach below the clip's by the legs' missing length.
     unraised = posed - (reference.qpos[:, 2] - rf.hinge_targets(reference.positions)[0][:, 2])
     assert (unraised - reference.positions[:, list(sk.FOOT_CONTACT_JOINTS), 1].min(1)).mean() < -0.04
+
+
+def test_track_reports_the_pose_the_policy_was_asked_to_follow(walk_reference):
+    """What a replay asked of the body (the humanoid's pose of the input, `TrackResult.asked`, at the
+    input's frame rate) is there to be measured beside the input and the simulation: the pose of a
+    walk with a generator's shorter legs skates more than the walk itself (myo28's longer legs
+    hang the swing toe lower), so some of a replay's skating is asked for."""
+    from myocli.motion.metrics import foot_skating_ratio
+    from myocli.rl.track import track
+
+    short = _short_legged(walk_reference.positions[::2])
+    config = PolicyConfig(observation_dim=TrackingEnv([walk_reference]).single_observation_space.shape[0], action_dim=len(hu.HINGE_LIST))
+    result = track(Agent(config).eval(), config, short, 20.0)
+    posed = hu.joint_positions(rf.build(short, 20.0).sites)[::2]
+    np.testing.assert_allclose(result.asked, posed, atol=1e-9)
+    assert foot_skating_ratio(result.asked, 20.0) > foot_skating_ratio(short, 20.0) + 0.02
+    assert track(Agent(config).eval(), config, short[::2], 10.0).asked.shape == short[::2].shape
 
 
 def _lowest_foot_point(reference) -> np.ndarray:

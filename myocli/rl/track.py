@@ -23,6 +23,7 @@ class TrackResult:
     floor_error: np.ndarray  # (28,) the same error for the reference pose the humanoid can take (its kinematic floor)
     qpos: np.ndarray  # (T', nq) the simulated humanoid's state at each motion frame of the policy's rate
     followed_root: bool = False  # the reference slid along the floor with the body (a follow_root policy)
+    asked: np.ndarray | None = None  # (T, 28, 3) the humanoid's pose of the input that the policy followed, input frame rate
 
     @property
     def mean_error_mm(self) -> float:
@@ -80,6 +81,7 @@ def load_policy(spec: str, other_humanoid: bool = False):
 def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion") -> TrackResult:
     """Simulate the humanoid following `positions` (T, 28, 3) at `fps` under the policy, from its first frame."""
     from myocli.render.scene import from_mujoco
+    from myocli.rl import humanoid as hu
     from myocli.rl import reference as rf
     from myocli.rl.env import TrackingEnv, joint_error_floor, tracking_options
 
@@ -106,8 +108,9 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
     simulated = np.stack(poses)[:: rf.CONTROL_STEPS_PER_FRAME]  # back to motion frames
     slid = from_mujoco(np.pad(np.stack(offsets), ((0, 0), (0, 1))))[:: rf.CONTROL_STEPS_PER_FRAME]
     error = np.linalg.norm(simulated - (positions[: len(simulated)] + slid[:, None]), axis=-1).mean(0)
+    asked = hu.joint_positions(reference.sites)[:: rf.CONTROL_STEPS_PER_FRAME]
     if abs(source_fps - config.fps) > 1e-6:
-        simulated = rf.resample(simulated, config.fps, source_fps)
+        simulated, asked = (rf.resample(m, config.fps, source_fps) for m in (simulated, asked))
     qpos = np.stack(states)[:: rf.CONTROL_STEPS_PER_FRAME]
     return TrackResult(simulated, error, fell_at, (len(reference) - 1) * reference.dt, joint_error_floor(reference).mean(0), qpos,
-                       config.follow_root)
+                       config.follow_root, asked)
