@@ -22,8 +22,8 @@ class TrackResult:
     seconds: float  # length of the motion
     floor_error: np.ndarray  # (28,) the same error for the reference pose the humanoid can take (its kinematic floor)
     qpos: np.ndarray  # (T', nq) the simulated humanoid's state at each motion frame of the policy's rate
+    asked: np.ndarray  # (T, 28, 3) the humanoid's pose of the input that the policy followed, input frame rate
     followed_root: bool = False  # the reference slid along the floor with the body (a follow_root policy)
-    asked: np.ndarray | None = None  # (T, 28, 3) the humanoid's pose of the input that the policy followed, input frame rate
 
     @property
     def mean_error_mm(self) -> float:
@@ -113,4 +113,4 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
         simulated, asked = (rf.resample(m, config.fps, source_fps) for m in (simulated, asked))
     qpos = np.stack(states)[:: rf.CONTROL_STEPS_PER_FRAME]
     return TrackResult(simulated, error, fell_at, (len(reference) - 1) * reference.dt, joint_error_floor(reference).mean(0), qpos,
-                       config.follow_root, asked)
+                       asked, config.follow_root)
