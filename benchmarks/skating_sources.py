@@ -121,19 +121,18 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
         source = load_motion(motion)
         fps = source.fps or DEFAULT_FPS  # a .npy does not say its rate
         result = track(agent, config, source.motion, fps, motion)
-        figures = [result.summary()["tracked_fraction"], result.mean_error_mm]
+        row = {"tracked": result.summary()["tracked_fraction"], "error_mm": result.mean_error_mm}
         kinds.append(motion_kind(source.motion, fps))
-        print(f"{policy} on {motion} ({kinds[-1]}): tracked {figures[0]:.0%}, {figures[1]:.1f} mm")
-        contact = result.contact_figures(source.motion, fps)
+        print(f"{policy} on {motion} ({kinds[-1]}): tracked {row['tracked']:.0%}, {row['error_mm']:.1f} mm")
+        row |= result.contact_figures(source.motion, fps)  # skating_ratio_STAGE and penetration_mm_STAGE
         for stage in ("kinematic", "simulated"):
-            skating, penetration = contact[f"skating_ratio_{stage}"], contact[f"penetration_mm_{stage}"]
-            figures += [skating, penetration]
-            print(f"  {stage}: skating ratio {skating:.3f}, penetration {penetration:.1f} mm")
-        speeds = [root_speed(m, fps) for m in (np.asarray(source.motion)[: len(result.positions)], result.positions)]
-        print(f"  root speed {speeds[0]:.2f} -> {speeds[1]:.2f} m/s")
-        asked = metrics.foot_skating_ratio(result.asked[: len(result.positions)], fps)
-        print(f"  the humanoid's pose of the input, which the policy follows: skating ratio {asked:.3f}")
-        rows.append(figures + speeds + [asked])
+            print(f"  {stage}: skating ratio {row[f'skating_ratio_{stage}']:.3f}, penetration {row[f'penetration_mm_{stage}']:.1f} mm")
+        for stage, m in (("kinematic", np.asarray(source.motion)[: len(result.positions)]), ("simulated", result.positions)):
+            row[f"root_speed_{stage}"] = root_speed(m, fps)
+        print(f"  root speed {row['root_speed_kinematic']:.2f} -> {row['root_speed_simulated']:.2f} m/s")
+        row["skating_ratio_asked"] = metrics.foot_skating_ratio(result.asked[: len(result.positions)], fps)
+        print(f"  the humanoid's pose of the input, which the policy follows: skating ratio {row['skating_ratio_asked']:.3f}")
+        rows.append(row)
         causes.update(skating_causes(source.motion, result.positions, fps))
     print("simulated toe-steps that skate, by what the input's toe did:", dict(causes))
     if len(rows) > 1:
@@ -142,24 +141,26 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
             if chosen:
                 print_means(f"{kind} ({len(chosen)})", chosen)
         # Does the body go at its input's pace? (A controller with one gait speed scores about 0.)
-        input_speed, simulated_speed = np.array(rows)[:, 6:8].T
+        input_speed, simulated_speed = ([row[f"root_speed_{stage}"] for row in rows] for stage in ("kinematic", "simulated"))
         print(f"correlation of the simulated root speed with the input's, across motions: {np.corrcoef(input_speed, simulated_speed)[0, 1]:.2f}")
 
 
-def print_means(label: str, rows: list[list[float]]) -> None:
-    """One line of means over `rows` (simulated_motions' figures per motion, one row each)."""
+def print_means(label: str, rows: list[dict[str, float]]) -> None:
+    """One line of means over `rows` (simulated_motions' figures per motion, one dict each)."""
     import numpy as np
 
-    tracked, error, skating_k, penetration_k, skating_s, penetration_s, speed_k, speed_s, skating_asked = np.mean(rows, axis=0)
+    mean = {key: float(np.mean([row[key] for row in rows])) for key in rows[0]}
     # The motions pair up (each input with its own simulation): the spread of the differences says
     # whether the two means differ by more than the choice of motions does.
-    change = np.array([row[4] - row[2] for row in rows])
+    change = np.array([row["skating_ratio_simulated"] - row["skating_ratio_kinematic"] for row in rows])
     lower, higher = int((change < 0).sum()), int((change > 0).sum())
     spread = change.std(ddof=1) / np.sqrt(len(change)) if len(change) > 1 else float("nan")
-    print(f"mean of {label}: tracked {tracked:.0%}, {error:.1f} mm; skating {skating_k:.3f} -> {skating_s:.3f} "
+    print(f"mean of {label}: tracked {mean['tracked']:.0%}, {mean['error_mm']:.1f} mm; "
+          f"skating {mean['skating_ratio_kinematic']:.3f} -> {mean['skating_ratio_simulated']:.3f} "
           f"(lower in {lower}, higher in {higher}; change {change.mean():+.3f} +- {spread:.3f} standard error); "
-          f"penetration {penetration_k:.1f} -> {penetration_s:.1f} mm; root speed {speed_k:.2f} -> {speed_s:.2f} m/s; "
-          f"the pose followed skates {skating_asked:.3f}")  # fmt: skip
+          f"penetration {mean['penetration_mm_kinematic']:.1f} -> {mean['penetration_mm_simulated']:.1f} mm; "
+          f"root speed {mean['root_speed_kinematic']:.2f} -> {mean['root_speed_simulated']:.2f} m/s; "
+          f"the pose followed skates {mean['skating_ratio_asked']:.3f}")  # fmt: skip
 
 
 def main() -> None:
