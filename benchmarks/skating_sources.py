@@ -14,7 +14,8 @@ DESIGN.md section 5; penetration in mm):
   pose the policy was asked to follow (the humanoid's pose of the input, rl/reference.py). Each motion is also
   sorted by its input alone (`motion_kind`): a walk, standing (upright, root slower than 0.3 m/s)
   or down (the pelvis below 0.6 m: a generator's "walk" that sits or lies down), and the means are
-  given per kind as well.
+  given per kind as well. --search N replays as `myo rl eval --search N` does (N copies tried
+  every 0.1 s, the best kept; `myo generate --physics` uses 32).
 - --kinds with --motion: just that sorting, one "KIND PATH" line per motion (to pick training clips).
 
 Run from the repository root (checkpoints in ./checkpoints or $MYO_HOME):
@@ -22,6 +23,7 @@ Run from the repository root (checkpoints in ./checkpoints or $MYO_HOME):
     python benchmarks/skating_sources.py --policy rl/walk@3 --motion datasets/cmu_walk.h5:0
     myo generate "a person walks forward" --model lm/quality-it --seconds 3 -n 10 --seed 0 -o walks/w
     python benchmarks/skating_sources.py --policy rl/genwalk --motion walks/w_*.npy
+    python benchmarks/skating_sources.py --policy rl/genwalk --motion walks/w_*.npy --search 32
     python benchmarks/skating_sources.py --kinds --motion walks/w_*.npy
 """
 
@@ -104,7 +106,7 @@ def print_kinds(motions: list[str]) -> None:
         print(motion_kind(source.motion, source.fps or DEFAULT_FPS), motion)
 
 
-def simulated_motions(policy: str, motions: list[str]) -> None:
+def simulated_motions(policy: str, motions: list[str], search: int = 1) -> None:
     """Each motion tracked from its first frame; kinematic and simulated figures over the frames simulated."""
     from collections import Counter
 
@@ -120,7 +122,7 @@ def simulated_motions(policy: str, motions: list[str]) -> None:
     for motion in motions:
         source = load_motion(motion)
         fps = source.fps or DEFAULT_FPS  # a .npy does not say its rate
-        result = track(agent, config, source.motion, fps, motion)
+        result = track(agent, config, source.motion, fps, motion, search=search)
         row = {"tracked": result.summary()["tracked_fraction"], "error_mm": result.mean_error_mm}
         kinds.append(motion_kind(source.motion, fps))
         print(f"{policy} on {motion} ({kinds[-1]}): tracked {row['tracked']:.0%}, {row['error_mm']:.1f} mm")
@@ -171,6 +173,7 @@ def main() -> None:
     parser.add_argument("--policy")
     parser.add_argument("--motion", nargs="+", help="motions (.npy, FILE.h5:INDEX or FILE.h5:NAME) for --policy or --kinds")
     parser.add_argument("--kinds", action="store_true", help="print each motion's kind (walk, standing, down)")
+    parser.add_argument("--search", type=int, default=1, help="copies tried every 0.1 s around the policy (myo rl eval --search)")
     args = parser.parse_args()
     if not args.tokenizers and not args.policy and not args.kinds:
         parser.error("give --tokenizers (with --data), --policy or --kinds (with --motion)")
@@ -178,6 +181,8 @@ def main() -> None:
         parser.error("--tokenizers needs --data")
     if (args.policy or args.kinds) and not args.motion:
         parser.error("--policy and --kinds need --motion")
+    if args.search < 1:
+        parser.error("--search must be 1 or more (1: the policy alone)")
     from myocli.errors import MyoError
 
     try:
@@ -186,7 +191,7 @@ def main() -> None:
         if args.kinds:
             print_kinds(args.motion)
         if args.policy:
-            simulated_motions(args.policy, args.motion)
+            simulated_motions(args.policy, args.motion, args.search)
     except MyoError as exc:  # bad input: one line, as the myo commands give it
         parser.exit(1, f"Error: {exc}\n")
 

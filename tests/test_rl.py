@@ -258,6 +258,50 @@ def test_tracking_env_rewards_errors_terminates_and_restores(walk_reference):
     assert ended.all()
 
 
+def test_copy_state_sends_every_copy_on_from_one(walk_reference):
+    """A search around a policy goes on from the copy it kept: after `copy_state(k)` every copy is in
+    copy k's state and, given the same actions, moves as it does."""
+    env = TrackingEnv([walk_reference], num_envs=3, options=TrackingOptions(follow_root=True, random_start=False, autoreset=False))
+    env.start_at(0, 10)
+    actions = np.random.default_rng(0).uniform(-0.5, 0.5, (3, env.num_hinges))
+    for _ in range(3):  # the copies part ways
+        env.step(actions)
+    assert not np.allclose(env.datas[0].qpos, env.datas[2].qpos)
+    kept = env.datas[2].qpos.copy(), env.datas[2].qvel.copy(), env.root_offset[2].copy()
+    env.copy_state(2)
+    for data in env.datas:
+        np.testing.assert_array_equal(data.qpos, kept[0])
+        np.testing.assert_array_equal(data.qvel, kept[1])
+    np.testing.assert_array_equal(env.root_offset, np.repeat(kept[2][None], 3, axis=0))
+    observation, reward, *_ = env.step(np.repeat(actions[:1], 3, axis=0))
+    assert (observation == observation[0]).all() and (reward == reward[0]).all()
+
+
+def test_track_search_chooses_among_copies_and_keeps_the_simulation_whole(walk_reference):
+    """`track(search=N)`: without noise every copy does what the policy alone does, so the search
+    gives the policy's own replay step for step (the copying and stitching lose nothing); with the
+    policy's noise it gives another motion, the same one for the same seed."""
+    from myocli.rl.track import track
+
+    walk = walk_reference.positions[::2]
+    config = PolicyConfig(observation_dim=TrackingEnv([walk_reference]).single_observation_space.shape[0], action_dim=len(hu.HINGE_LIST),
+                          follow_root=True, init_log_std=np.log(0.2))  # fmt: skip
+    torch.manual_seed(0)
+    agent = Agent(config).eval()
+    alone = track(agent, config, walk, 20.0)
+    searched = track(agent, config, walk, 20.0, search=4, seed=3)
+    again = track(agent, config, walk, 20.0, search=4, seed=3)
+    np.testing.assert_array_equal(searched.positions, again.positions)
+    assert searched.positions.shape != alone.positions.shape or not np.allclose(searched.positions, alone.positions)
+    with torch.no_grad():
+        agent.actor_logstd.fill_(-np.inf)  # no noise: every copy is the policy alone
+    still = track(agent, config, walk, 20.0, search=4, seed=3)
+    # (to a micrometre: the policy's float32 layers round a batch of four a little differently from one)
+    np.testing.assert_allclose(still.positions, alone.positions, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(still.qpos, alone.qpos, rtol=0, atol=1e-6)
+    assert still.fell_at == alone.fell_at and alone.fell_at is not None  # (an untrained policy strays: the stop is stitched too)
+
+
 def test_following_the_root_lets_the_body_fall_behind_a_sliding_clip(walk_reference):
     """A generated walk's feet may slide, so its root runs away from a body whose planted feet hold.
     Tracked in place, the body counts as strayed; with follow_root the reference slides along with
@@ -471,6 +515,10 @@ def test_rl_train_and_eval(walk_h5, policy_home, tmp_path):
     contact = report["floor_contact"]  # the simulated body's shapes, by MuJoCo and by PyBullet
     assert contact["mujoco_penetration_mm"] == pytest.approx(contact["pybullet_penetration_mm"], abs=0.5)
     assert contact["touching_agreement"] > 0.95
+    # --search: copies tried around the policy every 0.1 s, the choice recorded with the figures
+    searched = myo("rl", "eval", "rl/t", "--motion", f"{walk_h5}:0", "--json", "--search", "3", env=home)
+    assert searched.returncode == 0, searched.stderr
+    assert report["search"] == 1 and json.loads(searched.stdout)["search"] == 3
 
 
 def test_rl_train_from_another_policy(walk_h5, policy_home):
@@ -548,6 +596,8 @@ def test_rl_bad_inputs(walk_h5, policy_home, tmp_path, monkeypatch):
     np.save(bad, motion)
     assert_clean_failure(myo("rl", "eval", "rl/t", "--motion", str(bad), "-o", str(tmp_path / "out.npy"), env=home), "NaN")
     assert not (tmp_path / "out.npy").exists()
+    no_copies = myo("rl", "eval", "rl/t", "--motion", f"{walk_h5}:0", "--search", "0", "-o", str(tmp_path / "out.npy"), env=home)
+    assert no_copies.returncode == 2 and "--search" in no_copies.stderr and not (tmp_path / "out.npy").exists()  # a usage error
 
     # A policy made for another skeleton is refused by name.
     from myocli import registry
@@ -571,7 +621,7 @@ def test_generate_physics_writes_the_simulated_motion_beside(walk_h5, policy_hom
     assert record["physics_npy"] == f"{stem}_0_physics.npy" and simulated.shape[1:] == (sk.NUM_JOINTS, 3)
     assert 1 <= len(simulated) <= len(kinematic)
     physics = record["physics"]
-    assert physics["policy"] == "rl/t@1" and physics["penetration_mm_simulated"] >= 0
+    assert physics["policy"] == "rl/t@1" and physics["search"] == 32 and physics["penetration_mm_simulated"] >= 0
     # The simulated body cannot sink into the floor the way a kinematic motion can.
     assert physics["penetration_mm_simulated"] < 10
     assert 0 <= physics["floor_contact_simulated"]["mujoco_penetration_mm"] < 30
@@ -579,3 +629,6 @@ def test_generate_physics_writes_the_simulated_motion_beside(walk_h5, policy_hom
     result = myo("generate", "a person walks", "--model", "ssm/g", "--physics", "rl/missing", "-o", str(tmp_path / "x"), env=home)
     assert_clean_failure(result, "rl/missing")
     assert not list(tmp_path.glob("x_*"))
+    # The search's size without a replay to search is a slip: said so before anything is generated.
+    lone = myo("generate", "a person walks", "--model", "ssm/g", "--physics-search", "4", "-o", str(tmp_path / "y"), env=home)
+    assert lone.returncode == 2 and "--physics rl/NAME" in lone.stderr and not list(tmp_path.glob("y_*"))

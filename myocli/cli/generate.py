@@ -23,6 +23,11 @@ from myocli.cli.outputs import check_free
 from myocli.errors import MyoError
 from myocli.lm.sampling import DEFAULT_REFINE_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 
+# Copies of the body tried every 0.1 s by --physics (myocli/rl/track.py). On 65 generated walks 32
+# skated least of 16, 32 and 64 (benchmarks/RESULTS.md); a 3-s walk took 0.4 s on one core on
+# average (less when the body strays early: the replay stops there).
+DEFAULT_PHYSICS_SEARCH = 32
+
 
 class Task(str, Enum):
     t2m = "t2m"
@@ -82,6 +87,7 @@ def generate(
     refine_steps: int | None = typer.Option(None, "--refine-steps", min=0, max=1000, help=f"Gradient steps of physics refinement of each motion, which stop feet sliding on the floor and keep joints above it (default: {DEFAULT_REFINE_STEPS}, unless an SSM model's config says otherwise; 0 turns it off)."),
     mp4: bool = typer.Option(False, "--mp4", help="Also render each motion sample to STEM_I.mp4 beside its .npy."),
     physics: str | None = typer.Option(None, "--physics", help="Replay each motion in the physics simulator under a tracking policy (rl/NAME) and write the simulated motion beside it as STEM_I_physics.npy (and .mp4 with --mp4); foot skating and penetration are given for both motions over the frames simulated (up to a fall)."),
+    physics_search: int | None = typer.Option(None, "--physics-search", min=1, max=1024, help=f"With --physics: every 0.1 s, try this many copies of the body around the policy's actions and keep the one the policy's own reward and critic rate best (default {DEFAULT_PHYSICS_SEARCH}; 1: the policy alone, faster; on 77 generated walks {DEFAULT_PHYSICS_SEARCH} skated about 40% less than 1; the noise is drawn from each sample's seed)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the output paths and metadata (the text, for m2t)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
@@ -93,12 +99,15 @@ def generate(
     _check_options(prompt, task, motion, seconds, top_p, output, mp4)
     if physics is not None and task == Task.m2t:
         raise typer.BadParameter("motion-to-text makes no motion to simulate", param_hint="--physics")
+    if physics_search is not None and physics is None:
+        raise typer.BadParameter("applies to the physics replay; add --physics rl/NAME", param_hint="--physics-search")
+    physics_search = DEFAULT_PHYSICS_SEARCH if physics_search is None else physics_search
     if model and _kind_of(model) == "ssm":
         if task != Task.t2m:
             raise typer.BadParameter(f"{model} is a state-space generator, which does text-to-motion only; use a language model for --task {task.value}", param_hint="--task")
         stem = Path(output) if output else Path(_slug(prompt))
         check_free([path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, bool(physics)).values()], overwrite)
-        controller = _load_controller(physics)
+        controller = _load_controller(physics, physics_search)
         _generate_ssm(model, prompt, stem, num_samples, seed, seconds, mp4, as_json, controller,
                       guidance=guidance, steps=steps, refine_steps=refine_steps)  # fmt: skip
         return
@@ -112,7 +121,7 @@ def generate(
     stem = Path(output) if output else Path(_slug(prompt) if task == Task.t2m else f"{_slug(Path(motion.split(':')[0]).stem)}_{task.value}")
     files = [] if task == Task.m2t else [path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, bool(physics)).values()]
     check_free(files, overwrite)
-    controller = _load_controller(physics)
+    controller = _load_controller(physics, physics_search)
     spec, note = (model, "") if model else _default_model()
     engine = LMEngine.load(spec)
     if source is not None and source.fps is not None and abs(source.fps - engine.fps) > 1e-6:
@@ -180,13 +189,14 @@ def _generate_ssm(spec: str, prompt: str, stem: Path, num_samples: int, seed: in
     _report(results, Task.t2m, mp4, as_json)
 
 
-def _load_controller(spec: str | None):
-    """The tracking policy of --physics, loaded before any generation so a bad one fails first."""
+def _load_controller(spec: str | None, search: int):
+    """The tracking policy of --physics (ref, config, agent, copies searched), loaded before any
+    generation so a bad one fails first."""
     if spec is None:
         return None
     from myocli.rl.track import load_policy
 
-    return load_policy(spec)
+    return (*load_policy(spec), search)
 
 
 def _simulate(controller, records: list[dict], motions: list, fps: float) -> list | None:
@@ -195,13 +205,13 @@ def _simulate(controller, records: list[dict], motions: list, fps: float) -> lis
         return None
     from myocli.rl.track import track
 
-    ref, config, agent = controller
+    ref, config, agent, search = controller
     simulated = []
     for record, positions in zip(records, motions, strict=True):
-        result = track(agent, config, positions, fps, f"sample {record['sample']}")
+        result = track(agent, config, positions, fps, f"sample {record['sample']}", search=search, seed=record["seed"])
         simulated.append(result.positions)
         summary = result.summary()
-        record["physics"] = {"policy": ref.label, "fell_at_seconds": summary["fell_at_seconds"], "mean_joint_error_mm": summary["mean_joint_error_mm"],
+        record["physics"] = {"policy": ref.label, "search": search, "fell_at_seconds": summary["fell_at_seconds"], "mean_joint_error_mm": summary["mean_joint_error_mm"],
                              "frames": len(result.positions)} | result.contact_figures(positions, fps) \
                             | {"floor_contact_simulated": result.floor_contact()}  # fmt: skip
     return simulated

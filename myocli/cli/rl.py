@@ -77,6 +77,8 @@ def evaluate(
     mp4: Path | None = typer.Option(None, "--mp4", help="Also render the simulated motion (beside the reference) to this .mp4."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Also save the simulated motion as a .npy."),
     fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of a .npy motion (default 20; an .h5 says its own)."),
+    search: int = typer.Option(1, "--search", min=1, max=1024, help="Every 0.1 s, try this many copies of the body around the policy's actions and keep the one its reward and critic rate best (1: the policy alone, which measures the policy; `myo generate --physics` uses 32)."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the --search noise (with --search above 1)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document: tracking error per joint, time before falling, floor contact by both engines."),
 ) -> None:
@@ -97,13 +99,15 @@ def evaluate(
     source = load_motion(motion)
     ref, config, agent = load_policy(policy)
     rate = source.fps or fps or 20.0
-    result = track(agent, config, source.motion, rate, source.caption)
+    result = track(agent, config, source.motion, rate, source.caption, search=search, seed=seed)
     _write(result, source.motion, rate, output, mp4, source.caption)
-    summary = {"policy": ref.label, "motion": motion} | result.summary() | {"floor_contact": result.floor_contact()}
+    summary = {"policy": ref.label, "motion": motion, "search": search, "seed": seed} | result.summary() | {"floor_contact": result.floor_contact()}
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
         return
     state = f"fell after {result.fell_at:.2f} s" if result.fell_at is not None else "stayed up to the end"
+    if search > 1:
+        state += f" (the best of {search} copies every 0.1 s)"
     slid = ", the reference following the body along the floor" if result.followed_root else ""
     typer.echo(f"{motion}: {result.seconds:.2f} s, {state}; mean joint error {result.mean_error_mm:.1f} mm{slid} "
                f"(the humanoid's own pose of the reference: {summary['kinematic_floor_mm']:.1f} mm)")  # fmt: skip

@@ -290,6 +290,15 @@ class TrackingEnv(gym.vector.VectorEnv):
                 "previous_feet": self.previous_feet.copy(),
                 "root_offset": self.root_offset.copy(), "rng": self.rng.bit_generator.state}  # fmt: skip
 
+    def copy_state(self, source: int) -> None:
+        """Every copy takes copy `source`'s state, physics and bookkeeping alike (a search around a
+        policy goes on from the copy it kept: rl/track.py)."""
+        state = self.get_state()
+        for key, value in state.items():
+            if key != "rng":  # (one generator for all copies: not per copy)
+                state[key] = np.repeat(value[source : source + 1], self.num_envs, axis=0)
+        self.set_state(state)
+
     def set_state(self, state: dict) -> None:
         spec = mujoco.mjtState.mjSTATE_INTEGRATION
         for env, data in enumerate(self.datas):

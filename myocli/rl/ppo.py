@@ -140,6 +140,11 @@ class Agent(nn.Module):
         """The deterministic action (the mean) for evaluation."""
         return self.actor_mean(self.normalize(torch.as_tensor(observation, dtype=torch.float64))).numpy()
 
+    @torch.no_grad()
+    def value(self, observation: np.ndarray) -> np.ndarray:
+        """The critic's estimate (N,) of the discounted return from each observation."""
+        return self.get_value(torch.as_tensor(observation, dtype=torch.float64)).numpy()[:, 0]
+
 
 def compute_gae(rewards, values, dones, next_value, next_done, gamma: float, gae_lambda: float):
     """Generalised advantage estimation over a rollout (T, N): (advantages, returns).

@@ -1,6 +1,13 @@
 """Run a trained tracking policy on a motion: the simulated motion, per-joint error, time before falling.
 
 Shared by `myo rl eval`, `myo generate --physics` and the trainer's own end-of-run check.
+
+With `search` above 1 the policy proposes and simulation chooses, in the manner of sampling-based
+control (SAMCON, Liu et al. 2010) with the learned policy as the proposal: every 0.1 s, `search`
+copies of the body go on from its state, one under the policy's own actions and the others with
+noise added, and the copy whose tracking reward over those steps plus the critic's value of where
+it ended is highest is kept. The reward is the one the policy was trained on, skating penalty and
+feet term included; every frame is still MuJoCo stepping the body's own actuators.
 """
 
 from __future__ import annotations
@@ -11,6 +18,12 @@ import numpy as np
 
 from myocli import skeleton as sk
 from myocli.errors import MyoError
+
+SEARCH_SECONDS = 0.1  # between choices: 4 control steps for a policy of 20-fps motions
+SEARCH_NOISE = 2.0  # each tried copy's action noise, in units of the policy's own standard deviation
+# The presets' discount, with which the critic learned its values; a policy trained with another
+# (or with reward normalisation, whose values are in other units) is scored a little off.
+SEARCH_DISCOUNT = 0.95
 
 
 @dataclass
@@ -78,8 +91,11 @@ def load_policy(spec: str, other_humanoid: bool = False):
     return ref, config, agent
 
 
-def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion") -> TrackResult:
-    """Simulate the humanoid following `positions` (T, 28, 3) at `fps` under the policy, from its first frame."""
+def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion",
+          search: int = 1, seed: int = 0) -> TrackResult:  # fmt: skip
+    """Simulate the humanoid following `positions` (T, 28, 3) at `fps` under the policy, from its first
+    frame; `search` > 1 tries that many copies every 0.1 s (`_try_copies`) and keeps the best (module
+    docstring), with the noise drawn from `seed`."""
     from myocli.render.scene import from_mujoco
     from myocli.rl import humanoid as hu
     from myocli.rl import reference as rf
@@ -93,18 +109,29 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
         positions = rf.resample(positions, fps, config.fps)
     reference = rf.build(positions, config.fps, name)
     options = tracking_options(config.to_dict(), random_start=False, autoreset=False)
-    env = TrackingEnv([reference], 1, options)
+    env = TrackingEnv([reference], search, options)
     observation = env.start_at(0, 0)
+    noise = SEARCH_NOISE * agent.actor_logstd.detach().exp().numpy()
+    rng = np.random.default_rng(seed)
     poses, states, fell_at = [env.body_positions()[0]], [env.datas[0].qpos.copy()], None
     offsets = [np.zeros(2)]  # where along the floor the reference stood at each step (follow_root)
-    for step in range(1, len(reference)):
-        offsets.append(env.root_offset[0].copy())
-        observation, _, terminated, _, _ = env.step(agent.act(observation))
-        poses.append(env.body_positions()[0])
-        states.append(env.datas[0].qpos.copy())
-        if terminated[0]:
+    step, last = 0, len(reference) - 1
+    segment = max(1, round(SEARCH_SECONDS / reference.dt))
+    while step < last:
+        tried = _try_copies(env, agent, observation, min(segment, last - step), noise, rng)
+        # A copy still up beats any that strayed, and of those the one that lasted longest; then the
+        # score. Ties go to copy 0, the policy's own actions: without noise this is the policy alone.
+        best = max(range(search), key=lambda c: (tried.upright[c], tried.lasted[c], tried.score[c]))
+        offsets += [o[best] for o in tried.offsets[: tried.lasted[best]]]
+        poses += [p[best] for p in tried.poses[: tried.lasted[best]]]
+        states += [q[best] for q in tried.qpos[: tried.lasted[best]]]
+        step += tried.lasted[best]
+        if not tried.upright[best]:
             fell_at = step * reference.dt
             break
+        if search > 1:  # every copy goes on from the one kept
+            env.copy_state(best)
+        observation = np.repeat(tried.observation[best : best + 1], search, axis=0)
     simulated = np.stack(poses)[:: rf.CONTROL_STEPS_PER_FRAME]  # back to motion frames
     slid = from_mujoco(np.pad(np.stack(offsets), ((0, 0), (0, 1))))[:: rf.CONTROL_STEPS_PER_FRAME]
     error = np.linalg.norm(simulated - (positions[: len(simulated)] + slid[:, None]), axis=-1).mean(0)
@@ -114,3 +141,36 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
     qpos = np.stack(states)[:: rf.CONTROL_STEPS_PER_FRAME]
     return TrackResult(simulated, error, fell_at, (len(reference) - 1) * reference.dt, joint_error_floor(reference).mean(0), qpos,
                        asked, config.follow_root)
+
+
+@dataclass
+class _Tried:
+    """What each copy did over one search segment; per step, arrays over copies."""
+
+    offsets: list[np.ndarray]  # the reference's slide along the floor before each step
+    poses: list[np.ndarray]  # myo28 positions after each step
+    qpos: list[np.ndarray]  # (copies, nq) after each step
+    observation: np.ndarray  # each copy's observation at the segment's end
+    upright: np.ndarray  # (copies,) bool: not strayed past the threshold
+    lasted: np.ndarray  # (copies,) steps until it strayed (all of them if it did not)
+    score: np.ndarray  # (copies,) discounted reward over the segment, plus the critic's value at its end if upright
+
+
+def _try_copies(env, agent, observation: np.ndarray, steps: int, noise: np.ndarray, rng: np.random.Generator) -> _Tried:
+    """Every copy of `env` (all in one state) goes on for `steps` control steps: copy 0 under the
+    policy's own actions, the others with Gaussian noise of std `noise` added to them."""
+    copies = env.num_envs
+    tried = _Tried([], [], [], observation, np.ones(copies, bool), np.full(copies, steps), np.zeros(copies))
+    for t in range(steps):
+        action = agent.act(tried.observation)
+        action[1:] += noise * rng.standard_normal(action[1:].shape)
+        tried.offsets.append(env.root_offset.copy())
+        tried.observation, reward, terminated, _, _ = env.step(action)
+        tried.poses.append(env.body_positions())
+        tried.qpos.append(np.stack([data.qpos.copy() for data in env.datas]))
+        tried.score += tried.upright * SEARCH_DISCOUNT**t * reward
+        tried.lasted[tried.upright & terminated] = t + 1
+        tried.upright &= ~terminated
+    if copies > 1:  # (the policy alone has nothing to choose between)
+        tried.score += tried.upright * SEARCH_DISCOUNT**steps * agent.value(tried.observation)
+    return tried
