@@ -15,7 +15,7 @@ DESIGN.md section 5; penetration in mm):
   sorted by its input alone (`motion_kind`): a walk, standing (upright, root slower than 0.3 m/s)
   or down (the pelvis below 0.6 m: a generator's "walk" that sits or lies down), and the means are
   given per kind as well. --search N replays as `myo rl eval --search N` does (N copies tried
-  every 0.1 s, the best kept; `myo generate --physics` uses 32).
+  every 0.1 s, the best kept; `myo generate --physics` uses 32 for a `generated`-preset controller).
 - --kinds with --motion: just that sorting, one "KIND PATH" line per motion (to pick training clips).
 
 Run from the repository root (checkpoints in ./checkpoints or $MYO_HOME):

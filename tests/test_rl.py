@@ -621,7 +621,11 @@ def test_generate_physics_writes_the_simulated_motion_beside(walk_h5, policy_hom
     assert record["physics_npy"] == f"{stem}_0_physics.npy" and simulated.shape[1:] == (sk.NUM_JOINTS, 3)
     assert 1 <= len(simulated) <= len(kinematic)
     physics = record["physics"]
-    assert physics["policy"] == "rl/t@1" and physics["search"] == 32 and physics["penetration_mm_simulated"] >= 0
+    assert physics["policy"] == "rl/t@1" and physics["penetration_mm_simulated"] >= 0
+    # rl/t has no skating penalty in its reward, so it replays alone unless told to search
+    from myocli.cli.generate import DEFAULT_PHYSICS_SEARCH, default_physics_search
+
+    assert physics["search"] == 1 and default_physics_search(PolicyConfig(skate_weight=1.0)) == DEFAULT_PHYSICS_SEARCH
     # The simulated body cannot sink into the floor the way a kinematic motion can.
     assert physics["penetration_mm_simulated"] < 10
     assert 0 <= physics["floor_contact_simulated"]["mujoco_penetration_mm"] < 30
@@ -629,6 +633,9 @@ def test_generate_physics_writes_the_simulated_motion_beside(walk_h5, policy_hom
     result = myo("generate", "a person walks", "--model", "ssm/g", "--physics", "rl/missing", "-o", str(tmp_path / "x"), env=home)
     assert_clean_failure(result, "rl/missing")
     assert not list(tmp_path.glob("x_*"))
+    searched = myo("generate", "a person walks", "--model", "ssm/g", "--seconds", "1", "--physics", "rl/t", "--physics-search", "3", "-o",
+                   str(tmp_path / "s"), "--json", env=home)  # fmt: skip
+    assert searched.returncode == 0 and json.loads(searched.stdout)["samples"][0]["physics"]["search"] == 3, searched.stderr
     # The search's size without a replay to search is a slip: said so before anything is generated.
     lone = myo("generate", "a person walks", "--model", "ssm/g", "--physics-search", "4", "-o", str(tmp_path / "y"), env=home)
     assert lone.returncode == 2 and "--physics rl/NAME" in lone.stderr and not list(tmp_path.glob("y_*"))

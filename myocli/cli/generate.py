@@ -23,9 +23,12 @@ from myocli.cli.outputs import check_free
 from myocli.errors import MyoError
 from myocli.lm.sampling import DEFAULT_REFINE_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 
-# Copies of the body tried every 0.1 s by --physics (myocli/rl/track.py). On 65 generated walks 32
-# skated least of 16, 32 and 64 (benchmarks/RESULTS.md); a 3-s walk took 0.4 s on one core on
-# average (less when the body strays early: the replay stops there).
+# Copies of the body tried every 0.1 s by --physics (myocli/rl/track.py) for a controller whose
+# reward has a skating penalty (the `generated` preset). On 65 generated walks 32 skated least of 16,
+# 32 and 64 (benchmarks/RESULTS.md); a 3-s walk took 0.4 s on one core on average (less when the
+# body strays early: the replay stops there). A controller without the penalty replays alone: the
+# search raises its own reward, and for one that does not count skating that meant chasing the
+# input's sliding feet (77 generated walks under the CMU walker: skating 0.35 alone, 0.52 searched).
 DEFAULT_PHYSICS_SEARCH = 32
 
 
@@ -87,7 +90,7 @@ def generate(
     refine_steps: int | None = typer.Option(None, "--refine-steps", min=0, max=1000, help=f"Gradient steps of physics refinement of each motion, which stop feet sliding on the floor and keep joints above it (default: {DEFAULT_REFINE_STEPS}, unless an SSM model's config says otherwise; 0 turns it off)."),
     mp4: bool = typer.Option(False, "--mp4", help="Also render each motion sample to STEM_I.mp4 beside its .npy."),
     physics: str | None = typer.Option(None, "--physics", help="Replay each motion in the physics simulator under a tracking policy (rl/NAME) and write the simulated motion beside it as STEM_I_physics.npy (and .mp4 with --mp4); foot skating and penetration are given for both motions over the frames simulated (up to a fall)."),
-    physics_search: int | None = typer.Option(None, "--physics-search", min=1, max=1024, help=f"With --physics: every 0.1 s, try this many copies of the body around the policy's actions and keep the one the policy's own reward and critic rate best (default {DEFAULT_PHYSICS_SEARCH}; 1: the policy alone, faster; on 77 generated walks {DEFAULT_PHYSICS_SEARCH} skated about 40% less than 1; the noise is drawn from each sample's seed)."),
+    physics_search: int | None = typer.Option(None, "--physics-search", min=1, max=1024, help=f"With --physics: every 0.1 s, try this many copies of the body around the policy's actions and keep the one the policy's own reward and critic rate best (1: the policy alone, faster). Default: {DEFAULT_PHYSICS_SEARCH} for a controller trained with a skating penalty (`--config generated`; on 77 generated walks it skated about 40% less than 1), else 1. The noise is drawn from each sample's seed."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the output paths and metadata (the text, for m2t)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
@@ -101,7 +104,6 @@ def generate(
         raise typer.BadParameter("motion-to-text makes no motion to simulate", param_hint="--physics")
     if physics_search is not None and physics is None:
         raise typer.BadParameter("applies to the physics replay; add --physics rl/NAME", param_hint="--physics-search")
-    physics_search = DEFAULT_PHYSICS_SEARCH if physics_search is None else physics_search
     if model and _kind_of(model) == "ssm":
         if task != Task.t2m:
             raise typer.BadParameter(f"{model} is a state-space generator, which does text-to-motion only; use a language model for --task {task.value}", param_hint="--task")
@@ -189,14 +191,20 @@ def _generate_ssm(spec: str, prompt: str, stem: Path, num_samples: int, seed: in
     _report(results, Task.t2m, mp4, as_json)
 
 
-def _load_controller(spec: str | None, search: int):
+def _load_controller(spec: str | None, search: int | None):
     """The tracking policy of --physics (ref, config, agent, copies searched), loaded before any
     generation so a bad one fails first."""
     if spec is None:
         return None
     from myocli.rl.track import load_policy
 
-    return (*load_policy(spec), search)
+    ref, config, agent = load_policy(spec)
+    return ref, config, agent, default_physics_search(config) if search is None else search
+
+
+def default_physics_search(config) -> int:
+    """Copies searched by --physics for a policy (its PolicyConfig) when the command does not say."""
+    return DEFAULT_PHYSICS_SEARCH if config.skate_weight > 0 else 1
 
 
 def _simulate(controller, records: list[dict], motions: list, fps: float) -> list | None:

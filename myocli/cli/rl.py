@@ -77,7 +77,7 @@ def evaluate(
     mp4: Path | None = typer.Option(None, "--mp4", help="Also render the simulated motion (beside the reference) to this .mp4."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Also save the simulated motion as a .npy."),
     fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of a .npy motion (default 20; an .h5 says its own)."),
-    search: int = typer.Option(1, "--search", min=1, max=1024, help="Every 0.1 s, try this many copies of the body around the policy's actions and keep the one its reward and critic rate best (1: the policy alone, which measures the policy; `myo generate --physics` uses 32)."),
+    search: int = typer.Option(1, "--search", min=1, max=1024, help="Every 0.1 s, try this many copies of the body around the policy's actions and keep the one its reward and critic rate best (1: the policy alone, which measures the policy; `myo generate --physics` uses 32 for a controller trained with a skating penalty)."),
     seed: int = typer.Option(0, "--seed", help="Random seed of the --search noise (with --search above 1)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document: tracking error per joint, time before falling, floor contact by both engines."),
