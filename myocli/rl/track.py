@@ -6,8 +6,9 @@ With `search` above 1 the policy proposes and simulation chooses, in the manner 
 control (SAMCON, Liu et al. 2010) with the learned policy as the proposal: every 0.1 s, `search`
 copies of the body go on from its state, one under the policy's own actions and the others with
 noise added, and the copy whose tracking reward over those steps plus the critic's value of where
-it ended is highest is kept. The reward is the one the policy was trained on, skating penalty and
-feet term included; every frame is still MuJoCo stepping the body's own actuators.
+it ended is highest is kept. The reward is the one the policy was trained on (with its skating
+penalty and feet term, if it was trained with them); every frame is still MuJoCo stepping the
+body's own actuators.
 """
 
 from __future__ import annotations
