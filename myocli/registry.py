@@ -11,6 +11,12 @@
 A name such as `tokenizer/myo-mini` means its newest complete version (one with a
 manifest), `tokenizer/myo-mini@2` a given one; a path to a checkpoint directory works too.
 Loading verifies every hash in the manifest first and refuses what does not match.
+
+Built-in models: the package carries a read-only second registry (myocli/builtin/checkpoints,
+the same layout). A name is looked up in the user's registry first and then there, so a user
+checkpoint of the same kind/name would shadow a built-in one; training refuses the names of
+built-in models, so that only happens to a folder copied in by hand. Nothing is ever written
+into the built-in registry.
 """
 
 from __future__ import annotations
@@ -39,9 +45,16 @@ FORMAT_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 
 
+BUILTIN = Path(__file__).resolve().parent / "builtin" / "checkpoints"
+
+
 def home() -> Path:
     """$MYO_HOME, else checkpoints/ in the current directory (like datasets/: a project folder)."""
     return Path(os.environ.get("MYO_HOME", "checkpoints"))
+
+
+def is_builtin(path: Path) -> bool:
+    return Path(path).resolve().is_relative_to(BUILTIN)
 
 
 @dataclass(frozen=True)
@@ -62,15 +75,15 @@ def check_name(name: str) -> str:
     return name
 
 
-def _versions(kind: str, name: str) -> list[int]:
-    folder = home() / kind / name
+def _versions(kind: str, name: str, root: Path | None = None) -> list[int]:
+    folder = (root or home()) / kind / name
     if not folder.is_dir():
         return []
     return sorted(int(p.name[1:]) for p in folder.iterdir() if p.is_dir() and re.fullmatch(r"v\d+", p.name))
 
 
-def version_dir(kind: str, name: str, version: int) -> Path:
-    return home() / kind / name / f"v{version}"
+def version_dir(kind: str, name: str, version: int, root: Path | None = None) -> Path:
+    return (root or home()) / kind / name / f"v{version}"
 
 
 def is_complete(path: Path) -> bool:
@@ -80,6 +93,8 @@ def is_complete(path: Path) -> bool:
 def new_version(kind: str, name: str) -> CheckpointRef:
     """Create the directory of the next version of kind/name (not complete until saved)."""
     check_name(name)
+    if _versions(kind, name, BUILTIN):
+        raise MyoError(f"{kind}/{name} is the name of a built-in model; choose another --name")
     version = (_versions(kind, name) or [0])[-1] + 1
     path = version_dir(kind, name, version)
     path.mkdir(parents=True, exist_ok=False)
@@ -108,7 +123,7 @@ def resolve(spec: str, kind: str | None = None) -> CheckpointRef:
     if len(parts) == 1 and kind:
         parts = [kind, parts[0]]
     elif len(parts) == 1:  # a bare name: fine when exactly one kind has it
-        owners = [k for k in KINDS if (home() / k / parts[0]).is_dir()]
+        owners = [k for k in KINDS if (home() / k / parts[0]).is_dir() or (BUILTIN / k / parts[0]).is_dir()]
         if len(owners) == 1:
             parts = [owners[0], parts[0]]
         elif len(owners) > 1:
@@ -118,9 +133,12 @@ def resolve(spec: str, kind: str | None = None) -> CheckpointRef:
     found_kind, name = parts
     if kind and found_kind != kind:
         raise MyoError(f"checkpoint {spec!r} is a {found_kind}, but a {kind} is needed here")
-    complete = [v for v in _versions(found_kind, name) if is_complete(version_dir(found_kind, name, v))]
+    for root in (home(), BUILTIN):  # the user's registry first, then the built-in one
+        complete = [v for v in _versions(found_kind, name, root) if is_complete(version_dir(found_kind, name, v, root))]
+        if complete:
+            break
     if not complete:
-        raise MyoError(f"no checkpoint {found_kind}/{name} under {home()}; `myo ckpt list` shows what there is")
+        raise MyoError(f"no checkpoint {found_kind}/{name} under {home()} nor built in; `myo ckpt list` shows what there is")
     if version_text in ("", "latest"):
         version = complete[-1]
     else:
@@ -129,7 +147,7 @@ def resolve(spec: str, kind: str | None = None) -> CheckpointRef:
         version = int(version_text)
         if version not in complete:
             raise MyoError(f"no complete version {version} of {found_kind}/{name}; there are {', '.join(map(str, complete))}")
-    return CheckpointRef(found_kind, name, version, version_dir(found_kind, name, version))
+    return CheckpointRef(found_kind, name, version, version_dir(found_kind, name, version, root))
 
 
 def sha256(path: Path) -> str:
@@ -210,7 +228,7 @@ def read_manifest(path: Path) -> dict:
 def verify(path: Path) -> list[str]:
     """Every problem found: missing files, hash and size mismatches. Empty when all is well."""
     manifest = read_manifest(path)
-    problems = []
+    problems = [f"{path / MANIFEST}: does not list {name}, so it cannot be checked" for name in (CONFIG, WEIGHTS) if name not in manifest.get("files", {})]
     for name, expected in manifest.get("files", {}).items():
         file = path / name
         if not file.is_file():
@@ -253,16 +271,16 @@ def load_model(spec: str, kind: str, config_class) -> tuple[CheckpointRef, objec
     return ref, config, tensors, manifest
 
 
-def list_all() -> list[dict]:
-    """One row per version under the registry root, newest last."""
+def list_all(builtin: bool = True) -> list[dict]:
+    """One row per version under the registry root, newest last, then (`builtin`) the built-in models."""
     rows = []
-    for kind in KINDS:
-        folder = home() / kind
+    for kind, root in [(k, home()) for k in KINDS] + ([(k, BUILTIN) for k in KINDS] if builtin else []):
+        folder = root / kind
         if not folder.is_dir():
             continue
         for name_dir in sorted(p for p in folder.iterdir() if p.is_dir()):
-            for version in _versions(kind, name_dir.name):
-                path = version_dir(kind, name_dir.name, version)
+            for version in _versions(kind, name_dir.name, root):
+                path = version_dir(kind, name_dir.name, version, root)
                 row = {"name": f"{kind}/{name_dir.name}", "version": version, "path": str(path)}
                 if is_complete(path):
                     try:
@@ -271,7 +289,7 @@ def list_all() -> list[dict]:
                         rows.append(row | {"status": "damaged", "problem": str(exc)})
                         continue
                     row |= {
-                        "status": "complete",
+                        "status": "built-in" if root == BUILTIN else "complete",
                         "type": manifest.get("type"),
                         "created": manifest.get("created"),
                         "steps": manifest.get("training", {}).get("steps_done"),
@@ -285,10 +303,10 @@ def list_all() -> list[dict]:
 
 
 def newest(kind: str, prefer=None) -> CheckpointRef | None:
-    """The most recently created complete checkpoint of a kind (among those `prefer(manifest)`
-    accepts, when any does): the default model of commands like `myo generate`."""
+    """The most recently created complete checkpoint of a kind in the user's registry (among those
+    `prefer(manifest)` accepts, when any does): the default model of commands like `myo generate`."""
     found = []
-    for row in list_all():
+    for row in list_all(builtin=False):
         if row["name"].startswith(f"{kind}/") and row.get("status") == "complete":
             manifest = read_manifest(Path(row["path"]))
             found.append((bool(prefer and prefer(manifest)), manifest.get("created", ""), row["version"], manifest))

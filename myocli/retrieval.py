@@ -36,6 +36,7 @@ TOP_K = (1, 2, 3)
 class Evaluator:
     ref: registry.CheckpointRef
     model: object  # MotionTextRetrieval, eval mode
+    pretrained: object = None  # the frozen text encoder (ssm/text.load_pretrained) when the model reads one
 
     @classmethod
     def load(cls, spec: str) -> Evaluator:
@@ -50,7 +51,12 @@ class Evaluator:
             model.load_state_dict(tensors, strict=True)
         except RuntimeError as exc:
             raise MyoError(f"checkpoint {ref.label}: weights do not match its config ({str(exc).splitlines()[0]})") from exc
-        return cls(ref, model.eval())
+        pretrained = None
+        if config.text_encoder:
+            from myocli.ssm.text import load_pretrained
+
+            pretrained = load_pretrained(str(ref.path / config.text_encoder))
+        return cls(ref, model.eval(), pretrained)
 
     @property
     def fps(self) -> float:
@@ -85,14 +91,17 @@ class Evaluator:
                 rows.append(self.model.embed_motion(x, mask).float().cpu().numpy())
         return np.concatenate(rows) if rows else np.zeros((0, self.model.config.embed_dim), np.float32)
 
+    def text_input(self, captions: list[str]):
+        """What the model's text side reads: byte ids, or the frozen encoder's vectors."""
+        from myocli.models.ssm import byte_ids
+
+        return self.pretrained.embed(captions) if self.pretrained else byte_ids(captions, self.model.config.max_text_bytes)
+
     def embed_captions(self, captions: list[str]) -> np.ndarray:
         import torch
 
-        from myocli.models.ssm import byte_ids
-
         with torch.no_grad():
-            ids = byte_ids(captions, self.model.config.max_text_bytes).to(self.model.mean.device)
-            return self.model.embed_text(ids).float().cpu().numpy()
+            return self.model.embed_text(self.text_input(captions).to(self.model.mean.device)).float().cpu().numpy()
 
     def scores(self, motions: list[np.ndarray], captions: list[str], fps: float, real: np.ndarray | None = None,
                embedded: np.ndarray | None = None) -> dict:  # fmt: skip

@@ -43,7 +43,7 @@ def test_an_unfinished_version_is_not_latest_and_is_listed_as_such():
     (unfinished.path / registry.STATE).mkdir()
     assert registry.resolve("tokenizer/demo").version == 1
     assert registry.resumable("tokenizer", "demo").version == 2
-    statuses = {(r["name"], r["version"]): r["status"] for r in registry.list_all()}
+    statuses = {(r["name"], r["version"]): r["status"] for r in registry.list_all(builtin=False)}
     assert statuses == {("tokenizer/demo", 1): "complete", ("tokenizer/demo", 2): "training"}
     with pytest.raises(MyoError, match="no complete version 2"):
         registry.resolve("tokenizer/demo@2")

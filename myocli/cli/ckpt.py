@@ -61,7 +61,8 @@ def show(
     ref = registry.resolve(checkpoint)
     manifest = registry.read_manifest(ref.path)
     if not as_json:
-        sys.stderr.write(f"{ref.label}  ({ref.path})\n")
+        card = ref.path / "MODEL_CARD.md"
+        sys.stderr.write(f"{ref.label}  ({ref.path})" + (f"\nmodel card: {card}" if card.is_file() else "") + "\n")
     sys.stdout.write(json.dumps(manifest, indent=2) + "\n")
 
 

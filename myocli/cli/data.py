@@ -37,6 +37,7 @@ def convert(
     source_fps: float | None = typer.Option(None, "--source-fps", min=1.0, help="Frame rate of sources that do not say (.npy: 20, AMC: 120)."),
     scale: float | None = typer.Option(None, "--scale", min=0.0, help="Metres per BVH unit (default: inferred from the leg length)."),
     license_text: str | None = typer.Option(None, "--license", help="Licence to record for every clip (default: from the source's LICENSE file)."),
+    loop: float = typer.Option(0.0, "--loop", min=0.0, help="Repeat clips their source marks as cycles (DeepMimic's Loop: wrap) until they last this many seconds."),
     split: str | None = typer.Option(None, "--split", help="Write train,val,test files by these fractions, split by recording, e.g. 0.8,0.1,0.1."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad clip instead of reporting it and going on."),
@@ -59,7 +60,7 @@ def convert(
     check_free(targets, overwrite)
     options = conv.ConvertOptions(
         fps=fps, keep_proportions=keep_proportions, mirror=mirror, text=text, skeleton=skeleton, labels=labels,
-        source_fps=source_fps, scale=scale, license=license_text, strict=strict,
+        source_fps=source_fps, scale=scale, license=license_text, loop=loop, strict=strict,
     )  # fmt: skip
     paths = conv.expand_sources(sources)
     console = _stderr_console()

@@ -44,12 +44,23 @@ def _slug(text: str) -> str:
 
 
 def _default_model() -> tuple[str, str]:
+    """The user's newest language model (instruction-tuned first), else their newest state-space
+    generator, else the built-in default: (spec, the note that says which on stderr)."""
     from myocli import registry
+    from myocli.builtin import DEFAULT_MODEL
 
     ref = registry.newest("lm", prefer=lambda manifest: manifest.get("config", {}).get("instruction_tuned"))
-    if ref is None:
-        raise MyoError(f"no language model in the registry ({registry.home()}); train one with `myo lm pretrain`, or pass --model")
-    return str(ref.path), f"Using {ref.label} (the newest language model, instruction-tuned first; choose with --model)\n"
+    if ref is not None:
+        return str(ref.path), f"Using {ref.label} (the newest language model, instruction-tuned first; choose with --model)\n"
+    ref = registry.newest("ssm")
+    if ref is not None:
+        return str(ref.path), f"Using {ref.label} (the newest state-space generator; choose with --model)\n"
+    try:
+        ref = registry.resolve(DEFAULT_MODEL)
+    except MyoError as exc:
+        raise MyoError(f"no generator in the registry ({registry.home()}) and no built-in model ({exc}); "
+                       "train one with `myo lm pretrain` or `myo ssm train`, or pass --model") from exc  # fmt: skip
+    return DEFAULT_MODEL, f"Using the built-in model {ref.label} (no generator of yours under {registry.home()}; choose with --model)\n"
 
 
 def _check_options(prompt: str | None, task: Task, motion: str | None, seconds: float | None, top_p: float, output: str | None, mp4: bool) -> None:
@@ -77,7 +88,7 @@ def generate(
     prompt: str | None = typer.Argument(None, help="What the motion shows (text-to-motion), e.g. \"a person does one squat\"."),
     task: Task = typer.Option(Task.t2m, "--task", help="t2m (text -> motion), m2t (motion -> text), predict (continue --motion), inbetween (refill the middle of --motion)."),
     motion: str | None = typer.Option(None, "--motion", help="Input motion of m2t, predict and inbetween: a .npy (T, 28, 3) at the model's frame rate, or FILE.h5:INDEX or FILE.h5:NAME."),
-    model: str | None = typer.Option(None, "--model", help="lm/NAME or ssm/NAME (a language model or a state-space generator), optionally @VERSION, or a checkpoint folder (default: the newest language model, instruction-tuned first)."),
+    model: str | None = typer.Option(None, "--model", help="lm/NAME or ssm/NAME (a language model or a state-space generator), optionally @VERSION, or a checkpoint folder (default: your newest language model, instruction-tuned first, else your newest state-space generator, else the built-in ssm/myo-base)."),
     output: str | None = typer.Option(None, "--output", "-o", help="Path stem of the outputs: STEM_0.npy, STEM_0.json, ... (default: from the prompt or the input, in the current folder)."),
     num_samples: int = typer.Option(1, "--num-samples", "-n", min=1, max=1000, help="Samples to draw; sample I uses seed + I."),
     seed: int = typer.Option(0, "--seed", help="Random seed of sample 0."),
@@ -104,14 +115,15 @@ def generate(
         raise typer.BadParameter("motion-to-text makes no motion to simulate", param_hint="--physics")
     if physics_search is not None and physics is None:
         raise typer.BadParameter("applies to the physics replay; add --physics rl/NAME", param_hint="--physics-search")
-    if model and _kind_of(model) == "ssm":
+    model, note = (model, "") if model else _default_model()
+    if _kind_of(model) == "ssm":
         if task != Task.t2m:
             raise typer.BadParameter(f"{model} is a state-space generator, which does text-to-motion only; use a language model for --task {task.value}", param_hint="--task")
         stem = Path(output) if output else Path(_slug(prompt))
         check_free([path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, bool(physics)).values()], overwrite)
         controller = _load_controller(physics, physics_search)
         _generate_ssm(model, prompt, stem, num_samples, seed, seconds, mp4, as_json, controller,
-                      guidance=guidance, steps=steps, refine_steps=refine_steps)  # fmt: skip
+                      guidance=guidance, steps=steps, refine_steps=refine_steps, note=note)  # fmt: skip
         return
     for value, option in ((guidance, "--guidance"), (steps, "--steps")):
         if value is not None:
@@ -124,8 +136,7 @@ def generate(
     files = [] if task == Task.m2t else [path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, bool(physics)).values()]
     check_free(files, overwrite)
     controller = _load_controller(physics, physics_search)
-    spec, note = (model, "") if model else _default_model()
-    engine = LMEngine.load(spec)
+    engine = LMEngine.load(model)
     if source is not None and source.fps is not None and abs(source.fps - engine.fps) > 1e-6:
         raise MyoError(f"{motion} is at {source.fps:g} fps but {engine.lm.ref.label} works at {engine.fps:g} fps; re-convert it with --fps {engine.fps:g}")
     if task == Task.inbetween and not engine.config.instruction_tuned:
@@ -169,13 +180,16 @@ def _kind_of(spec: str) -> str:
 
 
 def _generate_ssm(spec: str, prompt: str, stem: Path, num_samples: int, seed: int, seconds: float | None,
-                  mp4: bool, as_json: bool, controller, guidance: float | None, steps: int | None, refine_steps: int | None) -> None:  # fmt: skip
+                  mp4: bool, as_json: bool, controller, guidance: float | None, steps: int | None, refine_steps: int | None,
+                  note: str = "") -> None:  # fmt: skip
     """guidance, steps, refine_steps: the SSM's sampling options, each None for the model's own."""
     from myocli.ssm.engine import SSMEngine
 
     engine = SSMEngine.load(spec)
     if seconds is not None:
         engine.patches_for_seconds(seconds)  # within what this model can make
+    sys.stderr.write(note)  # only once the model is known to fit the request
+    known = _known_check(engine, prompt)
     results, motions = [], []
     for sample in range(num_samples):  # every sample first: a failure then leaves no outputs at all
         positions = engine.text_to_motion(prompt, seconds, seed + sample, steps, guidance, refine_steps=refine_steps)
@@ -184,11 +198,26 @@ def _generate_ssm(spec: str, prompt: str, stem: Path, num_samples: int, seed: in
             "seed": seed + sample, "sample": sample, "guidance": engine.config.guidance if guidance is None else guidance,
             "steps": steps or engine.config.sample_steps,
             "refine_steps": engine.config.refine_steps if refine_steps is None else refine_steps, "fps": engine.fps, "frames": len(positions), "seconds": round(len(positions) / engine.fps, 3),
-        })  # fmt: skip
+        } | known)  # fmt: skip
         motions.append(positions)
     simulated = _simulate(controller, results, motions, engine.fps)
     _write_all(stem, results, motions, engine.fps, mp4, prompt, simulated)
     _report(results, Task.t2m, mp4, as_json)
+
+
+def _known_check(engine, prompt: str) -> dict:
+    """Warn on stderr when the prompt is far from every motion the model knows; the JSON fields saying so."""
+    from myocli.text.known import FAR_BELOW
+
+    nearest = engine.nearest_known(prompt)
+    if not nearest:
+        return {}
+    far = nearest[0][1] < FAR_BELOW
+    if far:
+        names = "; ".join(f'"{caption}" ({similarity:.2f})' for caption, similarity in nearest)
+        sys.stderr.write(f"Warning: {prompt!r} is far from every motion {engine.ref.label} was trained on (similarity below {FAR_BELOW}); "
+                         f"the nearest are {names}. It makes a motion all the same; `myo ckpt show {engine.ref.label}` lists what it knows.\n")  # fmt: skip
+    return {"far_from_known": far, "nearest_known": [{"caption": c, "similarity": s} for c, s in nearest]}
 
 
 def _load_controller(spec: str | None, search: int | None):

@@ -23,6 +23,7 @@ def train(
     name: str = typer.Option(..., "--name", callback=t.check_name, help="Registry name: the checkpoint becomes retrieval/NAME@<next version>."),
     val: Path | None = typer.Option(None, "--val", help="Validation set: R@1, R@3 and MM-Dist of its clips every --eval-every steps."),
     config: str = typer.Option("tiny", "--config", callback=t.config_callback("retrieval"), help="Preset (tiny) or a YAML file with model: and train: sections."),
+    text_encoder: str | None = typer.Option(None, "--text-encoder", help="A frozen pretrained text encoder instead of our byte-level one: a static table folder (python -m myocli.text.minilm) or a transformers save_pretrained folder. It is copied into the checkpoint."),
     gpus: t.Gpus = 1,
     num_machines: t.NumMachines = 1,
     machine_rank: t.MachineRank = 0,
@@ -50,7 +51,7 @@ def train(
     options = locals()
     from myocli.train.retrieval import RetrievalRun, preflight, train_retrieval
 
-    run = RetrievalRun(data=data, name=name, config=config, val=val, resume=resume, debug=debug, keep_state=keep_state,
+    run = RetrievalRun(data=data, name=name, config=config, val=val, text_encoder=text_encoder, resume=resume, debug=debug, keep_state=keep_state,
                        train_overrides=t.train_overrides(options))  # fmt: skip
     preflight(run)  # bad input fails here once, not in every launched process
     t.relaunch_if_needed(options)

@@ -24,7 +24,8 @@ def train(
     val: Path | None = typer.Option(None, "--val", help="Validation set: flow loss and physics terms every --eval-every steps, recorded in the manifest."),
     config: str = typer.Option("tiny", "--config", callback=t.config_callback("ssm"), help="Preset (tiny, base) or a YAML file with model: and train: sections."),
     physics_weight: float | None = typer.Option(None, "--physics-weight", min=0.0, help="Weight of the physics terms (skating, penetration, floating, bone length); 0 turns them off (default: the config's, 0.1)."),
-    text_encoder: str | None = typer.Option(None, "--text-encoder", help="A pretrained transformers text encoder to use frozen instead of training our byte-level one: a save_pretrained folder or a hub id (while online). It is copied into the checkpoint."),
+    text_encoder: str | None = typer.Option(None, "--text-encoder", help="A frozen pretrained text encoder instead of our byte-level one: a static table folder (python -m myocli.text.minilm), a transformers save_pretrained folder, or a hub id (while online). It is copied into the checkpoint."),
+    balance: bool = typer.Option(False, "--balance", help="Draw rare motions more often: a motion with n clips against the commonest one's m gives round(sqrt(m/n)) windows per clip per epoch (at most 16)."),
     latent: str | None = typer.Option(None, "--latent", help="Generate in this trained tokenizer's latent (tokenizer/NAME, or tokenizer/NAME@VERSION) instead of pose features, as latent diffusion does: its decoder gives the motions whole skeletons. The tokenizer must stay in the registry."),
     gpus: t.Gpus = 1,
     num_machines: t.NumMachines = 1,
@@ -54,7 +55,7 @@ def train(
     from myocli.train.ssm import SSMRun, preflight, train_ssm
 
     run = SSMRun(
-        data=data, name=name, config=config, val=val, text_encoder=text_encoder, latent=latent, resume=resume, debug=debug, keep_state=keep_state,
+        data=data, name=name, config=config, val=val, text_encoder=text_encoder, latent=latent, balance=balance, resume=resume, debug=debug, keep_state=keep_state,
         model_overrides={"physics_weight": physics_weight} if physics_weight is not None else {}, train_overrides=t.train_overrides(options),
     )  # fmt: skip
     preflight(run)  # bad input fails here once, not in every launched process

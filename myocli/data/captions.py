@@ -2,7 +2,8 @@
 
 A sidecar is a `labels.csv` with at least a `file` column (the clip's path relative to the csv)
 and a `text` column; several rows for one file give several captions. Optional columns used
-when present: `skeleton` (an ASF/AMC clip's skeleton file), `fps`, `license`. The nearest
+when present: `skeleton` (an ASF/AMC clip's skeleton file), `fps`, `license`, `dataset` (default:
+the csv's folder name). The nearest
 labels.csv in the clip's folder or up to three folders above wins; `--labels` names one
 explicitly. DeepMimic's humanoid clips carry no captions, so myo ships its own sentences for
 the known clip names (deepmimic_captions.csv, written for this project).
@@ -55,7 +56,7 @@ def read_sidecar(csv_path: Path) -> dict[Path, Labels]:
                 raise MyoError(f"{csv_path}: a labels file needs a 'file' column (and a 'text' column for captions)")
             for row in reader:
                 key = (folder / row["file"]).resolve()
-                labels = table.setdefault(key, Labels(license=row.get("license") or license_text, dataset=folder.name))
+                labels = table.setdefault(key, Labels(license=row.get("license") or license_text, dataset=row.get("dataset") or folder.name))
                 text = " ".join((row.get("text") or "").split())
                 if text and text not in labels.captions:
                     labels.captions.append(text)

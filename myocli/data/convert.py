@@ -40,6 +40,7 @@ class ConvertOptions:
     source_fps: float | None = None
     scale: float | None = None
     license: str | None = None
+    loop: float = 0.0  # seconds to repeat clips their source marks as cycles up to (0: never)
     strict: bool = False
 
 
@@ -116,7 +117,7 @@ def read_clips(path: Path, options: ConvertOptions, labels: cap.Labels) -> list[
     if suffix in bvh.EXTENSIONS:
         return bvh.read(path, options.scale)
     if suffix in deepmimic.EXTENSIONS:
-        return deepmimic.read(path)
+        return deepmimic.read(path, options.loop)
     if suffix in myo28.NPY_EXTENSIONS:
         return myo28.read_npy(path, options.source_fps)
     if suffix in myo28.H5_EXTENSIONS:

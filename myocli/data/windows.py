@@ -13,6 +13,7 @@ two seconds) and dropping them would throw most of the data away.
 
 from __future__ import annotations
 
+from collections import Counter
 from functools import lru_cache
 
 import numpy as np
@@ -21,10 +22,14 @@ from torch.utils.data import Dataset
 
 
 class FeatureWindows(Dataset):
-    def __init__(self, sequences: list[np.ndarray], window: int, num_samples: int, seed: int = 0):
+    """`repeats[i]`: how many windows sequence i gives per epoch (default one each)."""
+
+    def __init__(self, sequences: list[np.ndarray], window: int, num_samples: int, seed: int = 0, repeats=None):
         if not sequences:
             raise ValueError("no sequences to cut training windows from")
         self.sequences = [np.ascontiguousarray(s, dtype=np.float32) for s in sequences]
+        # An epoch is a list of (sequence) entries, a sequence repeated as often as `repeats` says.
+        self.entries = np.repeat(np.arange(len(self.sequences)), np.ones(len(self.sequences), int) if repeats is None else repeats)
         self.lengths = np.array([len(s) for s in self.sequences])
         self.window = window
         self.num_samples = num_samples
@@ -37,7 +42,7 @@ class FeatureWindows(Dataset):
     @lru_cache(maxsize=4)  # noqa: B019 - a handful of epochs, freed with the dataset
     def _epoch_plan(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
         rng = np.random.default_rng((self.seed, epoch))
-        order = rng.permutation(len(self.sequences))
+        order = self.entries[rng.permutation(len(self.entries))]
         room = np.maximum(self.lengths[order] - self.window, 0)
         starts = (rng.random(len(order)) * (room + 1)).astype(np.int64)
         return order, starts
@@ -55,13 +60,25 @@ class FeatureWindows(Dataset):
 
     def locate(self, index: int) -> tuple[int, int]:
         """Sample `index` is the window of sequence `sequence` that starts at frame `start`."""
-        count = len(self.sequences)
+        count = len(self.entries)
         order, starts = self._epoch_plan(index // count)
         return int(order[index % count]), int(starts[index % count])
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         windows, mask = self.__getitems__([index])
         return windows[0], mask[0]
+
+
+def balanced_repeats(captions: list[list[str]], most: int = 16) -> np.ndarray:
+    """Windows per epoch for each sequence so that rare motions are drawn more often: a motion (the
+    sequences sharing one set of captions) with n sequences, against the commonest one's m, gets
+    round(sqrt(m / n)) windows per sequence, at most `most`. Square-root balancing: one DeepMimic
+    clip among dozens of takes of each HDM05 action is seen several times an epoch without
+    being repeated so often that the generator learns it by heart."""
+    keys = [tuple(sorted(set(c))) for c in captions]
+    counts = Counter(keys)
+    commonest = max(counts.values())
+    return np.array([int(np.clip(round(np.sqrt(commonest / counts[k])), 1, most)) for k in keys])
 
 
 def keep_batch(batch):
@@ -79,8 +96,8 @@ class CaptionedWindows(FeatureWindows):
     model's patch so that every window's real part is too.
     """
 
-    def __init__(self, sequences, captions: list[list[str]], text_fn, window: int, num_samples: int, seed: int = 0):
-        super().__init__(sequences, window, num_samples, seed)
+    def __init__(self, sequences, captions: list[list[str]], text_fn, window: int, num_samples: int, seed: int = 0, repeats=None):
+        super().__init__(sequences, window, num_samples, seed, repeats)
         self.captions = [[c for c in caps if c.strip()] for caps in captions]
         self.text_fn = text_fn
 

@@ -8,7 +8,8 @@ positions in metres, can be scored the same way as a real clip.
     motion  features (T, D), normalised -> linear -> two stride-2 convolutions (T/4 steps)
             -> transformer encoder -> masked mean -> linear -> unit vector
     text    caption bytes -> the SSM's byte-level encoder (models/ssm.ByteTextEncoder)
-            -> linear -> unit vector
+            -> linear -> unit vector; or (text_encoder set) the caption's vector from a
+            frozen pretrained encoder (ssm/text.py) -> two-layer MLP -> unit vector
 
 The loss is a symmetric InfoNCE over the batch in which every pair with the same caption
 counts as a match (datasets repeat one caption over many clips).
@@ -41,7 +42,10 @@ class RetrievalConfig(DictConfig):
     depth: int = 2
     heads: int = 4
     embed_dim: int = 128  # the shared embedding space
-    # Text encoder (field names as ByteTextEncoder reads them).
+    # Text: our own byte-level encoder (field names as ByteTextEncoder reads them), or (text_encoder
+    # set: the folder inside the checkpoint) a frozen pretrained one whose text_encoder_dim-wide vector is read.
+    text_encoder: str = ""
+    text_encoder_dim: int = 0
     text_width: int = 128
     text_layers: int = 2
     text_heads: int = 4
@@ -81,7 +85,10 @@ class MotionTextRetrieval(nn.Module):
         self.config = c
         self.motion = MotionEncoder(c)
         self.motion_out = nn.Linear(c.width, c.embed_dim)
-        self.text = ByteTextEncoder(c)
+        if c.text_encoder:
+            self.text = nn.Sequential(nn.Linear(c.text_encoder_dim, c.text_width), nn.GELU())
+        else:
+            self.text = ByteTextEncoder(c)
         self.text_out = nn.Linear(c.text_width, c.embed_dim)
         # Feature statistics of the training set (set_stats), saved with the weights.
         self.register_buffer("mean", torch.zeros(c.feature_dim))
@@ -95,9 +102,10 @@ class MotionTextRetrieval(nn.Module):
         """Normalised features (B, T, D) and their mask -> unit vectors (B, embed_dim)."""
         return F.normalize(self.motion_out(self.motion(x, mask)), dim=-1)
 
-    def embed_text(self, ids: torch.Tensor) -> torch.Tensor:
-        """Byte ids (B, L) (models/ssm.byte_ids) -> unit vectors (B, embed_dim)."""
-        return F.normalize(self.text_out(self.text(ids)), dim=-1)
+    def embed_text(self, text: torch.Tensor) -> torch.Tensor:
+        """Byte ids (B, L) (models/ssm.byte_ids), or the pretrained encoder's vectors (B, text_encoder_dim)
+        -> unit vectors (B, embed_dim)."""
+        return F.normalize(self.text_out(self.text(text)), dim=-1)
 
     def forward(self, x, mask, ids, captions: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
         """The training loss: symmetric InfoNCE over the batch with same-caption pairs as matches; also the share of

@@ -67,6 +67,15 @@ class SSMEngine:
         text = self.pretrained.embed(captions) if self.pretrained else byte_ids(captions, self.config.max_text_bytes)
         return self.model.text_condition(text.to(self.model.mean.device))
 
+    def nearest_known(self, prompt: str) -> list[tuple[str, float]]:
+        """The training captions nearest to the prompt (text/known.py); empty for a model that cannot say
+        (a byte-level text encoder has no meaning of similarity outside its training captions)."""
+        from myocli.text.known import nearest_known
+
+        if self.pretrained is None:
+            return []
+        return nearest_known(self.pretrained, prompt, self.manifest.get("known_captions", []))
+
     def to_features(self, sample):
         """The flow's normalised sample (batch, rows, row_dim) -> unnormalised features (batch, T, D), differentiable."""
         x = sample * self.model.std + self.model.mean

@@ -1,11 +1,14 @@
-"""Captions -> the text condition of the SSM generator.
+"""Captions -> the text condition of the SSM generator and the retrieval evaluator.
 
-By default the generator trains its own small byte-level encoder (`models/ssm.ByteTextEncoder`),
-which needs nothing downloaded. `--text-encoder PATH_OR_HUB_ID` instead takes a pretrained
-transformers model (a BERT, a T5/Flan-T5, a sentence encoder...): it stays frozen, its
-last hidden states are mean-pooled over the caption's tokens, and only a projection is
-trained. Because it is frozen, each caption's embedding is computed once. Its files are
-copied into the checkpoint (`text_encoder/`), so generating never needs the hub.
+By default each trains its own small byte-level encoder (`models/ssm.ByteTextEncoder`),
+which needs nothing downloaded. `--text-encoder PATH_OR_HUB_ID` instead takes a frozen
+pretrained encoder, and only a projection of its caption vector is trained:
+- a static table folder (`myocli/text/static.py`; the built-in models use MiniLM distilled
+  into one): microseconds per caption, no transformers at run time;
+- a transformers model (a BERT, a T5/Flan-T5, a sentence encoder...): its last hidden
+  states mean-pooled over the caption's tokens.
+Because it is frozen, each caption's embedding is computed once. Its files are copied into
+the checkpoint (`text_encoder/`), so generating never needs the hub.
 """
 
 from __future__ import annotations
@@ -54,8 +57,13 @@ class PretrainedText:
         return sorted(p for p in folder.rglob("*") if p.is_file())
 
 
-def load_pretrained(source: str) -> PretrainedText:
-    """A local folder (save_pretrained) or a hub id (when the hub is reachable); the encoder half of an encoder-decoder."""
+def load_pretrained(source: str):
+    """A static table folder, a transformers folder (save_pretrained) or a hub id (when the hub is reachable;
+    the encoder half of an encoder-decoder): an object with `width`, `embed(captions)` and `save(folder)`."""
+    from myocli.text import static
+
+    if static.is_static(Path(source)):
+        return static.StaticText.load(Path(source))
     from transformers import AutoModel, AutoTokenizer
 
     try:
@@ -66,3 +74,24 @@ def load_pretrained(source: str) -> PretrainedText:
                        "give a folder written by save_pretrained, or a hub id while online") from exc  # fmt: skip
     model.eval().requires_grad_(False)
     return PretrainedText(tokenizer, model, source)
+
+
+def text_inputs(config, pretrained):
+    """A function captions -> what a model's text side reads (`config.max_text_bytes` byte ids, or the
+    cached vectors of a frozen pretrained encoder), for training batches."""
+    from myocli.models.ssm import byte_ids
+
+    if pretrained is None:
+        return lambda captions: byte_ids(captions, config.max_text_bytes)
+    cache: dict[str, object] = {}
+
+    def embed(captions):
+        import torch
+
+        missing = sorted({c for c in captions if c and c not in cache})
+        if missing:
+            cache.update(zip(missing, pretrained.embed(missing), strict=True))
+        # An empty caption is the unconditional sample: its row is replaced by the null condition.
+        return torch.stack([cache[c] if c else torch.zeros(pretrained.width) for c in captions])
+
+    return embed

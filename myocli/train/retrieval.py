@@ -27,6 +27,7 @@ class RetrievalRun:
     name: str
     config: str = "tiny"
     val: Path | None = None
+    text_encoder: str | None = None  # a frozen pretrained encoder (ssm/text.py) instead of the byte-level one
     resume: bool = False
     debug: bool = False
     keep_state: bool = False
@@ -47,7 +48,7 @@ def _settings(run: RetrievalRun) -> dict:
         raise MyoError(f"{source}: max_frames must be at least {DOWNSAMPLE}, and width/text_width divisible by heads/text_heads")
     if run.debug:
         options.for_debug()
-    return {"model": model.to_dict(), "train": options.to_dict(), "config_source": source}
+    return {"model": model.to_dict(), "train": options.to_dict(), "text_encoder": run.text_encoder, "config_source": source}
 
 
 def preflight(run: RetrievalRun) -> None:
@@ -57,7 +58,7 @@ def preflight(run: RetrievalRun) -> None:
         if path is not None and not Path(path).is_file():
             raise MyoError(f"{option} {path}: no such file")
     if run.resume:
-        runs.check_resume(KIND, run.name, run.train_overrides, {})
+        runs.check_resume(KIND, run.name, run.train_overrides, {"text_encoder": run.text_encoder} if run.text_encoder else {})
     else:
         _settings(run)
 
@@ -89,9 +90,9 @@ def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict |
 
     from myocli.data.windows import CaptionedWindows, keep_batch
     from myocli.models.retrieval import MotionTextRetrieval, RetrievalConfig
-    from myocli.models.ssm import byte_ids
     from myocli.motion.stats import feature_stats
     from myocli.retrieval import Evaluator, captioned, check_rankable
+    from myocli.ssm import text as text_encoders
     from myocli.train.accelerator import make_accelerator
     from myocli.train.loop import fit
 
@@ -99,6 +100,10 @@ def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict |
     options = TrainOptions.from_dict(settings["train"])
     config = RetrievalConfig.from_dict(settings["model"])
     config.fps = train_set.fps
+    pretrained = None
+    if settings.get("text_encoder"):
+        pretrained = text_encoders.load_pretrained(settings["text_encoder"])
+        config.text_encoder, config.text_encoder_dim = text_encoders.FOLDER, pretrained.width
     features, captions = captioned_clips(train_set, f"--data {run.data}")
     val = None
     if val_set is not None:
@@ -109,13 +114,14 @@ def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict |
     mean, std = feature_stats(features)
     model = MotionTextRetrieval(config)
     model.set_stats(mean, std)
-    text_fn = lambda chosen: (byte_ids(chosen, config.max_text_bytes), chosen)  # noqa: E731 - ids for the model, strings for matches
+    text_input = text_encoders.text_inputs(config, pretrained)
+    text_fn = lambda chosen: (text_input(chosen), chosen)  # noqa: E731 - the model's input, strings for matches
     dataset = CaptionedWindows([(f - mean) / std for f in features], captions, text_fn, config.max_frames,
                                options.samples_needed(accelerator.num_processes), options.seed)  # fmt: skip
 
     def evaluate(unwrapped) -> dict:
         """R@1, R@3 and MM-Dist of the whole validation clips against their own captions."""
-        report = Evaluator(ref, unwrapped).scores(val[0], val[1], val_set.fps)
+        report = Evaluator(ref, unwrapped, pretrained).scores(val[0], val[1], val_set.fps)
         return {key: report[key] for key in ("r_at_1", "r_at_3", "mm_dist")}
 
     def loss_fn(model, batch):
@@ -136,11 +142,16 @@ def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict |
 
     unwrapped = accelerator.unwrap_model(model)
     if accelerator.is_main_process:
+        extra = []
+        if pretrained is not None:
+            extra = [str(p.relative_to(ref.path)) for p in pretrained.save(ref.path / text_encoders.FOLDER)]
         registry.save(
             ref,
             config.to_dict(),
             unwrapped.state_dict(),
-            training=runs.training_record(settings, result, accelerator, run.debug) | {"train_clips": len(features)},
+            extra_files=extra,
+            training=runs.training_record(settings, result, accelerator, run.debug) | {
+                "train_clips": len(features), "text_encoder_source": settings.get("text_encoder")},
             dataset=runs.fingerprints(settings, {"train": run.data, "val": run.val}),
             parents=runs.parents(settings),
             metrics={"train": result.last_logs, "val": result.last_eval},

@@ -44,6 +44,7 @@ class SSMRun:
     val: Path | None = None
     text_encoder: str | None = None
     latent: str | None = None  # a tokenizer (tokenizer/NAME) whose latent the flow runs over
+    balance: bool = False  # draw rare motions more often (data/windows.balanced_repeats)
     resume: bool = False
     debug: bool = False
     keep_state: bool = False
@@ -80,7 +81,7 @@ def _settings(run: SSMRun) -> dict:
         raise MyoError(f"--physics-weight {model.physics_weight:g}: give 0 (off) or a positive weight")
     if run.debug:
         options.for_debug()
-    return {"model": model.to_dict(), "train": options.to_dict(), "text_encoder": run.text_encoder, "config_source": source}
+    return {"model": model.to_dict(), "train": options.to_dict(), "text_encoder": run.text_encoder, "balance": run.balance, "config_source": source}
 
 
 def preflight(run: SSMRun) -> None:
@@ -90,7 +91,7 @@ def preflight(run: SSMRun) -> None:
         if path is not None and not Path(path).is_file():
             raise MyoError(f"{option} {path}: no such file")
     if run.resume:
-        given = {"text_encoder": run.text_encoder}
+        given = {"text_encoder": run.text_encoder, "balance": run.balance}
         if run.latent:
             given["latent_tokenizer"] = runs.started_from("--latent", run.latent, "tokenizer")
         runs.check_resume(KIND, run.name, run.train_overrides, run.model_overrides | {k: v for k, v in given.items() if v})
@@ -113,26 +114,6 @@ def train_ssm(run: SSMRun) -> dict | None:
     ref, settings, state = runs.open_dataset_run(KIND, run, lambda: _settings(run))
     with runs.removed_if_nothing_saved(ref, state):
         return _train(run, ref, settings, train_set, val_set)
-
-
-def _text_fn(config, pretrained):
-    """Captions -> what the model's text input is: byte ids, or cached embeddings of a frozen encoder."""
-    from myocli.models.ssm import byte_ids
-
-    if pretrained is None:
-        return lambda captions: byte_ids(captions, config.max_text_bytes)
-    cache: dict[str, object] = {}
-
-    def embed(captions):
-        import torch
-
-        missing = sorted({c for c in captions if c and c not in cache})
-        if missing:
-            cache.update(zip(missing, pretrained.embed(missing), strict=True))
-        # An empty caption is the unconditional sample: its row is replaced by the null condition.
-        return torch.stack([cache[c] if c else torch.zeros(pretrained.width) for c in captions])
-
-    return embed
 
 
 def flow_losses(model, batch, config, t, noise, drop, latent=None):
@@ -171,7 +152,7 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
     import torch
     from accelerate.utils import set_seed
 
-    from myocli.data.windows import CaptionedWindows, keep_batch
+    from myocli.data.windows import CaptionedWindows, balanced_repeats, keep_batch
     from myocli.models.ssm import MotionFlow, SSMConfig
     from myocli.motion.physics_loss import TERMS
     from myocli.motion.stats import feature_stats
@@ -206,10 +187,11 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
     mean, std = feature_stats(features)
     model = MotionFlow(config)
     model.set_stats(mean, std)
-    text_fn = _text_fn(config, pretrained)
+    text_fn = text_encoders.text_inputs(config, pretrained)
     normalise = lambda fs: [(f - mean) / std for f in fs]  # noqa: E731
     window = config.max_patches * config.rows_per_patch
-    dataset = CaptionedWindows(normalise(features), captions, text_fn, window, options.samples_needed(accelerator.num_processes), options.seed)
+    repeats = balanced_repeats(captions) if settings.get("balance") else None
+    dataset = CaptionedWindows(normalise(features), captions, text_fn, window, options.samples_needed(accelerator.num_processes), options.seed, repeats)
 
     val_batches = []
     if val_set is not None:
@@ -281,6 +263,8 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
             },
             dataset=runs.fingerprints(settings, {"train": run.data, "val": run.val}),
             parents=([{"name": config.latent_tokenizer, "sha256": config.latent_tokenizer_sha256}] if latent else []) + runs.parents(settings),
+            # What the model was trained to make: the far-prompt warning of `myo generate` (text/known.py).
+            known_captions=sorted({c for caps in captions for c in caps if c.strip()}),
             metrics={"train": result.last_logs, "val": result.last_eval},
         )
     return runs.finish(accelerator, ref, result, run.keep_state)

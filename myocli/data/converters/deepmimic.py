@@ -79,7 +79,8 @@ def looks_like_clip(path: Path) -> bool:
     return start.lstrip().startswith("{") and '"Frames"' in start
 
 
-def read_frames(path: Path) -> np.ndarray:
+def read_frames(path: Path) -> tuple[np.ndarray, bool]:
+    """The frames and whether the clip is a cycle (DeepMimic's `"Loop": "wrap"`)."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         frames = np.array(data["Frames"], dtype=np.float64)
@@ -91,7 +92,7 @@ def read_frames(path: Path) -> np.ndarray:
             f"{path}: frames hold {width} values, a humanoid3d clip has {FRAME_SIZE}; "
             "only DeepMimic humanoid3d clips are supported (not laikago or other characters)"
         )
-    return frames
+    return frames, data.get("Loop") == "wrap"
 
 
 def forward_kinematics(frames: np.ndarray) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
@@ -113,8 +114,32 @@ def forward_kinematics(frames: np.ndarray) -> tuple[dict[str, np.ndarray], dict[
     return positions, rotations
 
 
-def read(path: Path) -> list[SourceClip]:
-    frames = read_frames(path)
+def repeat_cycle(positions: np.ndarray, times: np.ndarray, root_rotations: np.ndarray, seconds: float) -> tuple[np.ndarray, np.ndarray]:
+    """A cyclic clip played on until it lasts at least `seconds`, as DeepMimic plays a wrapping clip.
+
+    The last frame is the next cycle's first pose, moved and turned: each repeat is the cycle
+    carried by the floor-plane motion (a turn about Y and a shift) that takes the first frame's
+    root and heading to the last frame's, so a walk walks on and a curved path keeps curving."""
+    period = times[-1] - times[0]
+    repeats = int(np.ceil(seconds / period)) if period > 0 else 1
+    if repeats <= 1:
+        return positions, times
+    facing = root_rotations[[0, -1]] @ np.array([1.0, 0.0, 0.0])  # the humanoid faces +X
+    turn = np.arctan2(facing[1, 0], facing[1, 2]) - np.arctan2(facing[0, 0], facing[0, 2])
+    rotation = axis_rotation("y", np.array([turn]))[0]
+    start, end = positions[0, 0] * [1, 0, 1], positions[-1, 0] * [1, 0, 1]  # the root on the floor
+    cycle, pieces, stamps = positions[:-1], [], []
+    for k in range(repeats):
+        pieces.append(cycle)
+        stamps.append(times[:-1] + k * period)
+        cycle = (cycle - start) @ rotation.T + end
+    last = cycle[:1]  # the pose that closes the final repeat
+    return np.concatenate([*pieces, last]), np.concatenate([*stamps, [times[0] + repeats * period]])
+
+
+def read(path: Path, loop_seconds: float = 0.0) -> list[SourceClip]:
+    """The clip; one the source marks as a cycle is repeated up to `loop_seconds` (0: as it is)."""
+    frames, cyclic = read_frames(path)
     if len(frames) < 2:
         raise MyoError(f"{path}: {len(frames)} frame(s); a motion needs at least two")
     positions, rotations = forward_kinematics(frames)
@@ -125,9 +150,12 @@ def read(path: Path) -> list[SourceClip]:
     times = np.concatenate([[0.0], np.cumsum(frames[:-1, 0])])
     if np.any(np.diff(times) <= 0):
         raise MyoError(f"{path}: a frame has a duration of zero or less before the last frame; the clip's timing is damaged")
+    mapped = map_to_myo28(positions, JOINT_MAP)
+    if cyclic and loop_seconds > 0:
+        mapped, times = repeat_cycle(mapped, times, rotations["root"], loop_seconds)
     return [
         SourceClip(
-            name=path.stem, positions=map_to_myo28(positions, JOINT_MAP), times=times,
+            name=path.stem, positions=mapped, times=times,
             group=path.stem, source="deepmimic",
         )
     ]  # fmt: skip
