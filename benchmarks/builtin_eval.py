@@ -51,6 +51,9 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--retrieval", required=True)
     parser.add_argument("--samples", type=int, default=3, help="seeds per paraphrase and per checked prompt")
+    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the model's)")
+    parser.add_argument("--steps", type=int, default=None, help="flow steps (default: the model's)")
+    parser.add_argument("--refine-steps", type=int, default=None, help="physics refinement steps (default: the model's)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--motions", type=Path, help="save the checked motions here as .npy")
     args = parser.parse_args()
@@ -62,6 +65,12 @@ def main() -> None:
     from myocli.ssm.engine import SSMEngine
 
     engine, evaluator = SSMEngine.load(args.model), Evaluator.load(args.retrieval)
+    if args.guidance is not None:
+        engine.config.guidance = args.guidance
+    if args.steps is not None:
+        engine.config.sample_steps = args.steps
+    if args.refine_steps is not None:
+        engine.config.refine_steps = args.refine_steps
     dataset = read_dataset(args.data)
     fps = engine.fps
     clips = [s for s in dataset.sequences if len(s) >= 4 and s.captions]
@@ -70,7 +79,9 @@ def main() -> None:
     real_embedded = evaluator.embed_motions(real, fps)
     seconds = lambda frames: max(0.2, round(frames / fps / 0.2) * 0.2)  # noqa: E731 - whole patches
 
-    report = {"model": engine.ref.label, "retrieval": evaluator.ref.label, "data": args.data, "clips": len(clips)}
+    report = {"model": engine.ref.label, "retrieval": evaluator.ref.label, "data": args.data, "clips": len(clips),
+              "guidance": engine.config.guidance, "steps": engine.config.sample_steps,
+              "refine_steps": engine.config.refine_steps, "samples": args.samples}  # fmt: skip
     report["real"] = plausibility(real, fps) | {k: v for k, v in evaluator.scores(real, captions, fps, embedded=real_embedded).items() if k != "r_at_1_per_caption"}
     generated = [engine.text_to_motion(c.captions[0], seconds(len(c)), k) for k, c in enumerate(clips)]
     scores = evaluator.scores(generated, captions, fps, real=real_embedded)

@@ -53,10 +53,6 @@ def home() -> Path:
     return Path(os.environ.get("MYO_HOME", "checkpoints"))
 
 
-def is_builtin(path: Path) -> bool:
-    return Path(path).resolve().is_relative_to(BUILTIN)
-
-
 @dataclass(frozen=True)
 class CheckpointRef:
     kind: str
@@ -236,8 +232,14 @@ def verify(path: Path) -> list[str]:
         elif sha256(file) != expected["sha256"]:
             problems.append(f"{file}: sha256 differs from the manifest (modified or damaged after saving)")
     if CONFIG in manifest.get("files", {}) and (path / CONFIG).is_file():
-        if json.loads((path / CONFIG).read_text()) != manifest.get("config"):
+        config = json.loads((path / CONFIG).read_text())
+        if config != manifest.get("config"):
             problems.append(f"{path / CONFIG}: differs from the config recorded in the manifest")
+        # Folders the model loads files from by path (a frozen text encoder) must be hashed whole.
+        for folder in {config.get("text_encoder")} - {None, ""}:
+            for file in sorted((path / folder).rglob("*")) if (path / folder).is_dir() else []:
+                if file.is_file() and str(file.relative_to(path)) not in manifest.get("files", {}):
+                    problems.append(f"{file}: not listed in the manifest, so it cannot be checked")
     return problems
 
 

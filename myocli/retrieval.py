@@ -51,12 +51,9 @@ class Evaluator:
             model.load_state_dict(tensors, strict=True)
         except RuntimeError as exc:
             raise MyoError(f"checkpoint {ref.label}: weights do not match its config ({str(exc).splitlines()[0]})") from exc
-        pretrained = None
-        if config.text_encoder:
-            from myocli.ssm.text import load_pretrained
+        from myocli.ssm.text import load_inside
 
-            pretrained = load_pretrained(str(ref.path / config.text_encoder))
-        return cls(ref, model.eval(), pretrained)
+        return cls(ref, model.eval(), load_inside(ref, config))
 
     @property
     def fps(self) -> float:
@@ -91,17 +88,14 @@ class Evaluator:
                 rows.append(self.model.embed_motion(x, mask).float().cpu().numpy())
         return np.concatenate(rows) if rows else np.zeros((0, self.model.config.embed_dim), np.float32)
 
-    def text_input(self, captions: list[str]):
-        """What the model's text side reads: byte ids, or the frozen encoder's vectors."""
-        from myocli.models.ssm import byte_ids
-
-        return self.pretrained.embed(captions) if self.pretrained else byte_ids(captions, self.model.config.max_text_bytes)
-
     def embed_captions(self, captions: list[str]) -> np.ndarray:
         import torch
 
+        from myocli.ssm.text import text_input
+
         with torch.no_grad():
-            return self.model.embed_text(self.text_input(captions).to(self.model.mean.device)).float().cpu().numpy()
+            ids = text_input(self.model.config, self.pretrained, captions).to(self.model.mean.device)
+            return self.model.embed_text(ids).float().cpu().numpy()
 
     def scores(self, motions: list[np.ndarray], captions: list[str], fps: float, real: np.ndarray | None = None,
                embedded: np.ndarray | None = None) -> dict:  # fmt: skip

@@ -1,6 +1,6 @@
 """Rebuild myo's built-in models from the permissively licensed mocap in ../shared/data.
 
-    python -m myocli.builtin.build --data ../shared/data              # every stage, then package
+    python -m myocli.builtin.build --data ../shared/data --package    # every stage, then package
     python -m myocli.builtin.build --data ../shared/data --holdout mm # the validation build: HDM05 actor mm held out
 
 Each stage is the `myo` command a user would run, printed before it runs, with fixed seeds and
@@ -29,7 +29,10 @@ import sys
 import time
 from pathlib import Path
 
-NAME = "myo-base"
+NAME = "myo-base"  # of the packaged models
+# The build trains under its own name: the names of built-in models are reserved in every registry
+# (registry.new_version), and package.py renames the models as it copies them in.
+STAGE_NAME = "myo-base-build"
 HERE = Path(__file__).resolve().parent
 CAPTIONS = HERE / "captions.csv"
 HDM05_ACTORS = ("bd", "bk", "dg", "mm")
@@ -38,6 +41,9 @@ SEED = 0
 TOKENIZER_STEPS = 6000
 SSM_STEPS = 3000
 RETRIEVAL_STEPS = 1000
+# The generator's sampling settings, chosen on the validation build (benchmarks/builtin_eval.py; the
+# figures of each candidate are in benchmarks/RESULTS.md): package.py writes them into its config.
+SAMPLING = {"guidance": 6.0, "sample_steps": 32, "refine_steps": 20}
 LICENSES = {
     "hdm05": "CC BY-SA 3.0 (HDM05)",
     "cmu": "CMU mocap terms (free for all uses, no resale)",
@@ -122,7 +128,7 @@ class Builder:
             raise SystemExit(f"failed: {failed[0]} (see {self.work / 'build.log'})")
 
     def has(self, kind: str) -> bool:
-        return any((self.work / "checkpoints" / kind / NAME).glob("v*/manifest.json"))
+        return any((self.work / "checkpoints" / kind / STAGE_NAME).glob("v*/manifest.json"))
 
     def encoder(self) -> Path:
         folder = self.work / "minilm-static"
@@ -144,7 +150,7 @@ class Builder:
 
     def models(self, train: Path, held: Path | None, encoder: Path) -> None:
         val = ["--val", str(held)] if held else []
-        common = ["--name", NAME, "--seed", str(SEED)]
+        common = ["--name", STAGE_NAME, "--seed", str(SEED)]
         first = []
         if not self.has("tokenizer"):
             first.append(self.command("tokenizer", "train", "--data", str(train), *val, "--config", "tiny", "--num-quantizers", "6",
@@ -155,7 +161,7 @@ class Builder:
         if first:
             self.run(*first)
         if not self.has("ssm"):
-            self.run(self.command("ssm", "train", "--data", str(train), *val, "--latent", f"tokenizer/{NAME}", "--text-encoder", str(encoder),
+            self.run(self.command("ssm", "train", "--data", str(train), *val, "--latent", f"tokenizer/{STAGE_NAME}", "--text-encoder", str(encoder),
                                   "--balance", "--max-steps", str(SSM_STEPS), *common))  # fmt: skip
 
 
@@ -165,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=None, help="work folder (default: build/builtin, or build/holdout-ACTOR)")
     parser.add_argument("--holdout", choices=HDM05_ACTORS, help="leave this HDM05 actor out of training (the validation build)")
     parser.add_argument("--package", action="store_true", help="copy the models into myocli/builtin/checkpoints afterwards")
+    parser.add_argument("--figures", type=Path, help="with --package: the validation build's figures (benchmarks/builtin_eval.py --json) for the model cards")
     args = parser.parse_args(argv)
     work = args.work or Path("build") / (f"holdout-{args.holdout}" if args.holdout else "builtin")
     builder = Builder(args.data, work, args.holdout)
@@ -174,9 +181,11 @@ def main(argv: list[str] | None = None) -> int:
     builder.models(train, held, encoder)
     builder.say(f"models built in {(time.time() - start) / 60:.1f} min")
     if args.package:
+        import json
+
         from myocli.builtin.package import package
 
-        package(builder.work / "checkpoints", NAME, encoder)
+        package(builder.work / "checkpoints", figures=json.loads(args.figures.read_text()) if args.figures else None)
         builder.say(f"packaged into {HERE / 'checkpoints'}")
     return 0
 

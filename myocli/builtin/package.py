@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from myocli import registry
-from myocli.builtin.build import LICENSES, NAME, read_captions
+from myocli.builtin.build import LICENSES, NAME, SAMPLING, STAGE_NAME, read_captions
+from myocli.errors import MyoError
 
 ORDER = ("tokenizer", "ssm", "retrieval")  # the tokenizer first: the SSM records its digest
 CARD = "MODEL_CARD.md"
@@ -62,22 +63,22 @@ PURPOSE = {
 LIMITS = """\
 - It knows the motions listed below and wordings near them; a prompt far from all of them still
   gives a motion, with a warning naming the nearest known ones (`myo generate` prints it).
-- It was trained on about 30 minutes of motion from five performers' worth of data, most of it
-  HDM05's 11 actions: expect one action per prompt, not sequences ("walks then sits"), and no
-  style control (speed, mood) beyond what the captions name.
+- It was trained on about 32 minutes of motion (with mirrored copies), most of it HDM05's four
+  actors performing 11 actions: expect one action per prompt, not sequences ("walks then sits"),
+  and no style control (speed, mood) beyond what the captions name.
 - Motions last 0.2-10 s; hands have no fingers; there is no object or scene interaction.
 - Turning directions and left/right come from mirrored copies of the clips, so they follow the text.
 """
 
 
 def to_half(tensors: dict) -> dict:
-
+    """Floating-point tensors in float16, the others (counts, indices) as they are."""
     return {k: (v.half() if v.is_floating_point() else v) for k, v in tensors.items()}
 
 
 def known_motions() -> str:
     """One line per motion the built-in models were trained on: its first caption."""
-    return "\n".join(f"- {captions[0]}" for captions in read_captions().values())
+    return "\n".join(f"- {first}" for first in dict.fromkeys(captions[0] for captions in read_captions().values()))
 
 
 def card(kind: str, manifest: dict, figures: dict | None) -> str:
@@ -111,25 +112,31 @@ def card(kind: str, manifest: dict, figures: dict | None) -> str:
         lines += ["## Figures (the same recipe with HDM05 actor mm held out, judged on mm's clips)", "", "```", json.dumps(figures, indent=2), "```", ""]
     if kind != "tokenizer":
         lines += ["## Motions it knows", "", known_motions(), "", "## What it does not do", "", LIMITS]
-    return "\n".join(line for line in lines) + "\n"
+    return "\n".join(lines) + "\n"
 
 
-def package(build_registry: Path, name: str = NAME, encoder: Path | None = None, figures: dict | None = None, target: Path | None = None) -> None:
-    """Copy kind/name (the newest version) of each ORDER kind from a build's registry into `target` as v1."""
+def package(build_registry: Path, figures: dict | None = None, target: Path | None = None) -> None:
+    """Copy kind/STAGE_NAME (its newest version) of each ORDER kind from a build's registry into `target`
+    (default: the package's built-in registry) as kind/NAME@1."""
     from safetensors.torch import load_file, save_file
 
     target = target or registry.BUILTIN
     tokenizer_digest = None
     for kind in ORDER:
-        source = max((build_registry / kind / name).glob("v*/manifest.json"), key=lambda p: int(p.parent.name[1:])).parent
+        versions = sorted((build_registry / kind / STAGE_NAME).glob("v*/manifest.json"), key=lambda p: int(p.parent.name[1:]))
+        if not versions:
+            raise MyoError(f"{build_registry}: no complete {kind}/{STAGE_NAME} to package; run python -m myocli.builtin.build first")
+        source = versions[-1].parent
         manifest = json.loads((source / registry.MANIFEST).read_text())
-        destination = target / kind / name / "v1"
+        destination = target / kind / NAME / "v1"
         if destination.exists():
             shutil.rmtree(destination)
         destination.mkdir(parents=True)
         config = json.loads((source / registry.CONFIG).read_text())
-        if kind == "ssm" and config.get("latent_tokenizer"):
-            config["latent_tokenizer"], config["latent_tokenizer_sha256"] = f"tokenizer/{name}@1", tokenizer_digest
+        if kind == "ssm":
+            config |= SAMPLING
+            if config.get("latent_tokenizer"):
+                config["latent_tokenizer"], config["latent_tokenizer_sha256"] = f"tokenizer/{NAME}@1", tokenizer_digest
         (destination / registry.CONFIG).write_text(json.dumps(config, indent=2) + "\n")
         save_file(to_half(load_file(str(source / registry.WEIGHTS))), str(destination / registry.WEIGHTS), metadata={"format": "pt", "type": config.get("type", "")})
         extra = [f for f in manifest["files"] if f not in (registry.CONFIG, registry.WEIGHTS)]
@@ -139,14 +146,15 @@ def package(build_registry: Path, name: str = NAME, encoder: Path | None = None,
         (destination / CARD).write_text(card(kind, manifest, figures))
         files = {f: {"sha256": registry.sha256(destination / f), "bytes": (destination / f).stat().st_size}
                  for f in (registry.CONFIG, registry.WEIGHTS, *extra, CARD)}  # fmt: skip
-        manifest |= {"version": 1, "files": files, "config": config, "builtin": True, "weights_dtype": "float16"}
+        manifest |= {"name": NAME, "version": 1, "files": files, "config": config, "builtin": True, "weights_dtype": "float16",
+                     "built_as": f"{kind}/{STAGE_NAME}@{manifest.get('version')}"}  # fmt: skip
         if kind == "ssm":
             manifest["parents"] = [p | ({"name": config["latent_tokenizer"], "sha256": tokenizer_digest} if p.get("name", "").startswith("tokenizer/") else {})
                                    for p in manifest.get("parents", [])]  # fmt: skip
         (destination / registry.MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
         if kind == "tokenizer":
             tokenizer_digest = files[registry.WEIGHTS]["sha256"]
-        print(f"packaged {kind}/{name}: {sum(f['bytes'] for f in files.values()) / 2**20:.1f} MiB", file=sys.stderr)
+        print(f"packaged {kind}/{NAME}: {sum(f['bytes'] for f in files.values()) / 2**20:.1f} MiB", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

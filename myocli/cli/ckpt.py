@@ -34,7 +34,7 @@ def list_checkpoints(as_json: bool = typer.Option(False, "--json", help="Print o
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"checkpoints in {registry.home()}", title_justify="left")
+    table = Table(title=f"checkpoints in {registry.home()}, then the built-in ones", title_justify="left")
     table.add_column("name", no_wrap=True)  # the one column a user copies: never broken
     for column in ("version", "status", "type", "created", "steps", "metrics", "size"):
         table.add_column(column)

@@ -43,15 +43,18 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "motion"
 
 
-def _default_model() -> tuple[str, str]:
-    """The user's newest language model (instruction-tuned first), else their newest state-space
-    generator, else the built-in default: (spec, the note that says which on stderr)."""
+def _default_model(task: Task) -> tuple[str, str]:
+    """The user's newest language model (instruction-tuned first), else (text-to-motion, which an SSM
+    does too) their newest state-space generator, else the built-in default: (spec, the note that says which on stderr)."""
     from myocli import registry
     from myocli.builtin import DEFAULT_MODEL
 
     ref = registry.newest("lm", prefer=lambda manifest: manifest.get("config", {}).get("instruction_tuned"))
     if ref is not None:
         return str(ref.path), f"Using {ref.label} (the newest language model, instruction-tuned first; choose with --model)\n"
+    if task != Task.t2m:
+        raise MyoError(f"--task {task.value} needs a language model, and there is none in the registry ({registry.home()}); "
+                       "train one with `myo lm pretrain`, or pass --model")  # fmt: skip
     ref = registry.newest("ssm")
     if ref is not None:
         return str(ref.path), f"Using {ref.label} (the newest state-space generator; choose with --model)\n"
@@ -115,7 +118,7 @@ def generate(
         raise typer.BadParameter("motion-to-text makes no motion to simulate", param_hint="--physics")
     if physics_search is not None and physics is None:
         raise typer.BadParameter("applies to the physics replay; add --physics rl/NAME", param_hint="--physics-search")
-    model, note = (model, "") if model else _default_model()
+    model, note = (model, "") if model else _default_model(task)
     if _kind_of(model) == "ssm":
         if task != Task.t2m:
             raise typer.BadParameter(f"{model} is a state-space generator, which does text-to-motion only; use a language model for --task {task.value}", param_hint="--task")

@@ -22,14 +22,19 @@ from torch.utils.data import Dataset
 
 
 class FeatureWindows(Dataset):
-    """`repeats[i]`: how many windows sequence i gives per epoch (default one each)."""
+    """Windows of `window` frames (padded and masked when a sequence is shorter), `num_samples` in all,
+    each from a whole sequence at a random offset; an epoch draws every sequence `repeats[i]` times
+    (default once), in an order fixed by (seed, epoch)."""
 
     def __init__(self, sequences: list[np.ndarray], window: int, num_samples: int, seed: int = 0, repeats=None):
         if not sequences:
             raise ValueError("no sequences to cut training windows from")
         self.sequences = [np.ascontiguousarray(s, dtype=np.float32) for s in sequences]
         # An epoch is a list of (sequence) entries, a sequence repeated as often as `repeats` says.
-        self.entries = np.repeat(np.arange(len(self.sequences)), np.ones(len(self.sequences), int) if repeats is None else repeats)
+        repeats = np.ones(len(self.sequences), int) if repeats is None else np.asarray(repeats, int)
+        if repeats.shape != (len(self.sequences),) or repeats.min() < 1:
+            raise ValueError("repeats needs one count of 1 or more per sequence")
+        self.entries = np.repeat(np.arange(len(self.sequences)), repeats)
         self.lengths = np.array([len(s) for s in self.sequences])
         self.window = window
         self.num_samples = num_samples

