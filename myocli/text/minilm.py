@@ -31,7 +31,7 @@ PINNED = {
     "tokenizer.json": "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037",
 }
 # The distilled table's width: 128 PCA dimensions keep paraphrase matching at MiniLM's level
-# (benchmarks/RESULTS.md) in 7.8 MB of float16.
+# (benchmarks/RESULTS.md) in 7.6 MB of float16.
 DIMENSIONS = 128
 
 
