@@ -54,6 +54,7 @@ def main() -> None:
     parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the model's)")
     parser.add_argument("--steps", type=int, default=None, help="flow steps (default: the model's)")
     parser.add_argument("--refine-steps", type=int, default=None, help="physics refinement steps (default: the model's)")
+    parser.add_argument("--text-snap", type=float, default=None, help="pull prompts towards their nearest known caption (default: the model's)")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--motions", type=Path, help="save the checked motions here as .npy")
     args = parser.parse_args()
@@ -71,6 +72,8 @@ def main() -> None:
         engine.config.sample_steps = args.steps
     if args.refine_steps is not None:
         engine.config.refine_steps = args.refine_steps
+    if args.text_snap is not None:
+        engine.config.text_snap = args.text_snap
     dataset = read_dataset(args.data)
     fps = engine.fps
     clips = [s for s in dataset.sequences if len(s) >= 4 and s.captions]
@@ -81,7 +84,7 @@ def main() -> None:
 
     report = {"model": engine.ref.label, "retrieval": evaluator.ref.label, "data": args.data, "clips": len(clips),
               "guidance": engine.config.guidance, "steps": engine.config.sample_steps,
-              "refine_steps": engine.config.refine_steps, "samples": args.samples}  # fmt: skip
+              "refine_steps": engine.config.refine_steps, "text_snap": engine.config.text_snap, "samples": args.samples}  # fmt: skip
     report["real"] = plausibility(real, fps) | {k: v for k, v in evaluator.scores(real, captions, fps, embedded=real_embedded).items() if k != "r_at_1_per_caption"}
     generated = [engine.text_to_motion(c.captions[0], seconds(len(c)), k) for k, c in enumerate(clips)]
     scores = evaluator.scores(generated, captions, fps, real=real_embedded)

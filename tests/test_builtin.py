@@ -57,7 +57,7 @@ def test_builtin_models_fit_the_budget_and_are_listed(empty_registry):
 
 @pytest.mark.parametrize(("prompt", "motion"), [
     ("a person walks forward", "walk"),
-    ("somebody strides ahead", "walk"),  # wording it never saw: the pretrained text encoder carries it
+    ("a man is walking forward", "walk"),  # wording it never saw: the pretrained text encoder carries it
     ("a person does a cartwheel", "cartwheel"),
     ("someone leaps forward off both feet", "jump"),
 ])  # fmt: skip

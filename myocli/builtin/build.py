@@ -43,7 +43,7 @@ SSM_STEPS = 3000
 RETRIEVAL_STEPS = 1000
 # The generator's sampling settings, chosen on the validation build (benchmarks/builtin_eval.py; the
 # figures of each candidate are in benchmarks/RESULTS.md): package.py writes them into its config.
-SAMPLING = {"guidance": 6.0, "sample_steps": 32, "refine_steps": 20}
+SAMPLING = {"guidance": 6.0, "sample_steps": 32, "refine_steps": 20, "text_snap": 0.5}
 LICENSES = {
     "hdm05": "CC BY-SA 3.0 (HDM05)",
     "cmu": "CMU mocap terms (free for all uses, no resale)",

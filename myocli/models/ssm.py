@@ -79,6 +79,9 @@ class SSMConfig(DictConfig):
     sample_steps: int = 16
     guidance: float = 2.5
     refine_steps: int = DEFAULT_REFINE_STEPS  # physics refinement after sampling (myocli/motion/refine.py; 0: off)
+    # With a static text encoder: pull a prompt's vector this far towards its nearest training caption's
+    # (0: not at all; only prompts near one, text/known.py), so new wording conditions like known wording.
+    text_snap: float = 0.0
 
     @property
     def inner(self) -> int:

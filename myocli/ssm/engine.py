@@ -63,8 +63,12 @@ class SSMEngine:
 
     def text_condition(self, captions: list[str]):
         from myocli.ssm.text import text_input
+        from myocli.text.known import snap
 
-        return self.model.text_condition(text_input(self.config, self.pretrained, captions).to(self.model.mean.device))
+        text = text_input(self.config, self.pretrained, captions)
+        if self.config.text_snap > 0 and self.nearest_known(""):  # a static encoder and known captions
+            text = snap(self.pretrained, text, self.manifest["known_captions"], self.config.text_snap)
+        return self.model.text_condition(text.to(self.model.mean.device))
 
     def nearest_known(self, prompt: str) -> list[tuple[str, float]]:
         """The training captions nearest to the prompt (text/known.py); empty for a model that cannot say:

@@ -24,3 +24,15 @@ def nearest_known(encoder, prompt: str, known: list[str], count: int = 3) -> lis
     similarity = vectors[1:] @ vectors[0]
     order = np.argsort(-similarity)[:count]
     return [(known[i], round(float(similarity[i]), 3)) for i in order]
+
+
+def snap(encoder, vectors, known: list[str], weight: float):
+    """Caption vectors (N, D) moved `weight` of the way towards their nearest known caption's vector,
+    for those at FAR_BELOW or nearer (a far prompt keeps its own vector); unit length again."""
+    import torch
+
+    reference = encoder.embed(known)
+    similarity = torch.nn.functional.normalize(vectors, dim=-1) @ reference.T
+    best, index = similarity.max(dim=1)
+    moved = torch.nn.functional.normalize((1 - weight) * vectors + weight * reference[index], dim=-1)
+    return torch.where((best >= FAR_BELOW)[:, None], moved, vectors)
