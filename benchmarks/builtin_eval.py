@@ -1,7 +1,10 @@
 """The built-in generator's judged figures, on an HDM05 actor it never saw (the validation build).
 
     MYO_HOME=build/holdout-mm/checkpoints python benchmarks/builtin_eval.py --data build/holdout-mm/heldout.h5 \\
-        --model ssm/myo-base --retrieval retrieval/myo-base --json build/holdout-mm/eval.json --motions build/holdout-mm/motions
+        --model ssm/myo-base-build --retrieval retrieval/myo-base-build --samples 5 --json build/holdout-mm/eval.json
+
+Motions are sampled with the settings the package gives the shipped generator (builtin/build.SAMPLING),
+unless --model-sampling or the single flags say otherwise.
 
 1. captions: one motion per held-out clip from its caption, at its length (seed = clip index):
    R@1/R@3 among the actor's distinct captions, FID, and the physical measures (foot skating...);
@@ -51,29 +54,27 @@ def main() -> None:
     parser.add_argument("--model", required=True)
     parser.add_argument("--retrieval", required=True)
     parser.add_argument("--samples", type=int, default=3, help="seeds per paraphrase and per checked prompt")
-    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance (default: the model's)")
-    parser.add_argument("--steps", type=int, default=None, help="flow steps (default: the model's)")
-    parser.add_argument("--refine-steps", type=int, default=None, help="physics refinement steps (default: the model's)")
-    parser.add_argument("--text-snap", type=float, default=None, help="pull prompts towards their nearest known caption (default: the model's)")
+    # By default the sampling settings package.py writes into the shipped generator (build.SAMPLING).
+    parser.add_argument("--guidance", type=float, default=None, help="classifier-free guidance")
+    parser.add_argument("--steps", type=int, default=None, help="flow steps")
+    parser.add_argument("--refine-steps", type=int, default=None, help="physics refinement steps")
+    parser.add_argument("--text-snap", type=float, default=None, help="pull prompts towards their nearest known caption")
+    parser.add_argument("--model-sampling", action="store_true", help="sample with the model's own settings instead of the shipped ones")
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--motions", type=Path, help="save the checked motions here as .npy")
     args = parser.parse_args()
 
-    from myocli.builtin.build import read_captions
+    from myocli.builtin.build import SAMPLING, read_captions
     from myocli.data.h5 import read_dataset
     from myocli.lm.evaluate import plausibility
     from myocli.retrieval import Evaluator
     from myocli.ssm.engine import SSMEngine
 
     engine, evaluator = SSMEngine.load(args.model), Evaluator.load(args.retrieval)
-    if args.guidance is not None:
-        engine.config.guidance = args.guidance
-    if args.steps is not None:
-        engine.config.sample_steps = args.steps
-    if args.refine_steps is not None:
-        engine.config.refine_steps = args.refine_steps
-    if args.text_snap is not None:
-        engine.config.text_snap = args.text_snap
+    given = {"guidance": args.guidance, "sample_steps": args.steps, "refine_steps": args.refine_steps, "text_snap": args.text_snap}
+    settings = ({} if args.model_sampling else SAMPLING) | {k: v for k, v in given.items() if v is not None}
+    for field, value in settings.items():
+        setattr(engine.config, field, value)
     dataset = read_dataset(args.data)
     fps = engine.fps
     clips = [s for s in dataset.sequences if len(s) >= 4 and s.captions]
