@@ -12,6 +12,8 @@ does not depend on how many samples are drawn (and refinement never sees padding
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from myocli import registry
@@ -66,20 +68,27 @@ class SSMEngine:
         from myocli.text.known import snap
 
         text = text_input(self.config, self.pretrained, captions)
-        if self.config.text_snap > 0 and self.nearest_known(""):  # a static encoder and known captions
-            text = snap(self.pretrained, text, self.manifest["known_captions"], self.config.text_snap)
+        if self.config.text_snap > 0 and self.known_vectors is not None:
+            text = snap(text, self.known_vectors, self.config.text_snap)
         return self.model.text_condition(text.to(self.model.mean.device))
 
-    def nearest_known(self, prompt: str) -> list[tuple[str, float]]:
-        """The training captions nearest to the prompt (text/known.py); empty for a model that cannot say:
-        a byte-level encoder has no meaning of similarity outside its training captions, and the warning's
-        threshold was set for the static table."""
-        from myocli.text.known import nearest_known
+    @functools.cached_property
+    def known_vectors(self):
+        """Unit vectors of the training captions (text/known.py), embedded once; None for a model that cannot
+        compare: a byte-level encoder has no meaning of similarity outside its training captions, and the
+        warning's threshold was set for the static table."""
         from myocli.text.static import StaticText
 
-        if not isinstance(self.pretrained, StaticText):
+        known = self.manifest.get("known_captions", [])
+        return self.pretrained.embed(known) if isinstance(self.pretrained, StaticText) and known else None
+
+    def nearest_known(self, prompt: str) -> list[tuple[str, float]]:
+        """The training captions nearest to the prompt, with their similarities; empty when the model cannot say."""
+        from myocli.text.known import nearest_known
+
+        if self.known_vectors is None:
             return []
-        return nearest_known(self.pretrained, prompt, self.manifest.get("known_captions", []))
+        return nearest_known(self.pretrained, prompt, self.manifest["known_captions"], self.known_vectors)
 
     def to_features(self, sample):
         """The flow's normalised sample (batch, rows, row_dim) -> unnormalised features (batch, T, D), differentiable."""

@@ -15,24 +15,26 @@ import numpy as np
 FAR_BELOW = 0.55
 
 
-def nearest_known(encoder, prompt: str, known: list[str], count: int = 3) -> list[tuple[str, float]]:
-    """The `count` known captions nearest to the prompt, with their cosine similarities, nearest first."""
-    if not known:
-        return []
-    vectors = encoder.embed([prompt, *known]).float().numpy()
-    vectors = vectors / np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
-    similarity = vectors[1:] @ vectors[0]
+def nearest_known(encoder, prompt: str, known: list[str], reference, count: int = 3) -> list[tuple[str, float]]:
+    """The `count` known captions nearest to the prompt, with their cosine similarities, nearest first;
+    `reference`: the known captions' unit vectors (encoder.embed(known)), computed once by the caller."""
+    vector = torch_normalise(encoder.embed([prompt]))[0].numpy()
+    similarity = reference.numpy() @ vector
     order = np.argsort(-similarity)[:count]
     return [(known[i], round(float(similarity[i]), 3)) for i in order]
 
 
-def snap(encoder, vectors, known: list[str], weight: float):
-    """Caption vectors (N, D) moved `weight` of the way towards their nearest known caption's vector,
-    for those at FAR_BELOW or nearer (a far prompt keeps its own vector); unit length again."""
+def snap(vectors, reference, weight: float):
+    """Caption vectors (N, D) moved `weight` of the way towards their nearest known caption's vector
+    (`reference`, unit rows), for those at FAR_BELOW or nearer (a far prompt keeps its own vector); unit length again."""
     import torch
 
-    reference = encoder.embed(known)
-    similarity = torch.nn.functional.normalize(vectors, dim=-1) @ reference.T
-    best, index = similarity.max(dim=1)
-    moved = torch.nn.functional.normalize((1 - weight) * vectors + weight * reference[index], dim=-1)
+    best, index = (torch_normalise(vectors) @ reference.T).max(dim=1)
+    moved = torch_normalise((1 - weight) * vectors + weight * reference[index])
     return torch.where((best >= FAR_BELOW)[:, None], moved, vectors)
+
+
+def torch_normalise(vectors):
+    import torch
+
+    return torch.nn.functional.normalize(vectors.float(), dim=-1)
