@@ -40,7 +40,8 @@ CHECKED = {
     "crawl": "deepmimic:humanoid3d_crawl", "get up": "deepmimic:humanoid3d_getup_faceup", "kick": "deepmimic:humanoid3d_kick",
     "punch": "deepmimic:humanoid3d_punch", "turn": "turn",
 }  # fmt: skip
-TURN_CAPTION = "a person jumps forward several times and turns around"  # the training caption that turns around (CMU 01_01)
+# The training caption of a turn: the turns captions.csv cuts out of DeepMimic's long walks.
+TURN_CAPTION = "a person walks and turns around to the left"
 
 
 def rows(path: Path) -> list[dict]:

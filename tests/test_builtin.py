@@ -131,12 +131,15 @@ def test_the_build_trains_on_permissive_clips_only_with_every_clip_captioned(sha
     assert {r["license"] for r in train} == set(LICENSES.values())
     assert all("HDM_mm_" in r["file"] for r in held) and not any("HDM_mm_" in str(f) for f in files)
     assert len({r["file"] for r in train + held}) == 233 + 8 + 12 + 15  # HDM05, CMU, DeepMimic, pybullet
-    # Four sentences per motion, each once per clip.
-    assert all(len(texts) == 4 == len(set(texts)) for texts in read_captions().values())
-    per_clip = {}
+    # Four sentences per motion (a clip, or a piece of one), each once per clip.
+    motions = read_captions()
+    assert all(len(texts) == 4 == len(set(texts)) for texts in motions.values())
+    assert sum("@" in key for key in motions) == 12 and sum(key.endswith("_reversed") for key in motions) == 1
+    per_piece = {}
     for row in train:
-        per_clip.setdefault(row["file"], []).append(row["text"])
-    assert {len(texts) for texts in per_clip.values()} == {4}
+        per_piece.setdefault((row["file"], row["start"], row["end"], row["reverse"]), []).append(row["text"])
+    assert {len(texts) for texts in per_piece.values()} == {4}
+    assert not any(row["start"] or row["end"] or row["reverse"] for row in held)
 
 
 def test_builtin_tokenizer_reproduces_a_held_out_performer(shared_data):

@@ -8,6 +8,7 @@ import pytest
 from myocli import skeleton as sk
 from myocli.data import convert as conv
 from myocli.data.inspect import standing_frames
+from myocli.errors import MyoError
 
 J = sk.JOINT_INDEX
 SOURCES = ["hdm05", "cmu", "deepmimic", "bandai_namco_1", "bandai_namco_2", "pybullet"]
@@ -151,3 +152,44 @@ def test_mirror_and_split_keep_recordings_together(shared_data, tmp_path):
     # The same seed gives the same split.
     again = conv.split_by_group(report.sequences, (0.8, 0.1, 0.1), seed=3)
     assert [s.name for s in again["test"]] == [s.name for s in splits["test"].sequences]
+
+
+def test_labels_caption_pieces_of_a_clip_and_play_clips_backwards(shared_data, tmp_path):
+    """labels.csv rows with start/end cut a turn out of a long walk; reverse plays a lie-down as a get-up."""
+    walk = shared_data / "deepmimic" / "long" / "humanoid3d_long_walk1.txt"
+    lie = shared_data / "hdm05" / "amc" / "HDM_bd_lieDownFloor_001_120.amc"
+    labels = tmp_path / "labels.csv"
+    labels.write_text(
+        "file,text,start,end,reverse,skeleton\n"
+        f"{walk},a person walks around,,,,\n"
+        f"{walk},a person turns left,8.5,11.5,,\n"
+        f"{lie},a person gets up,,,1,{shared_data / 'hdm05' / 'asf' / 'HDM_bd.asf'}\n"
+    )
+    report = conv.convert([walk, lie], conv.ConvertOptions(labels=labels, mirror=True, strict=True))
+    by_name = {s.name: s for s in report.sequences}
+    assert sorted(by_name) == sorted(["humanoid3d_long_walk1", "humanoid3d_long_walk1_mirror", "humanoid3d_long_walk1@8.5-11.5",
+                                      "humanoid3d_long_walk1@8.5-11.5_mirror", "HDM_bd_lieDownFloor_001_120_reversed",
+                                      "HDM_bd_lieDownFloor_001_120_reversed_mirror"])  # fmt: skip
+    turn, whole = by_name["humanoid3d_long_walk1@8.5-11.5"], by_name["humanoid3d_long_walk1"]
+    assert len(turn) == 60 and turn.captions == ["a person turns left"] and turn.group == whole.group
+    # The piece starts facing forward like any clip and ends facing about 130 degrees to its left (+X).
+    across = turn.motion[:, J["left_hip"]] - turn.motion[:, J["right_hip"]]
+    facing = np.cross(across, [0.0, 1.0, 0.0])
+    facing /= np.linalg.norm(facing, axis=-1, keepdims=True)
+    assert facing[0, 2] > 0.9 and facing[-1, 0] > 0.5 and facing[-1, 2] < -0.4
+    assert by_name["humanoid3d_long_walk1@8.5-11.5_mirror"].captions == ["a person turns right"]
+    # Backwards: starts lying (head near the floor), ends standing; the whole lie-down is not kept (no caption of its own).
+    up = by_name["HDM_bd_lieDownFloor_001_120_reversed"].motion[:, J["head"], 1]
+    assert up[:5].mean() < 0.3 and up[-5:].mean() > 1.5
+
+
+def test_labels_pieces_outside_the_clip_are_refused_by_file(shared_data, tmp_path):
+    walk = shared_data / "deepmimic" / "long" / "humanoid3d_long_walk1.txt"
+    labels = tmp_path / "labels.csv"
+    labels.write_text(f"file,text,start,end\n{walk},a person turns,30,40\n")
+    with pytest.raises(MyoError, match=r"humanoid3d_long_walk1\.txt: labels ask for 30-40 s of clip .* which lasts 32\.79 s"):
+        conv.convert_file(walk, conv.ConvertOptions(labels=labels))
+    labels.write_text(f"file,text,start,end\n{walk},a person turns,5,2\n")
+    conv.cap.read_sidecar.cache_clear()
+    with pytest.raises(MyoError, match=r"labels.csv: unreadable labels file \(start 5 s and end 2 s .*the end must come after"):
+        conv.convert_file(walk, conv.ConvertOptions(labels=labels))

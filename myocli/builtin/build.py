@@ -9,7 +9,8 @@ step counts (not minutes), so the build is the same on any machine:
 1. the text encoder: MiniLM distilled into a static table (`myocli/text/minilm.py`);
 2. the data: HDM05 (all actors but --holdout), CMU, DeepMimic and pybullet's clips, mirrored,
    with this project's captions (`captions.csv`: four sentences per motion), cyclic clips
-   played on to 8 s. Bandai Namco's clips (CC BY-NC 4.0) are never read;
+   played on to 8 s. captions.csv also cuts turns out of DeepMimic's long walks, and plays
+   HDM05's lie-down clips backwards as getting up (the only get-up clips are DeepMimic's two). Bandai Namco's clips (CC BY-NC 4.0) are never read;
 3. the motion tokenizer (residual VQ) and the retrieval evaluator side by side (one core each),
    then the SSM generator in the tokenizer's latent;
 4. `--package`: copy the three into `myocli/builtin/checkpoints/` in float16 with their model cards.
@@ -52,12 +53,23 @@ LICENSES = {
 }
 
 
-def read_captions() -> dict[str, list[str]]:
-    """motion key (hdm05:CLASS, cmu:TRIAL, deepmimic:CLIP) -> its sentences."""
-    table: dict[str, list[str]] = {}
+def caption_rows() -> dict[str, list[dict]]:
+    """Clip key (hdm05:CLASS, cmu:TRIAL, deepmimic:CLIP) -> its rows of captions.csv: `text`, and
+    `start`, `end`, `reverse` for rows that caption a piece of the clip (labels.csv's columns)."""
+    table: dict[str, list[dict]] = {}
     with open(CAPTIONS, newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            table.setdefault(row["motion"], []).append(row["text"])
+            table.setdefault(row.pop("motion"), []).append(row)
+    return table
+
+
+def read_captions() -> dict[str, list[str]]:
+    """Motion -> its sentences; a motion is a clip key, or a piece of one (KEY@START-END, KEY_reversed)."""
+    table: dict[str, list[str]] = {}
+    for key, rows in caption_rows().items():
+        for row in rows:
+            span = f"@{row['start'] or 0}-{row['end'] or 'end'}" if row["start"] or row["end"] else ""
+            table.setdefault(key + span + ("_reversed" if row["reverse"] else ""), []).append(row["text"])
     return table
 
 
@@ -65,14 +77,14 @@ def clip_rows(data: Path, holdout: str | None) -> tuple[list[dict], list[dict]]:
     """labels.csv rows (absolute paths) for the training clips and for the held-out actor's clips."""
     import pybullet_data
 
-    captions = read_captions()
+    captions = caption_rows()
     train, held = [], []
 
     def add(rows, path: Path, key: str, dataset: str, skeleton: Path | None = None):
         if key not in captions:
             raise SystemExit(f"{CAPTIONS}: no captions for {key} ({path})")
-        for text in captions[key]:
-            rows.append({"file": str(path.resolve()), "text": text, "skeleton": str(skeleton.resolve()) if skeleton else "",
+        for caption in captions[key]:
+            rows.append({"file": str(path.resolve()), **caption, "skeleton": str(skeleton.resolve()) if skeleton else "",
                          "license": LICENSES[dataset], "dataset": dataset})  # fmt: skip
 
     with open(data / "hdm05" / "labels.csv", newline="") as handle:
@@ -87,13 +99,14 @@ def clip_rows(data: Path, holdout: str | None) -> tuple[list[dict], list[dict]]:
         add(train, path, f"deepmimic:{path.stem}", "deepmimic")
     for path in sorted((Path(pybullet_data.getDataPath()) / "data" / "motions").glob("humanoid3d_*.txt")):
         add(train, path, f"deepmimic:{path.stem}", "pybullet")
-    return train, held
+    # The held-out actor is judged on its real clips as recorded (no pieces, nothing backwards).
+    return train, [row for row in held if not (row["start"] or row["end"] or row["reverse"])]
 
 
 def write_labels(rows: list[dict], path: Path) -> list[str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "w", newline="", encoding="utf-8") as handle:
-        writer = csv.DictWriter(handle, fieldnames=["file", "text", "skeleton", "license", "dataset"])
+        writer = csv.DictWriter(handle, fieldnames=["file", "text", "start", "end", "reverse", "skeleton", "license", "dataset"])
         writer.writeheader()
         writer.writerows(rows)
     return sorted({row["file"] for row in rows})

@@ -3,7 +3,9 @@
 A sidecar is a `labels.csv` with at least a `file` column (the clip's path relative to the csv)
 and a `text` column; several rows for one file give several captions. Optional columns used
 when present: `skeleton` (an ASF/AMC clip's skeleton file), `fps`, `license`, `dataset` (default:
-the csv's folder name). The nearest
+the csv's folder name), and `start`, `end` (seconds) and `reverse` (1) to caption a piece of the clip
+instead of all of it (as HumanML3D and BABEL annotate segments), played backwards with `reverse`.
+A clip whose rows all name pieces yields the pieces alone. The nearest
 labels.csv in the clip's folder or up to three folders above wins; `--labels` names one
 explicitly. DeepMimic's humanoid clips carry no captions, so myo ships its own sentences for
 the known clip names (deepmimic_captions.csv, written for this project).
@@ -35,8 +37,20 @@ def license_near(*folders: Path) -> str:
 
 
 @dataclass
+class Piece:
+    """Part of a clip with its own captions: from `start` to `end` seconds (None: the clip's own
+    start or end), played backwards when `reverse`."""
+
+    start: float | None
+    end: float | None
+    reverse: bool
+    captions: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Labels:
     captions: list[str] = field(default_factory=list)
+    pieces: list[Piece] = field(default_factory=list)
     skeleton: Path | None = None
     fps: float | None = None
     license: str = ""
@@ -58,8 +72,9 @@ def read_sidecar(csv_path: Path) -> dict[Path, Labels]:
                 key = (folder / row["file"]).resolve()
                 labels = table.setdefault(key, Labels(license=row.get("license") or license_text, dataset=row.get("dataset") or folder.name))
                 text = " ".join((row.get("text") or "").split())
-                if text and text not in labels.captions:
-                    labels.captions.append(text)
+                captions = _piece(labels, row, csv_path).captions if _names_a_piece(row) else labels.captions
+                if text and text not in captions:
+                    captions.append(text)
                 if row.get("skeleton"):
                     labels.skeleton = folder / row["skeleton"]
                 if row.get("fps"):
@@ -67,6 +82,39 @@ def read_sidecar(csv_path: Path) -> dict[Path, Labels]:
     except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
         raise MyoError(f"{csv_path}: unreadable labels file ({exc})") from exc
     return table
+
+
+_TRUE = ("1", "true", "yes")
+_FALSE = ("", "0", "false", "no")
+
+
+def _names_a_piece(row: dict) -> bool:
+    return any((row.get(column) or "").strip() not in _FALSE for column in ("start", "end", "reverse"))
+
+
+def _piece(labels: Labels, row: dict, csv_path: Path) -> Piece:
+    """The piece a row names (rows naming the same piece share one), checked."""
+
+    def seconds(column: str) -> float | None:
+        text = (row.get(column) or "").strip()
+        if not text:
+            return None
+        value = float(text)  # a ValueError is reported with the file below
+        if not value >= 0 or value == float("inf"):
+            raise ValueError(f"{column} {text!r} for {row['file']}: give seconds >= 0")
+        return value
+
+    reverse = (row.get("reverse") or "").strip().lower()
+    if reverse not in _TRUE + _FALSE:
+        raise ValueError(f"reverse {reverse!r} for {row['file']}: give 1 or leave it empty")
+    start, end = seconds("start"), seconds("end")
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"start {start:g} s and end {end:g} s for {row['file']}: the end must come after the start")
+    for piece in labels.pieces:
+        if (piece.start, piece.end, piece.reverse) == (start, end, reverse in _TRUE):
+            return piece
+    labels.pieces.append(Piece(start, end, reverse in _TRUE))
+    return labels.pieces[-1]
 
 
 def find_labels(clip: Path, explicit: Path | None = None) -> Labels:

@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from myocli import skeleton as sk
 from myocli.data import captions as cap
 from myocli.data.converters import acclaim, bvh, deepmimic, myo28
@@ -125,11 +127,30 @@ def read_clips(path: Path, options: ConvertOptions, labels: cap.Labels) -> list[
     raise MyoError(f"{path}: unknown format {suffix!r}")
 
 
+def cut_piece(clip: SourceClip, piece: cap.Piece, path: Path) -> SourceClip:
+    """The part of a clip a labels.csv row names (start/end in seconds of the clip), backwards if asked."""
+    duration = float(clip.times[-1] - clip.times[0])
+    start = piece.start or 0.0
+    end = duration if piece.end is None else piece.end
+    span = f"{start:g}-{end:g} s"
+    if end > duration + 1e-6:
+        raise MyoError(f"{path}: labels ask for {span} of clip {clip.name!r}, which lasts {duration:.2f} s; fix its start/end in labels.csv")
+    keep = (clip.times - clip.times[0] >= start - 1e-6) & (clip.times - clip.times[0] <= end + 1e-6)
+    positions, times = clip.positions[keep], clip.times[keep]
+    name = f"{clip.name}@{span.removesuffix(' s')}" if piece.start is not None or piece.end is not None else clip.name
+    if piece.reverse:
+        positions, times, name = positions[::-1], times[-1] - times[::-1], f"{name}_reversed"
+    return SourceClip(name, np.ascontiguousarray(positions), times, list(piece.captions), clip.group or clip.name, clip.source, clip.license)
+
+
 def convert_file(path: Path, options: ConvertOptions) -> list[Sequence]:
-    """Every sequence one source file yields (its mirrors included)."""
+    """Every sequence one source file yields (the pieces its labels name, and its mirrors)."""
     labels = cap.find_labels(path, options.labels)
+    clips = read_clips(path, options, labels)
+    whole = [clip for clip in clips if clip.captions or labels.captions or options.text or not labels.pieces]
+    pieces = [cut_piece(clip, piece, path) for clip in clips for piece in labels.pieces]
     sequences = []
-    for clip in read_clips(path, options, labels):
+    for clip in whole + pieces:
         captions = clip.captions or labels.captions or ([options.text] if options.text else [])
         if not captions:
             raise MyoError(
