@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
+from helpers import TINY_TOKENIZER, myo, ok
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
 
 
+# CI has the data: there (MYO_REQUIRE_DATA=1, set in .ci/run) a missing input fails the tests that
+# need it instead of skipping them.
+REQUIRE_DATA = os.environ.get("MYO_REQUIRE_DATA", "") not in ("", "0")
+
+
+def _missing(what: str) -> None:
+    if REQUIRE_DATA:
+        pytest.fail(f"{what}, and MYO_REQUIRE_DATA is set")
+    pytest.skip(what)
+
+
 def _require(path: Path) -> Path:
     if not path.exists():
-        pytest.skip(f"real mocap not found at {path} (the project's ../shared/data)")
+        _missing(f"real mocap not found at {path} (the project's ../shared/data)")
     return path
 
 
@@ -23,7 +36,10 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def pybullet_motions() -> Path:
-    pybullet_data = pytest.importorskip("pybullet_data")
+    try:
+        import pybullet_data
+    except ImportError:
+        _missing("pybullet_data is not installed (pip install pybullet)")
     return _require(Path(pybullet_data.getDataPath()) / "data" / "motions")
 
 
@@ -48,28 +64,37 @@ def motion_sets(tmp_path_factory, pybullet_motions, shared_data) -> dict[str, Pa
     return paths
 
 
-TINY_TOKENIZER = """\
-model:
-  width: 32
-  depth: 1
-  codebook_size: 32
-  code_dim: 16
-train:
-  window: 16
-  batch_size: 8
-  max_steps: 6
-  learning_rate: 1.0e-3
-  warmup_steps: 0
-  lr_schedule: constant
-  log_every: 1
-  eval_every: 3
-  save_every: 2
-"""
-
-
 @pytest.fixture()
 def tiny_tokenizer_config(tmp_path) -> Path:
     """A tokenizer small enough to train for a few steps in a test, as a user's own YAML file."""
     path = tmp_path / "tiny_test.yaml"
     path.write_text(TINY_TOKENIZER)
     return path
+
+
+@pytest.fixture(scope="session")
+def cmu_walk(shared_data):
+    """A real walk on myo28 (CMU subject 2's 02_01, 2.9 s), converted once."""
+    from myocli.data.convert import ConvertOptions, convert_file
+
+    return convert_file(shared_data / "cmu" / "bvh" / "02_01.bvh", ConvertOptions())[0]
+
+
+@pytest.fixture(scope="session")
+def cmu_walk_h5(tmp_path_factory, cmu_walk) -> Path:
+    """The same walk as a one-sequence dataset file."""
+    from myocli.data.h5 import write_dataset
+
+    path = tmp_path_factory.mktemp("walk") / "walk.h5"
+    write_dataset(path, [cmu_walk], 20.0)
+    return path
+
+
+@pytest.fixture(scope="session")
+def trained_tiny_tokenizer(tmp_path_factory, motion_sets) -> Path:
+    """The tiny tokenizer trained once on pybullet's clips: a registry home holding tokenizer/tok@1."""
+    root = tmp_path_factory.mktemp("tiny_tokenizer")
+    (root / "tok.yaml").write_text(TINY_TOKENIZER)
+    ok(myo("tokenizer", "train", "--data", str(motion_sets["train"]), "--config", str(root / "tok.yaml"), "--name", "tok",
+           env={"MYO_HOME": str(root / "home")}))  # fmt: skip
+    return root / "home"

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import myo
 
 from myocli import registry
 from myocli.builtin import DEFAULT_MODEL
 from myocli.errors import MyoError
-from tests.cli_helpers import myo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 from motion_checks import check, ground_speed  # noqa: E402

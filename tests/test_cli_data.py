@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from cli_helpers import assert_clean_failure, myo
+from helpers import assert_clean_failure, myo
 
 from myocli import skeleton as sk
 

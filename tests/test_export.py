@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from cli_helpers import assert_clean_failure, myo
+from helpers import assert_clean_failure, myo
 
 from myocli import skeleton as sk
 from myocli.data.h5 import read_dataset

@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 
 from myocli import skeleton as sk
 from myocli.data import convert as conv
 from myocli.data.h5 import write_dataset
 
 
-@pytest.fixture(scope="module")
-def walk(shared_data):
-    """A real walk on myo28 (CMU 02_01), at 20 fps."""
-    return conv.convert_file(shared_data / "cmu/bvh/02_01.bvh", conv.ConvertOptions())[0]
-
-
-def test_humanml3d_folder_with_crops_and_mirrored_copy(tmp_path, walk):
+def test_humanml3d_folder_with_crops_and_mirrored_copy(tmp_path, cmu_walk):
     joints, texts = tmp_path / "HumanML3D/new_joints", tmp_path / "HumanML3D/texts"
     joints.mkdir(parents=True)
     texts.mkdir()
-    smpl22 = walk.motion[:, :22] * 1.1  # a different body size, as HumanML3D's skeleton is
+    smpl22 = cmu_walk.motion[:, :22] * 1.1  # a different body size, as HumanML3D's skeleton is
     np.save(joints / "000001.npy", smpl22)
-    np.save(joints / "M000001.npy", sk.mirror(walk.motion)[:, :22])
+    np.save(joints / "M000001.npy", sk.mirror(cmu_walk.motion)[:, :22])
     (texts / "000001.txt").write_text(
         "a person walks forward#a/DET person/NOUN#0.0#0.0\n"
         "someone walks straight ahead#someone/PRON#0.0#0.0\n"
@@ -33,7 +26,7 @@ def test_humanml3d_folder_with_crops_and_mirrored_copy(tmp_path, walk):
     by_name = {s.name: s for s in report.sequences}
     whole, crop, mirrored = by_name["000001"], by_name["000001_1-2.5s"], by_name["M000001"]
     assert whole.captions == ["a person walks forward", "someone walks straight ahead"]
-    assert len(whole) == len(walk.motion) and len(crop) == 30  # (2.5 - 1.0) s at 20 fps
+    assert len(whole) == len(cmu_walk.motion) and len(crop) == 30  # (2.5 - 1.0) s at 20 fps
     assert crop.captions == ["a person takes a step"]
     assert whole.group == crop.group == mirrored.group == "000001"
     assert np.abs(sk.bone_lengths(crop.motion) - sk.CANONICAL_BONE_LENGTHS).max() < 1e-3
@@ -42,12 +35,12 @@ def test_humanml3d_folder_with_crops_and_mirrored_copy(tmp_path, walk):
     np.testing.assert_allclose(dist(crop.motion), dist(whole.motion[20:50]), atol=2e-3)
 
 
-def test_npy_round_trip_is_unchanged(tmp_path, walk):
+def test_npy_round_trip_is_unchanged(tmp_path, cmu_walk):
     """A normalised myo28 motion converts to itself: retargeting is idempotent."""
     flat = tmp_path / "flat.npy"
-    np.save(flat, walk.motion.reshape(len(walk.motion), 84))
+    np.save(flat, cmu_walk.motion.reshape(len(cmu_walk.motion), 84))
     again = conv.convert_file(flat, conv.ConvertOptions(text="a person walks"))[0]
-    np.testing.assert_allclose(again.motion, walk.motion, atol=1e-5)
+    np.testing.assert_allclose(again.motion, cmu_walk.motion, atol=1e-5)
 
 
 def test_keep_proportions_keeps_source_bones(shared_data):
@@ -61,14 +54,14 @@ def test_keep_proportions_keeps_source_bones(shared_data):
     assert np.abs(sk.bone_lengths(canonical) - sk.CANONICAL_BONE_LENGTHS).max() < 1e-3
 
 
-def test_h5_inputs_merge_and_resample(tmp_path, walk, pybullet_motions):
+def test_h5_inputs_merge_and_resample(tmp_path, cmu_walk, pybullet_motions):
     first = tmp_path / "walk.h5"
-    write_dataset(first, [walk])
+    write_dataset(first, [cmu_walk])
     pybullet = conv.convert(conv.expand_sources(["@pybullet"]), conv.ConvertOptions()).sequences
     second = tmp_path / "pb.h5"
     write_dataset(second, pybullet)
     merged = conv.convert(conv.expand_sources([str(first), str(second)]), conv.ConvertOptions(fps=30.0))
     assert len(merged.sequences) == 16
-    resampled = next(s for s in merged.sequences if s.name == walk.name)
-    assert abs(len(resampled) - (len(walk) - 1) * 1.5 - 1) <= 1
-    assert resampled.captions == walk.captions
+    resampled = next(s for s in merged.sequences if s.name == cmu_walk.name)
+    assert abs(len(resampled) - (len(cmu_walk) - 1) * 1.5 - 1) <= 1
+    assert resampled.captions == cmu_walk.captions

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import assert_clean_failure, assert_resume_matches, myo
+from helpers import add_tiny_tokenizer, assert_clean_failure, assert_resume_matches, myo, ok
 
 from myocli import skeleton as sk
 
@@ -27,21 +27,13 @@ instruct: {max_steps: 8, batch_size: 8, learning_rate: 5.0e-4, log_every: 4, eva
 """
 
 
-def ok(result):
-    assert result.returncode == 0, result.stderr
-    return result
-
-
 @pytest.fixture(scope="module")
-def lm_home(tmp_path_factory, motion_sets):
+def lm_home(tmp_path_factory, motion_sets, trained_tiny_tokenizer):
     """A registry with a tokenizer, its token files, a pretrained and an instruction-tuned LM."""
-    from conftest import TINY_TOKENIZER
-
     root = tmp_path_factory.mktemp("lm")
     env = {"MYO_HOME": str(root / "home")}
-    (root / "tok.yaml").write_text(TINY_TOKENIZER)
+    add_tiny_tokenizer(trained_tiny_tokenizer, root / "home")
     (root / "lm.yaml").write_text(TINY_LM)
-    ok(myo("tokenizer", "train", "--data", str(motion_sets["train"]), "--config", str(root / "tok.yaml"), "--name", "tok", env=env))
     for split in ("train", "val"):
         ok(myo("tokenizer", "encode", "tok", "--data", str(motion_sets[split]), "-o", str(root / f"{split}_tokens.h5"), env=env))
     common = ["--tokens", str(root / "train_tokens.h5"), "--val-tokens", str(root / "val_tokens.h5"), "--json"]

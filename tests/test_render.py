@@ -7,8 +7,9 @@ import importlib.util
 import imageio.v2 as imageio
 import numpy as np
 import pytest
-from cli_helpers import assert_clean_failure, myo
+from helpers import assert_clean_failure, myo
 
+from myocli import skeleton as sk
 from myocli.data.h5 import read_dataset
 from myocli.render.api import render_frames, render_motion
 
@@ -17,11 +18,15 @@ if importlib.util.find_spec("mujoco") is None:  # not importorskip: importing mu
 SIZE = (160, 120)
 
 
-def body_pixels(frame: np.ndarray) -> np.ndarray:
-    """Mask of the limb colours: blue (left) and orange (right); the floor and sky are grey/pale."""
+def limb_pixels(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Masks of the limb colours: blue (left limbs) and orange (right); the floor and sky are grey/pale."""
     r, g, b = (frame[..., k].astype(int) for k in range(3))
-    blue = (b - r > 60) & (b - g > 30)
-    orange = (r - b > 80) & (r - g > 30)
+    return (b - r > 60) & (b - g > 30), (r - b > 80) & (r - g > 30)
+
+
+def body_pixels(frame: np.ndarray) -> np.ndarray:
+    """Mask of either limb colour."""
+    blue, orange = limb_pixels(frame)
     return blue | orange
 
 
@@ -97,6 +102,81 @@ def test_pybullet_fallback_draws_the_same_scene(clips, tmp_path):
     empty = renderer.render(far, np.array([0.0, 0.0, 0.9]), 3.3, AZIMUTH, ELEVATION)
     renderer.close()
     assert body_pixels(empty).sum() < 5  # the floor itself has no limb colours
+
+
+def raised_left_arm() -> np.ndarray:
+    """The rest pose with the left arm raised up and out to the side: the left shoulder turned 160
+    degrees about the forward axis (+Z), which swings the hanging arm from -Y towards +X (left)."""
+    angle = np.radians(160.0)
+    rotations = np.broadcast_to(np.eye(3), (sk.NUM_JOINTS, 3, 3)).copy()
+    rotations[sk.JOINT_INDEX["left_shoulder"]] = [[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]]
+    positions, _ = sk.forward_kinematics(np.zeros(3), rotations)
+    positions[:, 1] -= positions[:, 1].min()
+    return positions
+
+
+def empty_scene(renderer_name: str) -> np.ndarray:
+    """What the follow camera sees around a body standing at the origin, with the body 100 m away."""
+    from myocli.render.api import AZIMUTH, ELEVATION, FOLLOW_DISTANCE, LOOKAT_HEIGHT, open_renderer
+    from myocli.render.scene import to_mujoco
+
+    renderer = open_renderer(renderer_name, *SIZE)
+    try:
+        far = to_mujoco(sk.rest_pose()) + np.array([100.0, 0.0, 0.0])
+        return renderer.render(far, np.array([0.0, 0.0, LOOKAT_HEIGHT]), FOLLOW_DISTANCE, AZIMUTH, ELEVATION)
+    finally:
+        renderer.close()
+
+
+@pytest.mark.parametrize("renderer", ["mujoco", "pybullet"])
+def test_a_raised_left_hand_is_drawn_above_the_head_on_the_image_right(renderer):
+    """Left is left: a body drawn mirrored (left and right swapped) must fail this.
+
+    The camera looks at the character's front (its azimuth points the view against the body's
+    facing, MuJoCo's +x), so, as when facing a person, the character's left is on the image's right."""
+    from myocli.render.api import AZIMUTH
+
+    assert np.cos(np.radians(AZIMUTH)) < 0  # the view direction opposes the facing: a front view
+    rest, raised = sk.rest_pose(), raised_left_arm()
+    hand, head = raised[sk.JOINT_INDEX["left_hand"]], raised[sk.JOINT_INDEX["head"]]
+    assert hand[1] > head[1] + 0.3 and hand[0] > 0.3  # the pose: left hand 0.43 m above the head joint, 0.39 m to the left
+
+    # Both poses stand at the origin, so the follow camera is the same for both frames.
+    rest_frame, raised_frame = render_frames([np.stack([rest, raised])], size=SIZE, renderer=renderer)
+    body = np.abs(rest_frame.astype(int) - empty_scene(renderer)).max(axis=-1) > 20
+    head_top = np.flatnonzero(body.any(axis=1)).min()  # arms down: the head is the highest thing
+    head_column = np.nonzero(body[head_top : head_top + 4])[1].mean()
+
+    blue, orange = (mask[:head_top] for mask in limb_pixels(raised_frame))  # what is drawn above the head
+    # Measured at 160x120: 75 (MuJoCo) and 68 (pybullet) blue pixels above the head, no orange,
+    # centred 14 pixels right of the head's centre; mirrored, they sit 14 pixels left of it.
+    assert blue.sum() > 30 and orange.sum() == 0, (blue.sum(), orange.sum())
+    assert np.nonzero(blue)[1].mean() > head_column + 5, (np.nonzero(blue)[1].mean(), head_column)
+
+
+def test_pybullet_fallback_draws_what_mujoco_draws(clips):
+    """The fallback's picture is MuJoCo's: same camera, same side, same colours, frame for frame.
+
+    Measured on these four frames of the walk at 160x120: the left (blue) and right (orange) limb
+    masks of the two renderers overlap with IoU 0.67-0.74; the mirrored walk drawn by pybullet
+    overlaps MuJoCo's with 0.00-0.04 (and at most 0.23 over frames of four pybullet clips)."""
+    walk = clips["walk"].motion
+    mirrored = walk * np.array([-1.0, 1.0, 1.0])  # x negated: the same walk seen in a mirror
+    picks = np.linspace(0, len(walk) - 1, 4).round().astype(int)
+
+    def iou(a, b):
+        return (a & b).sum() / max((a | b).sum(), 1)
+
+    def overlap(first, second):
+        """Mean IoU of the blue masks and of the orange masks: a mirror image overlaps in neither."""
+        return np.mean([iou(a, b) for a, b in zip(limb_pixels(first), limb_pixels(second), strict=True)])
+
+    mujoco = list(render_frames([walk], size=SIZE, renderer="mujoco", frame_indices=picks))
+    fallback = list(render_frames([walk, mirrored], size=SIZE, renderer="pybullet", frame_indices=picks))
+    for t, reference, both in zip(picks, mujoco, fallback, strict=True):
+        same, mirror = both[:, : SIZE[0]], both[:, SIZE[0] :]
+        assert overlap(reference, same) > 0.5, f"frame {t}: pybullet's body is not where MuJoCo's is"
+        assert overlap(reference, mirror) < 0.3, f"frame {t}: the overlap cannot tell a mirror image"
 
 
 def test_auto_falls_back_when_mujoco_has_no_gl(motion_sets, tmp_path):

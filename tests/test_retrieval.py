@@ -9,17 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import assert_clean_failure, myo
+from helpers import assert_clean_failure, myo, ok
 
 TINY_RETRIEVAL = """\
 model: {max_frames: 64, width: 64, depth: 1, heads: 2, embed_dim: 32, text_width: 32, text_layers: 1, text_heads: 2}
 train: {max_steps: 60, batch_size: 16, learning_rate: 2.0e-3, warmup_steps: 0, lr_schedule: constant, log_every: 20, eval_every: 30, save_every: 30}
 """
-
-
-def ok(result):
-    assert result.returncode == 0, result.stderr
-    return result
 
 
 @pytest.fixture(scope="module")

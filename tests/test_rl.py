@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from helpers import assert_clean_failure, myo
 
 from myocli import skeleton as sk
 from myocli.gl import load_mujoco
@@ -15,28 +16,15 @@ from myocli.rl import humanoid as hu
 from myocli.rl import reference as rf
 from myocli.rl.env import BALLS, FEET, PLANTED_HEIGHT, TrackingEnv, TrackingOptions
 from myocli.rl.ppo import Agent, PolicyConfig, PPOConfig, TrainingState, compute_gae, ppo_losses, train
-from tests.cli_helpers import assert_clean_failure, myo
 
 mujoco = load_mujoco()
 
 
 @pytest.fixture(scope="module")
-def walk_h5(tmp_path_factory, shared_data) -> Path:
-    """CMU subject 2's walk (2.9 s), converted."""
-    from myocli.data.convert import ConvertOptions, convert, expand_sources
-    from myocli.data.h5 import write_dataset
-
-    report = convert(expand_sources([str(shared_data / "cmu" / "bvh" / "02_01.bvh")]), ConvertOptions())
-    path = tmp_path_factory.mktemp("walk") / "walk.h5"
-    write_dataset(path, report.sequences, 20.0)
-    return path
-
-
-@pytest.fixture(scope="module")
-def walk_reference(walk_h5):
+def walk_reference(cmu_walk_h5):
     from myocli.data.h5 import read_dataset
 
-    sequence = read_dataset(walk_h5)[0]
+    sequence = read_dataset(cmu_walk_h5)[0]
     return rf.build(sequence.motion, 20.0, sequence.name)
 
 
@@ -488,15 +476,15 @@ def test_ppo_resumes_to_the_same_weights(env_name, walk_reference, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def policy_home(walk_h5, tmp_path_factory) -> dict:
+def policy_home(cmu_walk_h5, tmp_path_factory) -> dict:
     """A registry holding rl/t, trained for two PPO iterations on the walk."""
     home = {"MYO_HOME": str(tmp_path_factory.mktemp("home"))}
-    result = myo("rl", "train", "--data", str(walk_h5), "--name", "t", "--debug", "--json", env=home)
+    result = myo("rl", "train", "--data", str(cmu_walk_h5), "--name", "t", "--debug", "--json", env=home)
     assert result.returncode == 0, result.stderr
     return home | {"summary": result.stdout}
 
 
-def test_rl_train_and_eval(walk_h5, policy_home, tmp_path):
+def test_rl_train_and_eval(cmu_walk_h5, policy_home, tmp_path):
     home = {"MYO_HOME": policy_home["MYO_HOME"]}
     summary = json.loads(policy_home["summary"])
     assert summary["checkpoint"] == "rl/t@1" and summary["steps"] > 0
@@ -504,7 +492,7 @@ def test_rl_train_and_eval(walk_h5, policy_home, tmp_path):
     assert 0 < clip["tracked_fraction"] <= 1 and len(clip["joint_error_mm"]) == sk.NUM_JOINTS
     assert (Path(summary["path"]) / "logs").is_dir()  # TensorBoard
 
-    result = myo("rl", "eval", "rl/t", "--motion", f"{walk_h5}:0", "--json", "-o", str(tmp_path / "sim.npy"), env=home)
+    result = myo("rl", "eval", "rl/t", "--motion", f"{cmu_walk_h5}:0", "--json", "-o", str(tmp_path / "sim.npy"), env=home)
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     simulated = np.load(tmp_path / "sim.npy")
@@ -516,23 +504,23 @@ def test_rl_train_and_eval(walk_h5, policy_home, tmp_path):
     assert contact["mujoco_penetration_mm"] == pytest.approx(contact["pybullet_penetration_mm"], abs=0.5)
     assert contact["touching_agreement"] > 0.95
     # --search: copies tried around the policy every 0.1 s, the choice recorded with the figures
-    searched = myo("rl", "eval", "rl/t", "--motion", f"{walk_h5}:0", "--json", "--search", "3", env=home)
+    searched = myo("rl", "eval", "rl/t", "--motion", f"{cmu_walk_h5}:0", "--json", "--search", "3", env=home)
     assert searched.returncode == 0, searched.stderr
     assert report["search"] == 1 and json.loads(searched.stdout)["search"] == 3
 
 
-def test_rl_train_from_another_policy(walk_h5, policy_home):
+def test_rl_train_from_another_policy(cmu_walk_h5, policy_home):
     from safetensors.torch import load_file
 
     home = {"MYO_HOME": policy_home["MYO_HOME"]}
-    result = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/t", "--config", "generated", "--debug", "--keep-state",
+    result = myo("rl", "train", "--data", str(cmu_walk_h5), "--name", "wider", "--init", "rl/t", "--config", "generated", "--debug", "--keep-state",
                  "--json", env=home)  # fmt: skip
     assert result.returncode == 0, result.stderr
     summary, start = json.loads(result.stdout), json.loads(policy_home["summary"])
     # The preset for generated motions is saved with the policy, and a replay uses it.
     config = json.loads((Path(summary["path"]) / "config.json").read_text())
     assert config["follow_root"] is True and config["feet_weight"] > 0 and config["skate_weight"] > 0
-    replay = myo("rl", "eval", "rl/wider", "--motion", f"{walk_h5}:0", "--json", env=home)
+    replay = myo("rl", "eval", "rl/wider", "--motion", f"{cmu_walk_h5}:0", "--json", env=home)
     assert replay.returncode == 0 and json.loads(replay.stdout)["reference_followed_root"] is True, replay.stderr
     manifest = json.loads((Path(summary["path"]) / "manifest.json").read_text())
     assert manifest["parents"][0]["name"] == "rl/t@1"
@@ -542,22 +530,22 @@ def test_rl_train_from_another_policy(walk_h5, policy_home):
     assert float(after) == pytest.approx(float(before) + summary["steps"], abs=1)
     assert_clean_failure(myo("rl", "train", "--env", "humanoid-v5", "--name", "h", "--init", "rl/t", env=home), "--init", "tracking")
     # --resume goes on with the command that started the run; another --init is refused by name.
-    other_start = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/wider", "--resume", "--debug", env=home)
+    other_start = myo("rl", "train", "--data", str(cmu_walk_h5), "--name", "wider", "--init", "rl/wider", "--resume", "--debug", env=home)
     assert_clean_failure(other_start, "--resume continues a run with its own settings", "rl/wider@1", "init")
-    resumed = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--init", "rl/t", "--config", "generated", "--debug", "--resume",
+    resumed = myo("rl", "train", "--data", str(cmu_walk_h5), "--name", "wider", "--init", "rl/t", "--config", "generated", "--debug", "--resume",
                   "--json", env=home)  # fmt: skip
     assert resumed.returncode == 0, resumed.stderr
     assert json.loads(resumed.stdout)["checkpoint"] == "rl/wider@2"
     # ...and a larger --total-steps trains a kept run on to that count.
-    longer = myo("rl", "train", "--data", str(walk_h5), "--name", "wider", "--total-steps", str(3 * summary["steps"]), "--debug", "--resume", "--json",
+    longer = myo("rl", "train", "--data", str(cmu_walk_h5), "--name", "wider", "--total-steps", str(3 * summary["steps"]), "--debug", "--resume", "--json",
                   env=home)  # fmt: skip
     assert longer.returncode == 0, longer.stderr
     assert json.loads(longer.stdout)["steps"] == 3 * summary["steps"]
-    assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--name", "m", "--init", "rl/missing", env=home), "rl/missing")
+    assert_clean_failure(myo("rl", "train", "--data", str(cmu_walk_h5), "--name", "m", "--init", "rl/missing", env=home), "rl/missing")
     assert not (Path(home["MYO_HOME"]) / "rl" / "h").exists() and not (Path(home["MYO_HOME"]) / "rl" / "m").exists()
 
 
-def test_rl_train_fine_tunes_a_policy_of_another_build_of_the_humanoid(walk_h5, policy_home, monkeypatch):
+def test_rl_train_fine_tunes_a_policy_of_another_build_of_the_humanoid(cmu_walk_h5, policy_home, monkeypatch):
     """A changed body (contact, masses) refuses old policies for replay, but --init may start from them;
     one that moves other hinges is refused."""
     from myocli import registry
@@ -566,8 +554,8 @@ def test_rl_train_fine_tunes_a_policy_of_another_build_of_the_humanoid(walk_h5, 
     monkeypatch.setenv("MYO_HOME", home["MYO_HOME"])
     _, values, tensors, _ = registry.load("rl/t", "rl", "ppo-policy")
     registry.save(registry.new_version("rl", "older"), values | {"humanoid_sha256": "0" * 64}, tensors)
-    assert_clean_failure(myo("rl", "eval", "rl/older", "--motion", f"{walk_h5}:0", env=home), "rl/older", "another humanoid")
-    result = myo("rl", "train", "--data", str(walk_h5), "--name", "newer", "--init", "rl/older", "--debug", "--json", env=home)
+    assert_clean_failure(myo("rl", "eval", "rl/older", "--motion", f"{cmu_walk_h5}:0", env=home), "rl/older", "another humanoid")
+    result = myo("rl", "train", "--data", str(cmu_walk_h5), "--name", "newer", "--init", "rl/older", "--debug", "--json", env=home)
     assert result.returncode == 0, result.stderr
     assert "rl/older@1 was trained for another build of the humanoid" in result.stderr
     manifest = json.loads((Path(json.loads(result.stdout)["path"]) / "manifest.json").read_text())
@@ -575,20 +563,20 @@ def test_rl_train_fine_tunes_a_policy_of_another_build_of_the_humanoid(walk_h5, 
     assert manifest["config"]["humanoid_sha256"] == hu.fingerprint()
     fewer = values | {"humanoid_sha256": "0" * 64, "action_dim": 30}
     registry.save(registry.new_version("rl", "fewer"), fewer, Agent(PolicyConfig.from_dict(fewer)).state_dict())
-    assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--name", "f", "--init", "rl/fewer", env=home), "rl/fewer@1", "30 hinges")
+    assert_clean_failure(myo("rl", "train", "--data", str(cmu_walk_h5), "--name", "f", "--init", "rl/fewer", env=home), "rl/fewer@1", "30 hinges")
     assert not (Path(home["MYO_HOME"]) / "rl" / "f").exists()
 
 
-def test_rl_bad_inputs(walk_h5, policy_home, tmp_path, monkeypatch):
+def test_rl_bad_inputs(cmu_walk_h5, policy_home, tmp_path, monkeypatch):
     home = {"MYO_HOME": policy_home["MYO_HOME"]}
-    assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--clip", "nope", "--name", "u", env=home), "'nope'", "02_01")
+    assert_clean_failure(myo("rl", "train", "--data", str(cmu_walk_h5), "--clip", "nope", "--name", "u", env=home), "'nope'", "02_01")
     # --resume reruns the run's own command: without its --data it is told so
     assert_clean_failure(myo("rl", "train", "--name", "t", "--resume", env=home), "--data", "--resume")
     negative = tmp_path / "negative.yaml"
     negative.write_text("model:\n  feet_weight: -1\n")
-    assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--config", str(negative), "--name", "u", env=home), "feet_weight")
+    assert_clean_failure(myo("rl", "train", "--data", str(cmu_walk_h5), "--config", str(negative), "--name", "u", env=home), "feet_weight")
     negative.write_text("model:\n  skate_weight: -1\n")
-    assert_clean_failure(myo("rl", "train", "--data", str(walk_h5), "--config", str(negative), "--name", "u", env=home), "skate_weight")
+    assert_clean_failure(myo("rl", "train", "--data", str(cmu_walk_h5), "--config", str(negative), "--name", "u", env=home), "skate_weight")
     assert not (Path(home["MYO_HOME"]) / "rl" / "u").exists()
     bad = tmp_path / "nan.npy"
     motion = np.repeat(sk.rest_pose()[None], 10, 0).astype(np.float32)
@@ -596,7 +584,7 @@ def test_rl_bad_inputs(walk_h5, policy_home, tmp_path, monkeypatch):
     np.save(bad, motion)
     assert_clean_failure(myo("rl", "eval", "rl/t", "--motion", str(bad), "-o", str(tmp_path / "out.npy"), env=home), "NaN")
     assert not (tmp_path / "out.npy").exists()
-    no_copies = myo("rl", "eval", "rl/t", "--motion", f"{walk_h5}:0", "--search", "0", "-o", str(tmp_path / "out.npy"), env=home)
+    no_copies = myo("rl", "eval", "rl/t", "--motion", f"{cmu_walk_h5}:0", "--search", "0", "-o", str(tmp_path / "out.npy"), env=home)
     assert no_copies.returncode == 2 and "--search" in no_copies.stderr and not (tmp_path / "out.npy").exists()  # a usage error
 
     # A policy made for another skeleton is refused by name.
@@ -606,12 +594,12 @@ def test_rl_bad_inputs(walk_h5, policy_home, tmp_path, monkeypatch):
     other = registry.new_version("rl", "other")
     config = PolicyConfig(skeleton="smpl22", observation_dim=3, action_dim=2).to_dict()
     registry.save(other, config, Agent(PolicyConfig(observation_dim=3, action_dim=2)).state_dict())
-    assert_clean_failure(myo("rl", "eval", "rl/other", "--motion", f"{walk_h5}:0", env=home), "smpl22")
+    assert_clean_failure(myo("rl", "eval", "rl/other", "--motion", f"{cmu_walk_h5}:0", env=home), "smpl22")
 
 
-def test_generate_physics_writes_the_simulated_motion_beside(walk_h5, policy_home, tmp_path):
+def test_generate_physics_writes_the_simulated_motion_beside(cmu_walk_h5, policy_home, tmp_path):
     home = {"MYO_HOME": policy_home["MYO_HOME"]}
-    result = myo("ssm", "train", "--data", str(walk_h5), "--name", "g", "--debug", env=home)
+    result = myo("ssm", "train", "--data", str(cmu_walk_h5), "--name", "g", "--debug", env=home)
     assert result.returncode == 0, result.stderr
     stem = tmp_path / "walks"
     result = myo("generate", "a person walks", "--model", "ssm/g", "--seconds", "2", "--physics", "rl/t", "-o", str(stem), "--json", env=home)

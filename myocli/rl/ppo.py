@@ -263,7 +263,8 @@ def train(envs, state: TrainingState, config: PPOConfig, log: Callable[[dict, in
             reward = torch.as_tensor(reward, dtype=torch.float32)
             # A truncated episode did not end: bootstrap its last state's value into the reward.
             if truncated.any():
-                last = torch.as_tensor(info["final_obs"][truncated], dtype=torch.float64)
+                # np.stack: Gymnasium's vector envs give final_obs as an object array of per-copy observations.
+                last = torch.as_tensor(np.stack(info["final_obs"][truncated]), dtype=torch.float64)
                 with torch.no_grad():
                     reward[torch.as_tensor(truncated)] += config.gamma * agent.get_value(last).flatten()
             rewards[step] = reward

@@ -1,8 +1,10 @@
-"""Running `myo` the way a user's shell does, and checking its one-line errors."""
+"""Helpers shared by the tests: running `myo` the way a user's shell does, checking its results and
+one-line errors, comparing resumed weights, and the tiny tokenizer recipe."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,12 @@ def myo(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: f
     return subprocess.run(
         [sys.executable, "-m", "myocli", *args], capture_output=True, text=True, cwd=cwd, env=environment, timeout=timeout
     )
+
+
+def ok(result: subprocess.CompletedProcess) -> subprocess.CompletedProcess:
+    """A `myo` run that must have succeeded (its stderr shown when it did not)."""
+    assert result.returncode == 0, result.stderr
+    return result
 
 
 def assert_clean_failure(result: subprocess.CompletedProcess, *fragments: str) -> None:
@@ -38,3 +46,28 @@ def assert_resume_matches(straight: dict, resumed: dict) -> None:
     assert straight.keys() == resumed.keys()
     for key in straight:
         torch.testing.assert_close(resumed[key], straight[key], rtol=1e-4, atol=1e-4, msg=lambda m, key=key: f"{key}: {m}")
+
+
+# A tokenizer small enough to train for a few steps in a test, as a user's own YAML file.
+TINY_TOKENIZER = """\
+model:
+  width: 32
+  depth: 1
+  codebook_size: 32
+  code_dim: 16
+train:
+  window: 16
+  batch_size: 8
+  max_steps: 6
+  learning_rate: 1.0e-3
+  warmup_steps: 0
+  lr_schedule: constant
+  log_every: 1
+  eval_every: 3
+  save_every: 2
+"""
+
+
+def add_tiny_tokenizer(trained_home: Path, home: Path) -> None:
+    """Copy the trained tiny tokenizer (tokenizer/tok@1) into another registry home."""
+    shutil.copytree(trained_home / "tokenizer" / "tok", home / "tokenizer" / "tok")

@@ -1,0 +1,295 @@
+"""PPO's maths on small exact inputs (rl/ppo.py), each against a numpy or hand computation.
+
+The pure pieces (RunningMeanStd, ReturnScaler, compute_gae, ppo_losses) are called directly. What
+lives inside `train`'s loop (the truncation bootstrap, what the normaliser sees, learning-rate
+annealing, the target_kl stop) is driven through a scripted vector environment: 2 copies, a
+1-number observation, observations, rewards and episode ends that ignore the actions, and a
+critic set to V(s) = s so every value is a number written in the test.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from myocli.rl import ppo
+from myocli.rl.ppo import Agent, PolicyConfig, PPOConfig, ReturnScaler, RunningMeanStd, TrainingState
+
+
+def numpy_statistics(samples) -> tuple[np.ndarray, np.ndarray]:
+    """numpy's mean and (population) variance of the rows of `samples`, with RunningMeanStd's starting
+    prior (1e-4 pseudo-samples of mean 0 and variance 1) as two extra rows, +1 and -1, of weight 5e-5 each."""
+    samples = np.asarray(samples, dtype=np.float64)
+    rows = np.concatenate([samples, np.ones((1, *samples.shape[1:])), -np.ones((1, *samples.shape[1:]))])
+    weights = np.r_[np.ones(len(samples)), 5e-5, 5e-5]
+    mean = np.average(rows, axis=0, weights=weights)
+    return mean, np.average((rows - mean) ** 2, axis=0, weights=weights)
+
+
+# -- the observation normaliser ------------------------------------------------------------------
+
+
+def test_running_statistics_equal_numpy_over_every_batch_concatenated():
+    """After batches of different sizes, the running mean and variance are those of all the samples together."""
+    rng = np.random.default_rng(0)
+    batches = [rng.normal([3.0, -2.0], [2.0, 0.5], size=(n, 2)) for n in (4, 6, 2, 7)]
+    rms = RunningMeanStd((2,))
+    for batch in batches:
+        rms.update(torch.as_tensor(batch))
+    every = np.concatenate(batches)
+    mean, var = numpy_statistics(every)
+    np.testing.assert_allclose(rms.mean.numpy(), mean, rtol=1e-12)
+    np.testing.assert_allclose(rms.var.numpy(), var, rtol=1e-12)
+    # The prior is negligible here: these are numpy's plain statistics of the 19 samples to 1e-3.
+    np.testing.assert_allclose(mean, every.mean(0), rtol=1e-3)
+    np.testing.assert_allclose(var, every.var(0), rtol=1e-3)
+    assert rms.count.item() == pytest.approx(len(every) + 1e-4, rel=1e-12)
+
+
+def test_normalised_observations_use_the_running_statistics_and_are_clipped_at_10():
+    """The policy sees (x - mean) / sqrt(var + 1e-8) of the running statistics, clipped to [-10, 10], in float32."""
+    batches = [np.array([[1.0, 10.0], [3.0, 10.0]]), np.array([[2.0, 10.0], [6.0, 10.0], [8.0, 10.0]])]
+    agent = Agent(PolicyConfig(observation_dim=2, action_dim=1, hidden=[]))
+    for batch in batches:
+        agent.obs_rms.update(torch.as_tensor(batch))
+    # Column 0: mean ~4, variance ~6.8; column 1 is constant: its variance, ~0.002, is the prior's.
+    mean, var = numpy_statistics(np.concatenate(batches))
+    probe = np.array([[4.0, 10.0], [mean[0] + 2 * np.sqrt(var[0]), 10.0], [100.0, 11.0], [-100.0, 9.0]])
+    expected = np.clip((probe - mean) / np.sqrt(var + 1e-8), -10.0, 10.0)
+    assert expected[1, 0] == pytest.approx(2.0)  # two standard deviations above the mean
+    np.testing.assert_array_equal(expected[2:], [[10.0, 10.0], [-10.0, -10.0]])  # both columns clip
+    normalised = agent.normalize(torch.as_tensor(probe))
+    assert normalised.dtype == torch.float32
+    np.testing.assert_allclose(normalised.numpy(), expected, rtol=1e-6, atol=1e-6)
+
+
+# -- return scaling ------------------------------------------------------------------------------
+
+
+def test_return_scaler_divides_rewards_by_the_running_std_of_discounted_returns():
+    """reward / std(every discounted return so far), the return restarting where an episode ended."""
+    scaler = ReturnScaler(num_envs=2, gamma=0.9)
+    rewards = [[1.0, 3.0], [2.0, -1.0], [0.5, 4.0]]
+    dones = [[0, 0], [0, 1], [1, 0]]
+    # By hand: G <- 0.9 * G * (1 - done) + reward (the copy that ends this step restarts its return at this reward).
+    returns = [[1.0, 3.0], [0.9 * 1.0 + 2.0, -1.0], [0.5, 0.9 * -1.0 + 4.0]]
+    seen = []
+    for reward, done, expected_return in zip(rewards, dones, returns, strict=True):
+        scaled = scaler(np.array(reward), np.array(done, dtype=np.float64))
+        np.testing.assert_allclose(scaler.returns, expected_return, rtol=1e-12)
+        seen += expected_return
+        np.testing.assert_allclose(scaled, np.array(reward) / np.sqrt(numpy_statistics(seen)[1] + 1e-8), rtol=1e-12)
+    assert np.std(seen) == pytest.approx(np.std([1.0, 3.0, 2.9, -1.0, 0.5, 3.1]))
+
+
+def test_return_scaler_clips_scaled_rewards_at_10():
+    """With one return seen its std is ~0: the scaled reward is clipped to +-10 rather than blowing up."""
+    positive, negative = ReturnScaler(1, 0.9), ReturnScaler(1, 0.9)
+    assert positive(np.array([2.0]), np.zeros(1)).tolist() == [10.0]
+    assert negative(np.array([-2.0]), np.zeros(1)).tolist() == [-10.0]
+
+
+# -- generalised advantage estimation ------------------------------------------------------------
+
+
+def test_gae_by_hand_with_an_episode_end_inside_and_at_the_end_of_the_rollout():
+    """Advantages and returns of a 3-step rollout, gamma = lambda = 0.5, worked out by hand."""
+    rewards = torch.tensor([[1.0, 1.0], [2.0, 2.0], [3.0, 3.0]])
+    values = torch.tensor([[0.5, 0.5], [1.0, 1.0], [1.5, 1.5]])
+    # Copy 1: the observation at step 1 began a new episode, and the last step ended one.
+    dones = torch.tensor([[0.0, 0.0], [0.0, 1.0], [0.0, 0.0]])
+    next_value, next_done = torch.tensor([2.0, 2.0]), torch.tensor([0.0, 1.0])
+    advantages, returns = ppo.compute_gae(rewards, values, dones, next_value, next_done, 0.5, 0.5)
+    # Copy 0, deltas r + 0.5 V' - V: [1.0, 1.75, 2.5]; A_t = delta_t + 0.25 A_{t+1}.
+    # Copy 1, deltas: [1 - 0.5, 1.75, 3 - 1.5] (no value across an episode end); A = [0.5, 1.75 + 0.25 * 1.5, 1.5].
+    expected = np.array([[1.59375, 0.5], [2.375, 2.125], [2.5, 1.5]])
+    np.testing.assert_array_equal(advantages.numpy(), expected)  # binary fractions: exact in float32
+    np.testing.assert_array_equal(returns.numpy(), expected + values.numpy())
+
+
+# -- advantage normalisation and the KL estimate -------------------------------------------------
+
+
+def _policy_loss(advantages, ratios, norm_adv: bool) -> float:
+    config = PPOConfig(norm_adv=norm_adv, clip_coef=0.2)
+    new = torch.log(torch.tensor(ratios, dtype=torch.float32))
+    zeros = torch.zeros(len(ratios))
+    losses = ppo.ppo_losses(new, zeros, torch.tensor(advantages), zeros, zeros, zeros, zeros, config)
+    return losses["policy_loss"].item()
+
+
+def test_advantages_are_normalised_within_the_minibatch():
+    """norm_adv: the minibatch's advantages become (A - mean) / (sample std + 1e-8) before the clipped objective."""
+    advantages, ratios = np.array([1.0, 2.0, 4.0, 9.0]), np.array([1.0, 1.1, 0.9, 1.05])  # ratios inside the clip
+    normalised = (advantages - advantages.mean()) / (advantages.std(ddof=1) + 1e-8)
+    assert _policy_loss(advantages, ratios, norm_adv=True) == pytest.approx(-np.mean(normalised * ratios), rel=1e-5)
+    assert _policy_loss(advantages, ratios, norm_adv=False) == pytest.approx(-np.mean(advantages * ratios), rel=1e-6)
+    # A minibatch of one has no spread to normalise by: its advantage is used as it is, not NaN.
+    assert _policy_loss(np.array([3.0]), np.array([1.1]), norm_adv=True) == pytest.approx(-3.3, rel=1e-6)
+
+
+def test_approx_kl_is_the_mean_of_ratio_minus_one_minus_log_ratio():
+    """approx_kl, which target_kl is compared with, is mean((r - 1) - log r) (Schulman's low-variance estimator)."""
+    ratios = np.array([1.5, 0.8])
+    config = PPOConfig()
+    new, zeros = torch.log(torch.tensor(ratios, dtype=torch.float32)), torch.zeros(2)
+    losses = ppo.ppo_losses(new, zeros, torch.tensor([1.0, -1.0]), zeros, zeros, zeros, zeros, config)
+    expected = np.mean((ratios - 1) - np.log(ratios))  # 0.0588394...; the naive mean(-log r) would be -0.0912
+    assert losses["approx_kl"].item() == pytest.approx(expected, rel=1e-5)
+
+
+# -- inside the training loop, on a scripted environment -----------------------------------------
+
+FIRST_OBS = np.array([[1.0], [2.0]])
+# Step by step: the observations returned (after autoreset), rewards, terminated, truncated, and the
+# finished copies' last observations (NaN where a copy did not finish, so using one poisons the sums).
+NAN = np.nan
+SCRIPT_OBS = np.array([[[1.5], [2.5]], [[0.0], [3.0]], [[0.5], [-1.0]], [[1.0], [-0.5]]])
+SCRIPT_REWARDS = np.array([[0.5, 1.0], [2.0, 1.5], [1.0, 3.0], [0.25, 0.75]], dtype=np.float32)
+SCRIPT_TERMINATED = np.array([[False, False], [False, False], [False, True], [False, False]])
+SCRIPT_TRUNCATED = np.array([[False, False], [True, False], [False, False], [False, False]])
+SCRIPT_FINAL_OBS = np.array([[[NAN], [NAN]], [[5.0], [NAN]], [[NAN], [7.0]], [[NAN], [NAN]]])
+
+
+class ScriptedEnvs:
+    """Two copies following the script above (repeated), whatever the actions; same-step autoreset."""
+
+    def __init__(self):
+        self.t = 0
+
+    def reset(self, seed=None):
+        return FIRST_OBS.copy(), {}
+
+    def step(self, actions):
+        t = self.t % len(SCRIPT_OBS)
+        self.t += 1
+        terminated, truncated = SCRIPT_TERMINATED[t].copy(), SCRIPT_TRUNCATED[t].copy()
+        done = terminated | truncated
+        info = {"final_obs": SCRIPT_FINAL_OBS[t].copy(), "_final_obs": done} if done.any() else {}
+        return SCRIPT_OBS[t].copy(), SCRIPT_REWARDS[t].copy(), terminated, truncated, info
+
+
+def _value_is_the_observation_agent() -> Agent:
+    """An agent with a linear critic V(s) = s on the normalised observation."""
+    torch.manual_seed(0)
+    agent = Agent(PolicyConfig(observation_dim=1, action_dim=1, hidden=[]))
+    with torch.no_grad():
+        agent.critic[0].weight.fill_(1.0)
+        agent.critic[0].bias.zero_()
+    return agent
+
+
+def _train(agent: Agent, iterations: int = 1, **settings) -> tuple[TrainingState, list[dict]]:
+    config = PPOConfig(total_steps=iterations * 2 * 4, num_envs=2, num_steps=4, num_minibatches=2,
+                       gamma=0.5, gae_lambda=0.5, **{"update_epochs": 1, "learning_rate": 1e-3} | settings)  # fmt: skip
+    np.random.seed(0)
+    state = TrainingState(agent, torch.optim.Adam(agent.parameters(), lr=config.learning_rate, eps=1e-5))
+    logs = []
+    ppo.train(ScriptedEnvs(), state, config, lambda entry, step: logs.append(entry))
+    return state, logs
+
+
+@pytest.fixture
+def gae_calls(monkeypatch) -> list[dict]:
+    """Every compute_gae call `train` makes: its inputs and its result."""
+    calls, real = [], ppo.compute_gae
+
+    def recording(rewards, values, dones, next_value, next_done, gamma, gae_lambda):
+        advantages, returns = real(rewards, values, dones, next_value, next_done, gamma, gae_lambda)
+        names = ("rewards", "values", "dones", "next_value", "next_done", "advantages", "returns")
+        tensors = (rewards, values, dones, next_value, next_done, advantages, returns)
+        calls.append({name: tensor.clone().numpy() for name, tensor in zip(names, tensors, strict=True)})
+        return advantages, returns
+
+    monkeypatch.setattr(ppo, "compute_gae", recording)
+    return calls
+
+
+@pytest.mark.parametrize("normalize_reward", [False, True])
+def test_truncated_episodes_bootstrap_from_their_final_observation_and_terminated_ones_do_not(gae_calls, monkeypatch, normalize_reward):  # fmt: skip
+    """A time-limit end adds gamma * V(final observation) to its (scaled) reward; a termination adds nothing."""
+    agent = _value_is_the_observation_agent()
+    monkeypatch.setattr(agent.obs_rms, "update", lambda batch: None)  # statistics held at mean 0, var 1: V(s) = s
+    _train(agent, normalize_reward=normalize_reward)
+    (call,) = gae_calls
+    scaled = SCRIPT_REWARDS.astype(np.float64)
+    if normalize_reward:  # the scaler's own maths is checked above; here: it sees truncations as ends too
+        replay = ReturnScaler(2, 0.5)
+        scaled = np.stack([replay(r, (te | tr).astype(np.float64)) for r, te, tr in
+                           zip(SCRIPT_REWARDS, SCRIPT_TERMINATED, SCRIPT_TRUNCATED, strict=True)])  # fmt: skip
+    bootstrap = np.zeros((4, 2))
+    bootstrap[1, 0] = 0.5 * 5.0  # copy 0 truncated at step 1, its final observation 5.0 (its next one, 0.0, is a reset)
+    # (copy 1 terminated at step 2 with final observation 7.0: nothing is added)
+    np.testing.assert_allclose(call["rewards"], scaled + bootstrap, rtol=1e-6)
+    np.testing.assert_array_equal(call["values"], [[1.0, 2.0], [1.5, 2.5], [0.0, 3.0], [0.5, -1.0]])
+    np.testing.assert_array_equal(call["dones"], [[0, 0], [0, 0], [1, 0], [0, 1]])  # step t began a new episode
+    np.testing.assert_array_equal(call["next_value"], [1.0, -0.5])
+    np.testing.assert_array_equal(call["next_done"], [0, 0])
+    if not normalize_reward:  # by hand, gamma = lambda = 0.5
+        expected = np.array([
+            [0.25 + 0.25 * 3.0, 0.25 + 0.25 * 0.5],  # deltas 0.5 + 0.5*1.5 - 1 and 1 + 0.5*2.5 - 2
+            [2.0 + 0.5 * 5.0 - 1.5, 1.5 + 0.5 * 3.0 - 2.5],  # copy 0 truncated: bootstrapped from V(5.0), then cut
+            [1.0 + 0.5 * 0.5 - 0.0 + 0.25 * 0.25, 3.0 - 3.0],  # copy 1 terminated: r - V, no V(7.0)
+            [0.25 + 0.5 * 1.0 - 0.5, 0.75 + 0.5 * -0.5 + 1.0],
+        ])  # fmt: skip
+        np.testing.assert_allclose(call["advantages"], expected, rtol=1e-6)
+
+
+def test_the_normaliser_is_fed_every_observation_the_policy_acts_on():
+    """After one rollout the running statistics are numpy's over the 4 x 2 observations acted on (not final ones)."""
+    agent = _value_is_the_observation_agent()
+    _train(agent)
+    acted_on = np.concatenate([FIRST_OBS, *SCRIPT_OBS[:3]])  # the last step's next observation is not acted on yet
+    mean, var = numpy_statistics(acted_on)
+    np.testing.assert_allclose(agent.obs_rms.mean.numpy(), mean, rtol=1e-12)
+    np.testing.assert_allclose(agent.obs_rms.var.numpy(), var, rtol=1e-12)
+
+
+def test_learning_rate_anneals_linearly_towards_zero_over_the_iterations():
+    """Iteration i of n (from 1) learns at rate * (1 - (i - 1) / n); a resumed run goes on from its iteration."""
+    _, logs = _train(_value_is_the_observation_agent(), iterations=4, learning_rate=1e-3)
+    np.testing.assert_allclose([e["charts/learning_rate"] for e in logs], [1e-3, 7.5e-4, 5e-4, 2.5e-4], rtol=1e-12)
+
+    config = PPOConfig(total_steps=4 * 8, num_envs=2, num_steps=4, num_minibatches=2, update_epochs=1, learning_rate=1e-3)  # fmt: skip
+    agent = _value_is_the_observation_agent()
+    state = TrainingState(agent, torch.optim.Adam(agent.parameters(), lr=1.0), iteration=2)  # 2 of 4 done
+    logs = []
+    ppo.train(ScriptedEnvs(), state, config, lambda entry, step: logs.append(entry))
+    np.testing.assert_allclose([e["charts/learning_rate"] for e in logs], [5e-4, 2.5e-4], rtol=1e-12)
+
+    _, logs = _train(_value_is_the_observation_agent(), iterations=3, learning_rate=1e-3, anneal_lr=False)
+    assert [e["charts/learning_rate"] for e in logs] == [1e-3] * 3
+
+
+@pytest.mark.parametrize("target_kl, minibatch_updates, stopped", [(None, 8, 0.0), (0.05, 4, 1.0), (0.1, 8, 0.0)])
+def test_target_kl_stops_the_update_after_the_epoch_whose_kl_exceeds_it(monkeypatch, target_kl, minibatch_updates, stopped):  # fmt: skip
+    """4 epochs x 2 minibatches with scripted KLs: the first epoch ending above target_kl is the last one run."""
+    kls, real = iter([0.0, 0.01, 0.02, 0.08, 0.0, 0.01, 0.03, 0.09]), ppo.ppo_losses
+    calls = []
+
+    def scripted_kl(*args, **kwargs):
+        losses = real(*args, **kwargs)
+        calls.append(losses)
+        return losses | {"approx_kl": torch.tensor(next(kls))}
+
+    monkeypatch.setattr(ppo, "ppo_losses", scripted_kl)
+    _, logs = _train(_value_is_the_observation_agent(), update_epochs=4, target_kl=target_kl)
+    assert len(calls) == minibatch_updates
+    assert logs[0]["losses/stopped_early"] == stopped
+
+
+def test_humanoid_v5_trains_through_a_time_limit_truncation():
+    """Humanoid-v5 (Gymnasium's vector env) survives an episode cut by its time limit."""
+    from myocli.rl.gym_humanoid import HumanoidEnvs, _time_limit
+
+    envs = HumanoidEnvs(2)
+    for env in envs.envs:
+        _time_limit(env)._max_episode_steps = 3  # truncated long before the body can fall
+    torch.manual_seed(0)
+    agent = Agent(PolicyConfig(observation_dim=envs.single_observation_space.shape[0],
+                               action_dim=envs.single_action_space.shape[0], hidden=[8]))  # fmt: skip
+    state = TrainingState(agent, torch.optim.Adam(agent.parameters(), lr=1e-4))
+    config = PPOConfig(total_steps=8, num_envs=2, num_steps=4, num_minibatches=2, update_epochs=1)
+    ppo.train(envs, state, config, lambda *_: None)
+    assert state.iteration == 1 and len(state.recent) == 2  # both copies' 3-step episodes ended and were counted
