@@ -1,10 +1,18 @@
-"""Plausibility measures on constructed motions whose answer is known, and on a real clip."""
+"""Plausibility measures on constructed motions whose answer is known, and the reconstruction error
+`myo tokenizer eval` reports, recomputed by hand from the tokenizer's own reconstruction of real clips."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pytest
+import torch
+from helpers import myo, ok
 
 from myocli import skeleton as sk
+from myocli.data.h5 import read_dataset
+from myocli.motion import features as feat
 from myocli.motion import metrics
 
 
@@ -53,3 +61,52 @@ def test_displacement_errors():
     predicted[-1] += [0.0, 0.0, 0.3]
     ade, fde = metrics.displacement_errors(predicted, target)
     assert abs(fde - 0.3) < 1e-9 and abs(ade - 0.03) < 1e-9
+
+
+def test_reconstruction_errors_hand_computed():
+    """MPJPE and its variants (the tokenizer's figures) on poses moved in ways whose error is known."""
+    target = standing(3)
+    moved = target + [1.0, 2.0, 3.0]  # the same pose 1, 2, 3 m away
+    assert np.allclose(metrics.mpjpe(moved, target), 0)
+    assert np.allclose(metrics.global_mpjpe(moved, target), np.sqrt(14))
+    hand = target.copy()
+    hand[:, sk.JOINT_INDEX["left_hand"], 0] += 0.28  # one joint of 28 off by 28 cm: 1 cm per joint
+    assert np.allclose(metrics.mpjpe(hand, target), 0.01) and np.allclose(metrics.global_mpjpe(hand, target), 0.01)
+    turned = target @ sk.rotation_about_y(0.5).T  # turned about the pelvis (at x = z = 0) by 0.5 rad
+    assert (metrics.mpjpe(turned, target) > 0.05).all()  # heading is part of the pose error ...
+    assert np.allclose(metrics.heading_aligned_mpjpe(turned, target), 0, atol=1e-12)  # ... unless aligned first
+    assert np.allclose(metrics.pa_mpjpe(1.5 * turned + [0.3, 0.0, -2.0], target), 0, atol=1e-9)  # any similarity
+    jolt = target.copy()
+    jolt[1, sk.JOINT_INDEX["head"], 1] += 0.14  # the head 14 cm up in the middle frame: its acceleration is -28 cm
+    assert np.allclose(metrics.acceleration_error(jolt, target), [0.28 / 28])
+
+
+def test_tokenizer_eval_reports_the_mpjpe_of_its_own_reconstruction(trained_tiny_tokenizer, motion_sets, monkeypatch):
+    """The figure `myo tokenizer eval --json` prints is the mean over every frame of every clip of the mean
+    distance of the 28 joints from the real clip's, pelvis on pelvis (mpjpe_mm), or as they stand (global_mpjpe_mm)."""
+    from myocli import tokenizer as tok
+
+    env = {"MYO_HOME": str(trained_tiny_tokenizer)}
+    evaluation = ok(myo("tokenizer", "eval", "tok", "--data", str(motion_sets["val"]), "--json", env=env))
+    report = json.loads(evaluation.stdout)
+
+    monkeypatch.setenv("MYO_HOME", str(trained_tiny_tokenizer))
+    _, model, _ = tok.load_tokenizer("tokenizer/tok@1")  # as the command loads it
+    dataset = read_dataset(motion_sets["val"])
+    aligned, unaligned = [], []  # per-frame errors, metres, all clips one after another
+    for sequence in dataset.sequences:
+        frames = len(sequence) // model.config.downsample * model.config.downsample  # whole tokens only
+        real = sequence.motion[:frames].astype(np.float64)
+        features = torch.from_numpy(feat.to_features(real, dataset.fps).astype(np.float32))[None]
+        with torch.no_grad():  # encode to codes and decode them, in the model's normalised units
+            decoded = model.denormalise(model.decode(model.encode(model.normalise(features))))
+        predicted = feat.from_features(decoded[0].double().numpy())  # converted clips start at the origin facing +Z
+        pelvis_on_pelvis = (predicted - predicted[:, :1]) - (real - real[:, :1])
+        aligned.append(np.linalg.norm(pelvis_on_pelvis, axis=-1).mean(axis=-1))
+        unaligned.append(np.linalg.norm(predicted - real, axis=-1).mean(axis=-1))
+    aligned, unaligned = np.concatenate(aligned), np.concatenate(unaligned)
+
+    assert report["frames"] == len(aligned) and report["sequences_skipped"] == 0
+    assert 10 < 1000 * aligned.mean() < 5000  # a tokenizer trained for 6 steps is far from exact
+    assert report["mpjpe_mm"] == pytest.approx(1000 * aligned.mean(), abs=1e-3)
+    assert report["global_mpjpe_mm"] == pytest.approx(1000 * unaligned.mean(), abs=1e-3)

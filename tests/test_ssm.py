@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from cli_helpers import assert_clean_failure, assert_resume_matches, myo
+from helpers import add_tiny_tokenizer, assert_clean_failure, assert_resume_matches, myo, ok
 
 from myocli import skeleton as sk
 from myocli.data.h5 import read_dataset
@@ -26,11 +26,6 @@ TINY_SSM = """\
 model: {width: 32, depth: 2, state_size: 4, text_width: 32, text_layers: 1, max_frames: 80, sample_steps: 4}
 train: {max_steps: 6, batch_size: 8, learning_rate: 1.0e-3, log_every: 2, eval_every: 3, save_every: 3}
 """
-
-
-def ok(result):
-    assert result.returncode == 0, result.stderr
-    return result
 
 
 def _model(**overrides) -> ssm.MotionFlow:
@@ -213,15 +208,12 @@ def test_bad_input_gives_one_clear_error_and_writes_nothing(ssm_home, motion_set
     assert not (Path(env["MYO_HOME"]) / "ssm" / "neg").exists() and not (Path(env["MYO_HOME"]) / "ssm" / "x").exists()
 
 
-def test_latent_mode_generates_through_the_tokenizers_decoder(ssm_home, motion_sets, tmp_path):
-    from conftest import TINY_TOKENIZER
-
+def test_latent_mode_generates_through_the_tokenizers_decoder(ssm_home, motion_sets, trained_tiny_tokenizer, tmp_path):
     from myocli import tokenizer as tok
     from myocli.ssm.latent import LatentSpace
 
-    env, common, root = ssm_home["env"], ssm_home["common"], ssm_home["root"]
-    (root / "tok.yaml").write_text(TINY_TOKENIZER)
-    ok(myo("tokenizer", "train", "--data", str(motion_sets["train"]), "--config", str(root / "tok.yaml"), "--name", "tok", env=env))
+    env, common = ssm_home["env"], ssm_home["common"]
+    add_tiny_tokenizer(trained_tiny_tokenizer, Path(env["MYO_HOME"]))
     result = json.loads(ok(myo("ssm", "train", *common, "--latent", "tok", "--name", "lat", "--max-steps", "2", "--keep-state", "--json", env=env)).stdout)
     manifest = json.loads((Path(result["path"]) / "manifest.json").read_text())
     assert manifest["config"]["latent_tokenizer"] == "tokenizer/tok@1" and manifest["config"]["latent_dim"] == 16
@@ -265,3 +257,43 @@ def test_latent_mode_generates_through_the_tokenizers_decoder(ssm_home, motion_s
     resumed = json.loads(ok(myo("ssm", "train", *common, "--latent", "tok", "--name", "lat", "--resume", "--max-steps", "3", "--json", env=env)).stdout)
     config = json.loads((Path(resumed["path"]) / "config.json").read_text())
     assert resumed["steps"] == 3 and config["latent_tokenizer"] == "tokenizer/tok@1"  # the run's own tokenizer again
+
+
+def test_the_trainer_optimises_the_physics_terms_times_their_weight(motion_sets, tmp_path, monkeypatch):
+    """`myo ssm train` minimises flow + length_weight * length + physics_weight * (sum of the physics terms it
+    logs): the loss function the trainer hands to the training loop is taken from two runs, physics weight
+    0 and 2, and called on one batch with the same flow times and noise."""
+    from myocli.train import loop
+    from myocli.train import ssm as trainer
+
+    class Captured(Exception):
+        pass
+
+    def capture(accelerator, model, dataset, loss_fn, *args, **kwargs):
+        captured.update(model=model, dataset=dataset, loss_fn=loss_fn)
+        raise Captured  # stop before any step is taken
+
+    captured = {}
+    monkeypatch.setattr(loop, "fit", capture)
+    monkeypatch.setenv("MYO_HOME", str(tmp_path / "home"))
+    (tmp_path / "ssm.yaml").write_text(TINY_SSM)
+
+    def loss_and_gradient(physics_weight: float):
+        run = trainer.SSMRun(data=motion_sets["train"], name=f"w{physics_weight:g}", config=str(tmp_path / "ssm.yaml"),
+                             model_overrides={"physics_weight": physics_weight, "length_weight": 0.5})  # fmt: skip
+        with pytest.raises(Captured):
+            trainer.train_ssm(run)
+        model, batch = captured["model"], captured["dataset"].__getitems__(list(range(8)))
+        torch.manual_seed(0)  # the same flow times, noise and text dropout for both weights
+        loss, logs = captured["loss_fn"](model, batch)
+        loss.backward()
+        gradient = torch.cat([p.grad.flatten() for p in model.parameters() if p.grad is not None])
+        return loss.item(), {name: value.item() for name, value in logs.items()}, gradient
+
+    loss_0, logs_0, gradient_0 = loss_and_gradient(0.0)
+    loss_2, logs_2, gradient_2 = loss_and_gradient(2.0)
+    physics = sum(value for name, value in logs_2.items() if name.startswith("physics/"))
+    assert physics > 0.1 and logs_0 | {"loss": 0} == pytest.approx(logs_2 | {"loss": 0})  # same model, batch and draws
+    assert loss_0 == pytest.approx(logs_0["flow"] + 0.5 * logs_0["length"], rel=1e-6)
+    assert loss_2 - loss_0 == pytest.approx(2.0 * physics, rel=1e-4)
+    assert not torch.allclose(gradient_2, gradient_0)  # and the physics terms pull on the weights

@@ -1,4 +1,5 @@
-"""Captioning metrics (BLEU-4, ROUGE-L) on hand-computed cases, and the language model's instruction templates."""
+"""Captioning metrics (BLEU-4, ROUGE-L) and text-to-motion retrieval figures (R@k, MM-Dist, diversity,
+multimodality) on hand-computed cases, and the language model's instruction templates."""
 
 from __future__ import annotations
 
@@ -6,9 +7,11 @@ import json
 import math
 from importlib import resources
 
+import numpy as np
 import pytest
 
 from myocli.motion.text_metrics import bleu4, rouge_l, words
+from myocli.retrieval import Evaluator
 
 
 def test_words_lowercases_and_splits_on_punctuation():
@@ -122,6 +125,59 @@ def test_mismatched_or_missing_references_raise(metric):
 @pytest.mark.parametrize("metric", [bleu4, rouge_l])
 def test_empty_corpus_scores_zero(metric):
     assert metric([], []) == 0.0
+
+
+# --- retrieval figures of text-to-motion (myocli/retrieval.py) -----------------------------------------------
+
+
+def retrieval_scores(motions_at: list[float], captions: list[str], captions_at: dict[str, float]) -> dict:
+    """`Evaluator.scores` on stub embeddings instead of a trained evaluator's: every embedding lies on
+    the line through (3, 4), a motion at x embedded as x * (3, 4), so two embeddings at x and y are
+    exactly 5 |x - y| apart (Euclidean; a city-block distance would give 7 |x - y|)."""
+    evaluator = Evaluator(ref=None, model=None)
+    line = np.array([[3.0, 4.0]])
+    evaluator.embed_captions = lambda candidates: line * np.array([[captions_at[c]] for c in candidates])
+    embedded = line * np.array(motions_at, dtype=np.float64)[:, None]
+    return evaluator.scores([None] * len(captions), captions, fps=20.0, embedded=embedded)
+
+
+def test_retrieval_figures_hand_computed():
+    # Captions at walk 0, run 10, jump 20 on the line; six motions, with their distance (in units
+    # of 5) to walk / run / jump, and the rank of their own caption among the three:
+    #   walk at 1    1 / 9 / 19    own nearest: rank 0
+    #   walk at 5    5 / 5 / 15    tied with run: a tie counts against the motion, rank 1
+    #   walk at 16   16 / 6 / 4    two nearer: rank 2
+    #   run at 11    11 / 1 / 9    rank 0
+    #   run at 14    14 / 4 / 6    rank 0
+    #   jump at 13   13 / 3 / 7    run nearer: rank 1
+    captions = ["walk", "walk", "walk", "run", "run", "jump"]
+    report = retrieval_scores([1, 5, 16, 11, 14, 13], captions, {"walk": 0, "run": 10, "jump": 20})
+    assert report["candidates"] == 3
+    assert report["r_at_1"] == pytest.approx(3 / 6)  # 4/6 if the tie went to the motion's own caption
+    assert report["r_at_2"] == pytest.approx(5 / 6)
+    assert report["r_at_3"] == pytest.approx(6 / 6)
+    assert report["r_at_1_per_caption"] == pytest.approx({"walk": 1 / 3, "run": 1.0, "jump": 0.0})
+    # MM-Dist: mean distance of a motion to its own caption: 5 (1 + 5 + 16 + 1 + 4 + 7) / 6.
+    assert report["mm_dist"] == pytest.approx(5 * 34 / 6, rel=1e-12)
+    # Diversity: mean distance over the 15 pairs of motions. Sorted, the motions are at 1, 5, 11, 13, 14, 16,
+    # and the k-th of n sorted points is in (k - 1) pairs as the larger and (n - k) as the smaller, so the
+    # sum is 1 (-5) + 5 (-3) + 11 (-1) + 13 (1) + 14 (3) + 16 (5) = 104.
+    assert report["diversity"] == pytest.approx(5 * 104 / 15, rel=1e-12)
+    # Multimodality: mean pairwise distance within each caption's motions, then the mean over the
+    # captions that have two or more (jump has one, so it is left out):
+    #   walk: |1 - 5|, |1 - 16|, |5 - 16| = 4, 15, 11, mean 10;  run: |11 - 14| = 3;  (10 + 3) / 2 = 6.5.
+    # (Weighting by pairs instead would give (30 + 3) / 4, counting jump as 0 would give 13 / 3.)
+    assert report["multimodality"] == pytest.approx(5 * 6.5, rel=1e-12)
+    assert "fid" not in report  # only against real motions
+
+
+def test_a_motion_halfway_between_two_captions_misses_at_1_and_one_caption_each_has_no_multimodality():
+    # Both motions at 0, halfway between walk (-5) and run (5): each is as near the other's caption
+    # as its own, and a tie counts as a miss, so neither is found at 1 and both are at 2.
+    report = retrieval_scores([0, 0], ["walk", "run"], {"walk": -5, "run": 5})
+    assert (report["r_at_1"], report["r_at_2"], report["r_at_3"]) == (0.0, 1.0, 1.0)
+    assert report["mm_dist"] == pytest.approx(25.0) and report["diversity"] == 0.0
+    assert report["multimodality"] is None  # no caption has two motions to compare
 
 
 # --- instruction templates for the language model --------------------------------------------------------------
