@@ -1,7 +1,7 @@
 """Where foot skating comes from: a tokenizer's own reconstructions, and a tracking policy's simulation.
 
 The measurements behind the skating figures in benchmarks/RESULTS.md (foot skating ratio,
-DESIGN.md section 5; penetration in mm):
+docs/evaluation.md (foot skating); penetration in mm):
 - --tokenizers: each clip of --data (at least one second, the first --clips of them) encoded and
   decoded by each tokenizer, against the clips themselves: what any generator that decodes
   through that tokenizer starts from.

@@ -3,7 +3,7 @@
 For every clip of --data (at least one second long) each model generates a motion from the
 clip's first caption at the clip's own length (for a language model the length is imposed
 through the codes, for an SSM through the patches), with seed = the clip's index. Reported
-per model, next to the real clips: foot skating ratio (GMD/OmniControl, DESIGN.md section 5),
+per model, next to the real clips: foot skating ratio (GMD/OmniControl, docs/evaluation.md (foot skating)),
 penetration and floating in mm, bone-length error in mm (the measures of `myo lm eval`),
 and seconds per 4-second motion on this machine (median of --timing samples, load excluded).
 With --retrieval retrieval/NAME (`myo retrieval train`), also R@1/R@3 among the set's distinct

@@ -1,7 +1,7 @@
 """Atomic file output: write beside the target, rename over it only when complete.
 
 A command that fails half-way must leave no half-written file behind, and must not
-destroy what the user had at that path before (DESIGN.md section 6).
+destroy what the user had at that path before (docs/design.md, "Command-line conventions").
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The `myo` command: one Typer app with a sub-app per command group.
 
-Errors follow one convention (DESIGN.md section 6): a MyoError becomes a single `Error: ...`
+Errors follow one convention (docs/design.md, "Command-line conventions"): a MyoError becomes a single `Error: ...`
 line on stderr and exit code 1; usage errors exit 2 (Click's own); the traceback is shown
 only with MYO_DEBUG=1. Heavy libraries are imported inside the commands, so `myo --help`
 stays fast.

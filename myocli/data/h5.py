@@ -1,6 +1,6 @@
 """The myo28 dataset file (HDF5, format_version 1): schema, validating reader, atomic writer.
 
-Layout (DESIGN.md section 3). Required, and all that the seed layout has:
+Layout (docs/data.md, "The dataset file"). Required, and all that the seed layout has:
 
     motion   float32 (N, T_max, 84)  global joint positions, myo28 order, metres; zero past each length
     lengths  int32   (N,)            valid frames of each sequence

@@ -1,7 +1,7 @@
 """The text-motion retrieval evaluator: a motion encoder and a text encoder into one embedding.
 
 Text-to-motion papers judge generated motion with such an evaluator (R-precision, FID,
-MM-Dist; REFERENCES.md), trained contrastively on real clips and their captions and then
+MM-Dist; docs/evaluation.md), trained contrastively on real clips and their captions and then
 frozen. Ours reads myo28 motion features (motion/features.py), so any generator's output,
 positions in metres, can be scored the same way as a real clip.
 

@@ -1,6 +1,6 @@
 """VQ-VAE motion tokenizer: 1-D convolutions over time, an EMA codebook, optional residual VQ.
 
-Architecture as published for T2M-GPT / MotionGPT (REFERENCES.md): the encoder downsamples
+Architecture as published for T2M-GPT / MotionGPT (docs/design.md, "Published figures to compare with"): the encoder downsamples
 time by 2 per stage (two stages: 4 frames -> 1 token, 20 fps -> 5 tokens/s) with dilated
 residual blocks, the decoder mirrors it with nearest-neighbour upsampling. The quantizer
 keeps its codebook as an exponential moving average of the encoder outputs assigned to

@@ -48,7 +48,7 @@ BLOCKS = {
 }
 
 CONTACT_HEIGHT_M = sk.FOOT_CONTACT_HEIGHT_M
-CONTACT_SPEED_M_S = 0.5  # the foot-skating convention of GMD/OmniControl (REFERENCES.md)
+CONTACT_SPEED_M_S = 0.5  # the foot-skating convention of GMD/OmniControl (docs/evaluation.md)
 _GROUND = np.array([1.0, 0.0, 1.0])
 
 

@@ -9,7 +9,7 @@ episode at once, and its last observation is in `info["final_obs"]`).
   reference's angles for the next step: an untrained policy already follows the clip
   kinematically, and learning only has to keep the body upright.
 - Reward: DeepMimic's tracking terms, each exp(-k * error), weighted 0.5 pose, 0.05 velocity,
-  0.15 end effectors, 0.2 root, 0.1 centre of mass (DESIGN.md section 5). An optional sixth,
+  0.15 end effectors, 0.2 root, 0.1 centre of mass (docs/physics.md, "The environment"). An optional sixth,
   `feet` (weight `feet_weight`, 0 by default), asks for the heels' and balls' heights and for
   still feet where the reference's are on the floor or the body's own are below 5 cm: the
   end-effector term barely notices a swing foot 2 cm too low, and a foot that shuffles, slides
