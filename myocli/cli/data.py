@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from myocli.cli.outputs import check_free
+from myocli.cli.outputs import check_free, check_not_inputs, check_suffix
 from myocli.errors import MyoError
 
 app = typer.Typer(
@@ -51,18 +51,22 @@ def convert(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from myocli.data import convert as conv
+    from myocli.data.converters.myo28 import H5_EXTENSIONS
 
     try:
         fractions = conv.parse_split(split) if split else None
     except MyoError as exc:  # a bad option value is a usage error (exit 2)
         raise typer.BadParameter(str(exc).removeprefix(f"--split {split!r}: "), param_hint="--split") from exc
     targets = list(conv.split_paths(output, conv.SPLIT_NAMES).values()) if fractions else [output]
+    paths = conv.expand_sources(sources)
+    # A folder or pattern may hold the output itself (an earlier run's): it would be read and replaced.
+    check_not_inputs(targets, [*paths, *(p for p in (skeleton, labels) if p is not None)])
+    check_suffix(output, H5_EXTENSIONS, "a myo28 HDF5 dataset")
     check_free(targets, overwrite)
     options = conv.ConvertOptions(
         fps=fps, keep_proportions=keep_proportions, mirror=mirror, text=text, skeleton=skeleton, labels=labels,
         source_fps=source_fps, scale=scale, license=license_text, loop=loop, strict=strict,
     )  # fmt: skip
-    paths = conv.expand_sources(sources)
     console = _stderr_console()
     with Progress(
         TextColumn("converting"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),

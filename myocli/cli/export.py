@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from myocli.cli.outputs import check_free
+from myocli.cli.outputs import check_outputs
 from myocli.errors import MyoError
 
 
@@ -22,11 +22,9 @@ def export(
     Example: myo export datasets/pybullet.h5:3 --bvh cartwheel.bvh   (then File > Import > BVH in Blender)
     """
     from myocli.data.bvh_export import write_bvh
-    from myocli.data.motion_input import load_motion
+    from myocli.data.motion_input import load_motion, parse_spec
 
-    check_free([bvh], overwrite, "--bvh")
-    if bvh.suffix.lower() != ".bvh":
-        raise MyoError(f"{bvh}: the output must end in .bvh")
+    check_outputs([bvh], overwrite, inputs=[parse_spec(motion, index)[0]], option="--bvh", suffixes=(".bvh",), contents="BVH")
     source = load_motion(motion, index)
     if source.fps and fps and abs(source.fps - fps) > 1e-6:
         raise MyoError(f"{motion} is at {source.fps:g} fps; --fps only applies to .npy motions (resample with `myo data convert --fps`)")

@@ -12,14 +12,13 @@ STEM_I.mp4 with --mp4. Sample I is drawn with seed + I, so it does not depend on
 from __future__ import annotations
 
 import json
-import re
 import sys
 from enum import Enum
 from pathlib import Path
 
 import typer
 
-from myocli.cli.outputs import check_free
+from myocli.cli.outputs import check_outputs, check_stem, input_stem, prompt_stem
 from myocli.errors import MyoError
 from myocli.lm.sampling import DEFAULT_REFINE_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 
@@ -37,10 +36,6 @@ class Task(str, Enum):
     m2t = "m2t"
     predict = "predict"
     inbetween = "inbetween"
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:40] or "motion"
 
 
 def _default_model(task: Task) -> tuple[str, str]:
@@ -118,12 +113,12 @@ def generate(
         raise typer.BadParameter("motion-to-text makes no motion to simulate", param_hint="--physics")
     if physics_search is not None and physics is None:
         raise typer.BadParameter("applies to the physics replay; add --physics rl/NAME", param_hint="--physics-search")
+    stem = _stem(output, prompt, task, motion)
+    _check_files(stem, task, motion, num_samples, mp4, bool(physics), overwrite)  # before any model loads
     model, note = (model, "") if model else _default_model(task)
     if _kind_of(model) == "ssm":
         if task != Task.t2m:
             raise typer.BadParameter(f"{model} is a state-space generator, which does text-to-motion only; use a language model for --task {task.value}", param_hint="--task")
-        stem = Path(output) if output else Path(_slug(prompt))
-        check_free([path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, bool(physics)).values()], overwrite)
         controller = _load_controller(physics, physics_search)
         _generate_ssm(model, prompt, stem, num_samples, seed, seconds, mp4, as_json, controller,
                       guidance=guidance, steps=steps, refine_steps=refine_steps, note=note)  # fmt: skip
@@ -135,9 +130,6 @@ def generate(
     from myocli.lm.engine import LMEngine, Sampling
 
     source = load_motion(motion) if motion else None  # a wrong file fails before the model loads
-    stem = Path(output) if output else Path(_slug(prompt) if task == Task.t2m else f"{_slug(Path(motion.split(':')[0]).stem)}_{task.value}")
-    files = [] if task == Task.m2t else [path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, bool(physics)).values()]
-    check_free(files, overwrite)
     controller = _load_controller(physics, physics_search)
     engine = LMEngine.load(model)
     if source is not None and source.fps is not None and abs(source.fps - engine.fps) > 1e-6:
@@ -174,6 +166,26 @@ def generate(
         simulated = _simulate(controller, results, motions, engine.fps)
         _write_all(stem, results, motions, engine.fps, mp4, prompt or f"{task.value}: {motion}", simulated)
     _report(results, task, mp4, as_json)
+
+
+def _stem(output: str | None, prompt: str | None, task: Task, motion: str | None) -> Path:
+    """The path stem of the outputs: -o, else one from the prompt (t2m) or the input motion and the
+    task, distinct for different prompts and for different sequences of one file."""
+    if output:
+        return Path(output)
+    return Path(prompt_stem(prompt) if task == Task.t2m else f"{input_stem(motion)}_{task.value}")
+
+
+def _check_files(stem: Path, task: Task, motion: str | None, num_samples: int, mp4: bool, physics: bool, overwrite: bool) -> None:
+    """Every file the samples would be written to: none the input motion, none there already
+    (without --overwrite), and a stem that is not itself a file name."""
+    from myocli.data.motion_input import parse_spec
+
+    if task == Task.m2t:  # text only: nothing is written
+        return
+    check_stem(stem, (".npy", ".json", ".mp4"))
+    files = [path for i in range(num_samples) for path in _sample_paths(stem, i, mp4, physics).values()]
+    check_outputs(files, overwrite, inputs=[parse_spec(motion)[0]] if motion else [])
 
 
 def _kind_of(spec: str) -> str:

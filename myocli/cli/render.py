@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from myocli.cli.outputs import check_free
+from myocli.cli.outputs import check_outputs, input_stem
 
 
 def _size(text: str) -> tuple[int, int]:
@@ -36,17 +36,17 @@ def render(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from myocli.data.motion_input import default_name, load_motion
+    from myocli.data.motion_input import load_motion, parse_spec
     from myocli.render.api import CAMERAS, RENDERERS, check_output, render_motion
 
     width, height = _size(size)
-    output = output or default_name(inputs[0], index, ".mp4")
+    output = output or Path(input_stem(inputs[0], index) + ".mp4")
     if camera not in CAMERAS:
         raise typer.BadParameter(f"{camera!r}: use follow or fixed", param_hint="--camera")
     if renderer not in RENDERERS:
         raise typer.BadParameter(f"{renderer!r}: use auto, mujoco or pybullet", param_hint="--renderer")
     check_output(output)
-    check_free([output], overwrite)
+    check_outputs([output], overwrite, inputs=[parse_spec(spec, index)[0] for spec in inputs])
     if caption and len(caption) != len(inputs):
         raise typer.BadParameter(f"{len(caption)} caption(s) for {len(inputs)} input(s): give one per input", param_hint="--caption")
     motions = [load_motion(spec, index) for spec in inputs]

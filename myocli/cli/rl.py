@@ -10,7 +10,6 @@ from pathlib import Path
 import typer
 
 from myocli.cli import training as t
-from myocli.errors import MyoError
 
 
 class Environment(str, Enum):
@@ -86,16 +85,16 @@ def evaluate(
 
     Example: myo rl eval rl/walker --motion datasets/cmu_walk.h5:0 --json
     """
-    from myocli.cli.outputs import check_free
-    from myocli.data.motion_input import load_motion
+    from myocli.cli.outputs import check_not_inputs, check_outputs
+    from myocli.data.motion_input import load_motion, parse_spec
     from myocli.rl.track import load_policy, track
 
     outputs = [p for p in (mp4, output) if p is not None]
-    if mp4 is not None and mp4.suffix.lower() != ".mp4":
-        raise MyoError(f"--mp4 {mp4}: the file name must end in .mp4")
-    if output is not None and output.suffix.lower() != ".npy":
-        raise MyoError(f"-o {output}: the file name must end in .npy")
-    check_free(outputs, overwrite, "--mp4/-o")
+    check_not_inputs(outputs, [parse_spec(motion)[0]], "--mp4/-o")
+    if mp4 is not None:
+        check_outputs([mp4], overwrite, option="--mp4", suffixes=(".mp4",), contents="a video")
+    if output is not None:
+        check_outputs([output], overwrite, option="-o", suffixes=(".npy",), contents="the simulated motion")
     source = load_motion(motion)
     ref, config, agent = load_policy(policy)
     rate = source.fps or fps or 20.0

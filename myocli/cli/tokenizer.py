@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from myocli.cli import training as t
-from myocli.cli.outputs import check_free
+from myocli.cli.outputs import check_outputs
 from myocli.errors import MyoError
 
 app = typer.Typer(
@@ -131,7 +131,8 @@ def encode(
     from myocli.data.h5 import read_dataset
     from myocli.data.tokens import TokenSet, write_tokens
 
-    check_free([output], overwrite)
+    # Before the tokenizer loads: a wrong -o fails at once. The tokens must never replace the motions.
+    check_outputs([output], overwrite, inputs=[data], suffixes=(".h5", ".hdf5"), contents="an HDF5 token file")
     ref, model, manifest = tok.load_tokenizer(checkpoint)
     if offsets > model.config.downsample:
         raise typer.BadParameter(f"{offsets} is more than {ref.label}'s {model.config.downsample} frames per token; later starts repeat earlier ones", param_hint="--offsets")
