@@ -210,36 +210,58 @@ def save(ref: CheckpointRef, config: dict, state_dict: dict, extra_files: Sequen
 
 
 def read_manifest(path: Path) -> dict:
+    """The manifest of a checkpoint folder, refused with the file named unless it is a
+    myo-checkpoint v1 manifest listing its files, each with a sha256."""
     try:
         manifest = json.loads((path / MANIFEST).read_text())
     except FileNotFoundError as exc:
         raise MyoError(f"{path}: no {MANIFEST}; the checkpoint is incomplete (was training interrupted?)") from exc
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise MyoError(f"{path / MANIFEST}: not valid JSON ({exc}); the checkpoint is damaged") from exc
-    if manifest.get("format") != FORMAT or int(manifest.get("format_version", 0)) > FORMAT_VERSION:
-        raise MyoError(f"{path / MANIFEST}: not a {FORMAT} v{FORMAT_VERSION} manifest; upgrade myo or re-train")
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT or type(version) is not int or version != FORMAT_VERSION:
+        found = f"format {manifest.get('format')!r} v{version!r}" if isinstance(manifest, dict) else "not a JSON object"
+        raise MyoError(f"{path / MANIFEST}: not a {FORMAT} v{FORMAT_VERSION} manifest; upgrade myo or re-train (it holds {found})")
+    files = manifest.get("files")
+    if not isinstance(files, dict) or not all(isinstance(entry, dict) and isinstance(entry.get("sha256"), str) for entry in files.values()):
+        unhashed = [name for name, entry in files.items() if not (isinstance(entry, dict) and isinstance(entry.get("sha256"), str))] if isinstance(files, dict) else []
+        raise MyoError(f"{path / MANIFEST}: its files list is damaged ({', '.join(unhashed) or 'not a mapping'} without a sha256); "
+                       "the checkpoint cannot be checked")  # fmt: skip
     return manifest
+
+
+def read_config(path: Path) -> dict:
+    """A checkpoint's config.json, refused with the file named when it is not a JSON object."""
+    try:
+        config = json.loads((path / CONFIG).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MyoError(f"{path / CONFIG}: not valid JSON ({exc}); the checkpoint is damaged") from exc
+    if not isinstance(config, dict):
+        raise MyoError(f"{path / CONFIG}: not a JSON object; the checkpoint is damaged")
+    return config
 
 
 def verify(path: Path) -> list[str]:
     """Every problem found: missing files, hash and size mismatches. Empty when all is well."""
     manifest = read_manifest(path)
-    problems = [f"{path / MANIFEST}: does not list {name}, so it cannot be checked" for name in (CONFIG, WEIGHTS) if name not in manifest.get("files", {})]
-    for name, expected in manifest.get("files", {}).items():
+    files = manifest["files"]
+    problems = [f"{path / MANIFEST}: does not list {name}, so it cannot be checked" for name in (CONFIG, WEIGHTS) if name not in files]
+    for name, expected in files.items():
         file = path / name
         if not file.is_file():
             problems.append(f"{file}: missing")
         elif sha256(file) != expected["sha256"]:
             problems.append(f"{file}: sha256 differs from the manifest (modified or damaged after saving)")
-    if CONFIG in manifest.get("files", {}) and (path / CONFIG).is_file():
-        config = json.loads((path / CONFIG).read_text())
-        if config != manifest.get("config"):
-            problems.append(f"{path / CONFIG}: differs from the config recorded in the manifest")
-        # Folders the model loads files from by path (a frozen text encoder) must be hashed whole.
-        for folder in {config.get("text_encoder")} - {None, ""}:
-            for file in sorted((path / folder).rglob("*")) if (path / folder).is_dir() else []:
-                if file.is_file() and str(file.relative_to(path)) not in manifest.get("files", {}):
-                    problems.append(f"{file}: not listed in the manifest, so it cannot be checked")
+    if problems or CONFIG not in files:
+        return problems
+    config = read_config(path)
+    if config != manifest.get("config"):
+        problems.append(f"{path / CONFIG}: differs from the config recorded in the manifest")
+    # Folders the model loads files from by path (a frozen text encoder) must be hashed whole.
+    for folder in {config.get("text_encoder")} - {None, ""}:
+        for file in sorted((path / folder).rglob("*")) if (path / folder).is_dir() else []:
+            if file.is_file() and str(file.relative_to(path)) not in files:
+                problems.append(f"{file}: not listed in the manifest, so it cannot be checked")
     return problems
 
 
@@ -252,7 +274,7 @@ def load(spec: str, kind: str, expected_type: str) -> tuple[CheckpointRef, dict,
     problems = verify(ref.path)
     if problems:
         raise MyoError(f"checkpoint {ref.label} failed verification: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
-    config = json.loads((ref.path / CONFIG).read_text())
+    config = read_config(ref.path)
     if config.get("type") != expected_type:
         raise MyoError(f"checkpoint {ref.label} holds a {config.get('type')!r} model, not a {expected_type!r}")
     return ref, config, load_file(str(ref.path / WEIGHTS)), manifest

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import torch
+from helpers import assert_clean_failure, myo
 
 from myocli import registry
 from myocli.errors import MyoError
@@ -91,3 +93,76 @@ def test_weights_are_safetensors_not_pickle():
     header = (ref.path / registry.WEIGHTS).read_bytes()[:8]
     assert int.from_bytes(header, "little") < 10_000  # a safetensors JSON header length, not a pickle/zip magic
     assert not (ref.path / registry.WEIGHTS).read_bytes().startswith(b"PK")
+
+
+def _edit_manifest(ref, change) -> None:
+    manifest = json.loads((ref.path / registry.MANIFEST).read_text())
+    change(manifest)
+    (ref.path / registry.MANIFEST).write_text(json.dumps(manifest))
+
+
+def _myo_ckpt_verify(spec: str, home):
+    return myo("ckpt", "verify", spec, env={"MYO_HOME": str(home)})
+
+
+def test_swapped_weights_whose_manifest_entry_was_deleted_are_refused(registry_home):
+    """Replacing model.safetensors and deleting its entry from manifest.json (so no hash can disagree)
+    must not pass: the loader and `myo ckpt verify` refuse it, naming the file."""
+    ref, other = _save(), _save(name="other", scale=5.0)
+    (ref.path / registry.WEIGHTS).write_bytes((other.path / registry.WEIGHTS).read_bytes())
+    _edit_manifest(ref, lambda m: m["files"].pop(registry.WEIGHTS))
+    with pytest.raises(MyoError, match=r"tokenizer/demo@1 failed verification: .*manifest\.json: does not list model\.safetensors"):
+        registry.load("tokenizer/demo", "tokenizer", "vqvae")
+    assert_clean_failure(_myo_ckpt_verify("tokenizer/demo", registry_home), "failed verification", "does not list model.safetensors")
+
+
+def test_a_config_whose_manifest_entry_was_deleted_is_refused(registry_home):
+    """The same for config.json: edited, with its entry (and the copy of the config) changed to match."""
+    ref = _save()
+    (ref.path / registry.CONFIG).write_text(json.dumps({"type": "vqvae", "width": 300}))
+    _edit_manifest(ref, lambda m: (m["files"].pop(registry.CONFIG), m.update(config={"type": "vqvae", "width": 300})))
+    with pytest.raises(MyoError, match=r"failed verification: .*manifest\.json: does not list config\.json"):
+        registry.load("tokenizer/demo", "tokenizer", "vqvae")
+    assert_clean_failure(_myo_ckpt_verify("tokenizer/demo", registry_home), "does not list config.json")
+
+
+@pytest.mark.parametrize("change", [{"format_version": 2}, {"format_version": 99}, {"format": "someone-elses"}], ids=["v2", "v99", "other-format"])
+def test_an_unknown_manifest_format_is_refused_naming_the_manifest(registry_home, change):
+    """A manifest of a newer format version (or another format) is refused before anything is read from it."""
+    ref = _save()
+    _edit_manifest(ref, lambda m: m.update(change))
+    expected = re.escape(f"{ref.path / registry.MANIFEST}: not a myo-checkpoint v1 manifest; upgrade myo")
+    with pytest.raises(MyoError, match=expected):
+        registry.load("tokenizer/demo", "tokenizer", "vqvae")
+    with pytest.raises(MyoError, match=expected):
+        registry.verify(ref.path)
+    assert_clean_failure(_myo_ckpt_verify(str(ref.path), registry_home), "manifest.json", "not a myo-checkpoint v1 manifest")
+
+
+def test_a_manifest_that_is_not_json_is_refused_and_listed_as_damaged(registry_home):
+    """A manifest.json cut short is refused naming it, by the loader and `myo ckpt verify`; `ckpt list` shows it damaged."""
+    ref = _save()
+    (ref.path / registry.MANIFEST).write_text('{"format": "myo-checkpoint", "files": ')  # cut short
+    with pytest.raises(MyoError, match=re.escape(f"{ref.path / registry.MANIFEST}: not valid JSON") + ".*damaged"):
+        registry.load("tokenizer/demo", "tokenizer", "vqvae")
+    assert_clean_failure(_myo_ckpt_verify("tokenizer/demo", registry_home), "manifest.json", "not valid JSON")
+    (row,) = registry.list_all(builtin=False)
+    assert row["status"] == "damaged" and "not valid JSON" in row["problem"]
+
+
+@pytest.mark.parametrize(
+    ("damage", "message"),
+    [
+        pytest.param(lambda r: (r.path / registry.CONFIG).write_text("{not json"), r"config\.json: (sha256 differs|not valid JSON)", id="config-not-json"),
+        pytest.param(lambda r: _edit_manifest(r, lambda m: m.pop("format_version")), r"manifest\.json: ", id="no-format-version"),
+        pytest.param(lambda r: _edit_manifest(r, lambda m: m.update(format_version="one")), r"manifest\.json: ", id="format-version-not-a-number"),
+        pytest.param(lambda r: _edit_manifest(r, lambda m: m["files"][registry.WEIGHTS].pop("sha256")), r"manifest\.json: .*model\.safetensors", id="weights-entry-without-sha256"),
+        pytest.param(lambda r: (r.path / registry.MANIFEST).write_text("[]"), r"manifest\.json: ", id="manifest-not-an-object"),
+    ],
+)  # fmt: skip
+def test_malformed_checkpoint_files_are_refused_naming_the_file(registry_home, damage, message):
+    """Broken JSON in config.json, or a manifest missing what it must hold, is a clear refusal naming the file."""
+    ref = _save()
+    damage(ref)
+    with pytest.raises(MyoError, match=message):
+        registry.load(str(ref.path), "tokenizer", "vqvae")
