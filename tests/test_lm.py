@@ -154,6 +154,27 @@ def test_base_model_from_a_local_t5_keeps_its_weights_and_adds_motion_tokens(lm_
     assert np.load(tmp_path / "jump_0.npy").shape == (20, sk.NUM_JOINTS, 3)
 
 
+def test_a_checkpoint_from_before_text_encoders_still_loads(lm_home, tmp_path):
+    """Configs saved before `--text-encoder` existed have no text_encoder fields; they load as the ByT5 models they are."""
+    from myocli import registry
+
+    source, home = Path(lm_home["env"]["MYO_HOME"]), tmp_path / "home"
+    for part in ("tokenizer/tok", "lm/pre"):
+        shutil.copytree(source / part, home / part)
+    folder = home / "lm" / "pre" / "v1"
+    config = json.loads((folder / "config.json").read_text())
+    old = {k: v for k, v in config.items() if k not in ("text_encoder", "text_encoder_dim")}
+    assert old != config and old["text_tokenizer"] == "byt5"
+    (folder / "config.json").write_text(json.dumps(old, indent=2) + "\n")
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["config"] = old
+    manifest["files"]["config.json"] = {"sha256": registry.sha256(folder / "config.json"), "bytes": (folder / "config.json").stat().st_size}
+    (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    env = {"MYO_HOME": str(home)}
+    ok(myo("generate", "a person walks", "--model", "lm/pre", "--seconds", "1", "-o", str(tmp_path / "walk"), env=env))
+    assert np.load(tmp_path / "walk_0.npy").shape == (20, sk.NUM_JOINTS, 3)
+
+
 def test_two_processes_through_gpus_2_keep_identical_weights(lm_home):
     root, env = lm_home["root"], lm_home["env"]
     result = json.loads(ok(myo("lm", "pretrain", "--tokens", str(root / "train_tokens.h5"), "--config", str(root / "lm.yaml"),

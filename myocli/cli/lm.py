@@ -55,6 +55,7 @@ def pretrain(
     val_tokens: Path | None = ValTokens,
     config: str = typer.Option("tiny", "--config", callback=t.config_callback("lm"), help="Size preset (tiny, small, base, large) or a YAML file with model:, train: and instruct: sections."),
     base_model: str | None = typer.Option(None, "--base-model", help="Start from a pretrained T5 / Flan-T5: a local folder (save_pretrained) or a hub id; its own text tokenizer is kept. The preset then only gives the training options."),
+    text_encoder: str | None = typer.Option(None, "--text-encoder", help="Read text through a static text encoder folder (encoder.json, tokenizer.json, embeddings.safetensors; python -m myocli.text.minilm) instead of ByT5's bytes: its word pieces are the text tokens, and their input embeddings are its frozen rows through a learned projection, so new wording lands near its synonyms. It is copied into the checkpoint; `myo lm instruct` keeps it."),
     gpus: t.Gpus = 1,
     num_machines: t.NumMachines = 1,
     machine_rank: t.MachineRank = 0,
@@ -79,7 +80,7 @@ def pretrain(
 
     Example: myo lm pretrain --tokens datasets/demo_tokens.h5 --val-tokens datasets/demo_val_tokens.h5 --config tiny --name demo --max-minutes 20
     """
-    _run("pretrain", locals(), base_model=base_model)
+    _run("pretrain", locals(), base_model=base_model, text_encoder=text_encoder)
 
 
 @app.command()

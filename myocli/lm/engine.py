@@ -1,6 +1,7 @@
 """The motion language model in use: load a checkpoint with its motion tokenizer, answer the four tasks.
 
-`load_lm` verifies the checkpoint, rebuilds the T5 and its text tokenizer, and finds the
+`load_lm` verifies the checkpoint, rebuilds the T5 and its text tokenizer (from the static
+text encoder the checkpoint carries, for a model trained with one), and finds the
 motion tokenizer it was trained on (by registry label, checked by the sha256 of its
 weights: the codes mean nothing with another tokenizer). `LMEngine` turns motions into
 codes and back and runs the tasks; the command line (`myo generate`) and `myo lm eval`
@@ -35,6 +36,7 @@ class LoadedLM:
     text_tokenizer: object
     vocab: MotionVocab
     manifest: dict
+    text_encoder: object = None  # the static text encoder it reads text through (text_encoder/), if any
 
     @property
     def prompter(self) -> prompts.Prompter:
@@ -43,12 +45,14 @@ class LoadedLM:
 
 def load_lm(spec: str) -> LoadedLM:
     from myocli.models import lm
+    from myocli.ssm import text as text_encoders
 
     ref, config, tensors, manifest = registry.load_model(spec, "lm", LMConfig)
-    text_tokenizer, vocab = lm.load_text_tokenizer(config, ref.path)
-    model = lm.build_model(config)
+    text_encoder = text_encoders.load_inside(ref, config)  # None unless trained with --text-encoder
+    text_tokenizer, vocab = lm.load_text_tokenizer(config, ref.path, text_encoder)
+    model = lm.build_model(config, text_encoder)
     lm.load_weights(model, tensors, ref.label)
-    return LoadedLM(ref, config, model.eval(), text_tokenizer, vocab, manifest)
+    return LoadedLM(ref, config, model.eval(), text_tokenizer, vocab, manifest, text_encoder)
 
 
 def parent_tokenizer(config: LMConfig, label: str):

@@ -5,7 +5,10 @@ The vocabulary is the text tokenizer's plus one token per code of the motion tok
 and a masked motion token (in-betweening). The text tokenizer is ByT5's byte-level one,
 which is built in code and needs no download, unless the model starts from a pretrained T5
 (`--base-model`): then that model's own tokenizer is kept, saved in the checkpoint's
-`text_tokenizer/` folder (JSON and SentencePiece files, nothing pickled).
+`text_tokenizer/` folder (JSON and SentencePiece files, nothing pickled), or unless it reads
+its text through the static text encoder (`--text-encoder`, myocli/lm/static_text.py): then
+the encoder's word-piece tokenizer is the text tokenizer and its frozen table gives the
+text tokens' input embeddings; the encoder is copied into the checkpoint's `text_encoder/`.
 
 Sequences are assembled as token ids (`MotionVocab`), never by writing motion tokens into a
 string and tokenising it again: exact, and much faster for a byte-level tokenizer.
@@ -28,6 +31,7 @@ MOTION_START, MOTION_END, MOTION_MASK = "<motion_start>", "<motion_end>", "<moti
 TEXT_TOKENIZER_DIR = "text_tokenizer"
 BYT5 = "byt5"  # the built-in byte-level text tokenizer
 SAVED = "saved"  # a pretrained model's tokenizer, saved in the checkpoint
+STATIC = "static"  # the static text encoder's tokenizer and table, in the checkpoint's text_encoder/
 
 
 @dataclass
@@ -35,7 +39,10 @@ class LMConfig(DictConfig):
     type: str = TYPE
     skeleton: str = sk.NAME
     t5: dict = field(default_factory=dict)  # transformers.T5Config settings (d_model, num_layers, ...)
-    text_tokenizer: str = BYT5  # or SAVED
+    text_tokenizer: str = BYT5  # or SAVED, or STATIC
+    # STATIC: the encoder's folder inside the checkpoint and its table's width (set by ssm/text.attach).
+    text_encoder: str = ""
+    text_encoder_dim: int = 0
     base_model: str = ""  # the pretrained model the weights started from, for the record
     tokenizer: str = ""  # registry label of the motion tokenizer (the parent)
     tokenizer_sha256: str = ""  # of its model.safetensors: the codes mean nothing with another one
@@ -102,19 +109,25 @@ def byte_tokenizer():
     return ByT5Tokenizer()
 
 
-def new_model(config: LMConfig, text_tokenizer):
-    """A freshly initialised T5 of the config's size, with the motion tokens added (config filled in)."""
-    from transformers import T5Config, T5ForConditionalGeneration
+def new_model(config: LMConfig, text_tokenizer, text_encoder=None):
+    """A freshly initialised T5 of the config's size, with the motion tokens added (config filled in).
+    With a static `text_encoder` (and `text_tokenizer` made from it), it reads its text through it."""
+    from transformers import T5Config
 
     vocab = add_motion_tokens(text_tokenizer, config.codebook_size)
     settings = config.t5 | {"vocab_size": vocab.size, "pad_token_id": vocab.pad, "eos_token_id": vocab.eos, "decoder_start_token_id": vocab.pad}
+    untied = {}
+    if text_encoder is not None:
+        # The input embeddings come from the frozen table; the output layer gets weights of its own (lm/static_text.py).
+        config.text_tokenizer = STATIC
+        untied = {"tie_word_embeddings": False}
     try:
-        t5_config = T5Config(**settings)
+        t5_config = T5Config(**settings | untied)
     except (TypeError, ValueError) as exc:
         raise MyoError(f"the model's t5 settings are not a valid T5 configuration ({exc})") from exc
-    config.t5 = t5_config.to_diff_dict() | {"vocab_size": vocab.size}
+    config.t5 = t5_config.to_diff_dict() | {"vocab_size": vocab.size} | untied  # transformers 5 records every T5 as tied
     config.motion_token_offset = vocab.offset
-    return T5ForConditionalGeneration(t5_config), vocab
+    return build_model(config, text_encoder), vocab
 
 
 def from_pretrained(source: str, config: LMConfig):
@@ -149,8 +162,9 @@ def from_pretrained(source: str, config: LMConfig):
     return model, text_tokenizer, vocab
 
 
-def load_text_tokenizer(config: LMConfig, checkpoint_dir: Path):
-    """The text tokenizer of a saved model, motion tokens included; checks they sit where the model expects."""
+def load_text_tokenizer(config: LMConfig, checkpoint_dir: Path, text_encoder=None):
+    """The text tokenizer of a saved model, motion tokens included; checks they sit where the model expects.
+    `text_encoder`: the static encoder the checkpoint carries (ssm/text.load_inside), for a STATIC model."""
     if config.text_tokenizer == BYT5:
         text_tokenizer = byte_tokenizer()
         vocab = add_motion_tokens(text_tokenizer, config.codebook_size)
@@ -162,6 +176,13 @@ def load_text_tokenizer(config: LMConfig, checkpoint_dir: Path):
             raise MyoError(f"{checkpoint_dir}: no {TEXT_TOKENIZER_DIR}/ folder, which this model's text tokenizer is saved in")
         text_tokenizer = AutoTokenizer.from_pretrained(str(folder))
         vocab = motion_vocab(text_tokenizer, config.codebook_size)
+    elif config.text_tokenizer == STATIC:
+        from myocli.lm import static_text
+
+        if text_encoder is None:
+            raise MyoError(f"{checkpoint_dir}: this model reads its text through a static text encoder, and none was loaded")
+        text_tokenizer = static_text.text_tokenizer(text_encoder)
+        vocab = add_motion_tokens(text_tokenizer, config.codebook_size)
     else:
         raise MyoError(f"{checkpoint_dir}: unknown text_tokenizer {config.text_tokenizer!r} in config.json")
     if vocab.offset != config.motion_token_offset or vocab.size != config.t5.get("vocab_size"):
@@ -172,13 +193,21 @@ def load_text_tokenizer(config: LMConfig, checkpoint_dir: Path):
     return text_tokenizer, vocab
 
 
-def build_model(config: LMConfig):
-    """An empty T5 of a saved config, to load weights into."""
+def build_model(config: LMConfig, text_encoder=None):
+    """A T5 of a config (new weights, or to load saved ones into); a STATIC model needs its `text_encoder`."""
     from transformers import T5Config, T5ForConditionalGeneration
 
     model = T5ForConditionalGeneration(T5Config(**config.t5))
     if config.t5.get("tie_word_embeddings") is False:
         _untie_output_layer(model)
+    if config.text_tokenizer == STATIC:
+        from myocli.lm import static_text
+
+        if text_encoder is None:
+            raise MyoError("this model reads its text through a static text encoder; give it one")
+        if text_encoder.width != config.text_encoder_dim:
+            raise MyoError(f"the text encoder has {text_encoder.width}-d rows; the model was built for {config.text_encoder_dim}")
+        static_text.read_text_through(model, text_encoder)
     return model
 
 

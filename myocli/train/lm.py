@@ -1,11 +1,14 @@
 """Stages 2 and 3: pretrain the motion language model, then tune it on instructions, and register it.
 
-Pretraining (`myo lm pretrain`) starts a T5 from a size preset or from a pretrained model
-(`--base-model`) and trains it on text-to-motion, motion-to-text and prediction pairs made
-from a token file (`myo tokenizer encode`), with the first, plain instruction of each task.
+Pretraining (`myo lm pretrain`) starts a T5 from a size preset, reading text as bytes (ByT5's
+tokenizer) or through a static text encoder (`--text-encoder`, myocli/lm/static_text.py), or
+from a pretrained model (`--base-model`) with its own tokenizer. It trains it on text-to-motion,
+motion-to-text and prediction pairs made from a token file (`myo tokenizer encode`), with the
+first, plain instruction of each task.
 Instruction tuning (`myo lm instruct`) starts from a pretrained LM checkpoint and trains on
 all four tasks, each phrased through the many instructions of configs/lm/instructions.json,
-at the lower learning rate of the config's `instruct:` section.
+at the lower learning rate of the config's `instruct:` section; it keeps its parent's text side
+(and copies its static text encoder, if any, into the new checkpoint).
 
 Both read the token file's record of its tokenizer (registry label and weights sha256) and
 refuse tokens made by a tokenizer the registry does not have, or by another one than the
@@ -41,6 +44,7 @@ class LMRun:
     config: str | None = None  # preset or YAML; instruct defaults to the one its parent was pretrained with
     val_tokens: Path | None = None
     base_model: str | None = None  # pretrain: a pretrained T5 to start from
+    text_encoder: str | None = None  # pretrain: a static text encoder folder to read text through
     init: str | None = None  # instruct: the pretrained LM checkpoint to start from
     resume: bool = False
     debug: bool = False
@@ -80,7 +84,8 @@ def _settings(run: LMRun) -> dict:
         raise MyoError(f"{source}: {exc}") from exc
     if run.debug:
         options.for_debug()
-    return settings | {"model": model.to_dict(), "train": options.to_dict(), "config_source": source, "base_model": run.base_model}
+    return settings | {"model": model.to_dict(), "train": options.to_dict(), "config_source": source, "base_model": run.base_model,
+                       "text_encoder": run.text_encoder}  # fmt: skip
 
 
 def preflight(run: LMRun) -> None:
@@ -89,10 +94,18 @@ def preflight(run: LMRun) -> None:
     for option, path in (("--tokens", run.tokens), ("--val-tokens", run.val_tokens)):
         if path is not None and not Path(path).is_file():
             raise MyoError(f"{option} {path}: no such file; make one with `myo tokenizer encode`")
-    if run.stage == "instruct" and run.base_model:
-        raise MyoError("--base-model is for `myo lm pretrain`; instruction tuning starts from a pretrained LM checkpoint")
+    if run.stage == "instruct" and (run.base_model or run.text_encoder):
+        raise MyoError("--base-model and --text-encoder are for `myo lm pretrain`; instruction tuning keeps its parent's")
+    if run.text_encoder:
+        from myocli.text import static
+
+        if run.base_model:
+            raise MyoError("--text-encoder and --base-model: give one; a pretrained T5 reads text through its own tokenizer and embeddings")
+        if not static.is_static(Path(run.text_encoder)):
+            raise MyoError(f"--text-encoder {run.text_encoder}: not a static text encoder folder (encoder.json, tokenizer.json, "
+                           "embeddings.safetensors; python -m myocli.text.minilm makes one), which is what the language model reads")  # fmt: skip
     if run.resume:
-        runs.check_resume(KIND, run.name, run.train_overrides, {})
+        runs.check_resume(KIND, run.name, run.train_overrides, {"text_encoder": run.text_encoder} if run.text_encoder else {})
     else:
         _settings(run)
 
@@ -193,9 +206,11 @@ def train_lm(run: LMRun) -> dict | None:
 
 
 def _build(run: LMRun, settings: dict, origin: dict):
-    """The model to train, its text tokenizer, vocabulary and config, as the settings say."""
+    """The model to train, its text tokenizer, vocabulary, config and static text encoder (or None), as the settings say."""
+    from myocli.lm import static_text
     from myocli.lm.engine import load_lm
     from myocli.models import lm
+    from myocli.ssm import text as text_encoders
 
     if settings["stage"] == "instruct":
         parent = load_lm(settings["init"]["name"])
@@ -205,14 +220,15 @@ def _build(run: LMRun, settings: dict, origin: dict):
             raise MyoError(f"{run.tokens} was made with {origin['tokenizer']}, but {parent.ref.label} was trained on the codes of "
                            f"{parent.config.tokenizer}; encode the data with that tokenizer")  # fmt: skip
         parent.config.instruction_tuned = True
-        return parent.model.train(), parent.text_tokenizer, parent.vocab, parent.config
+        return parent.model.train(), parent.text_tokenizer, parent.vocab, parent.config, parent.text_encoder
     config = lm.LMConfig.from_dict(settings["model"] | origin)
+    text_encoder = text_encoders.attach(config, settings.get("text_encoder"))  # None without --text-encoder
     if settings["base_model"]:
         model, text_tokenizer, vocab = lm.from_pretrained(settings["base_model"], config)
     else:
-        text_tokenizer = lm.byte_tokenizer()
-        model, vocab = lm.new_model(config, text_tokenizer)
-    return model, text_tokenizer, vocab, config
+        text_tokenizer = static_text.text_tokenizer(text_encoder) if text_encoder else lm.byte_tokenizer()
+        model, vocab = lm.new_model(config, text_tokenizer, text_encoder)
+    return model, text_tokenizer, vocab, config, text_encoder
 
 
 def _train(run: LMRun, ref, settings: dict, tokens, val, origin: dict) -> dict | None:
@@ -220,13 +236,14 @@ def _train(run: LMRun, ref, settings: dict, tokens, val, origin: dict) -> dict |
     from accelerate.utils import set_seed
 
     from myocli.models import lm
+    from myocli.ssm import text as text_encoders
     from myocli.train.accelerator import make_accelerator
     from myocli.train.loop import fit
 
     accelerator = make_accelerator(settings["train"]["mixed_precision"], settings["train"]["grad_accum"], log_dir=ref.path / "logs")
     options = TrainOptions.from_dict(settings["train"])
     set_seed(options.seed)
-    model, text_tokenizer, vocab, config = _build(run, settings, origin)
+    model, text_tokenizer, vocab, config, text_encoder = _build(run, settings, origin)
     prompter = prompts.Prompter(text_tokenizer, vocab)
     templates = prompts.instructions() if settings["stage"] == "instruct" else {t: v[:1] for t, v in prompts.instructions().items()}
     first_codes = [t[:, 0] for t in tokens.tokens]  # a residual tokenizer's first codebook carries the coarse motion
@@ -284,13 +301,16 @@ def _train(run: LMRun, ref, settings: dict, tokens, val, origin: dict) -> dict |
             folder = ref.path / lm.TEXT_TOKENIZER_DIR
             text_tokenizer.save_pretrained(str(folder))
             extra = sorted(str(p.relative_to(ref.path)) for p in folder.rglob("*") if p.is_file())
+        extra += text_encoders.save_into(text_encoder, ref)  # nothing without a static text encoder
         parents = [{"name": origin["tokenizer"], "sha256": origin["tokenizer_sha256"]}]
         registry.save(
             ref,
             config.to_dict(),
             lm.tensors_to_save(unwrapped),
             extra_files=extra,
-            training=runs.training_record(settings, result, accelerator, run.debug) | {"stage": settings["stage"], "tasks": list(run.tasks)},
+            training=runs.training_record(settings, result, accelerator, run.debug)
+            | {"stage": settings["stage"], "tasks": list(run.tasks)}
+            | ({"text_encoder_source": settings["text_encoder"]} if settings.get("text_encoder") else {}),
             dataset=runs.fingerprints(settings, {"tokens": run.tokens, "val": run.val_tokens}),
             parents=parents + ([settings["init"]] if "init" in settings else []) + runs.parents(settings),
             metrics={"train": result.last_logs, "val": result.last_eval},
