@@ -4,12 +4,12 @@
     python benchmarks/mutation.py                    # every module below
     python benchmarks/mutation.py --module registry  # one of them
 
-For each module, mutmut (3.x) copies the tracked tree into a scratch folder, makes small changes to
+For each module, mutmut (3.x) works in a scratch copy of the committed tree (HEAD), makes small changes to
 the module's code one at a time (an operator swapped, a constant changed, a return value dropped...)
 and runs the tests that cover each changed function. A mutant is killed when some test fails;
 one that survives is a change no test notices. Prints, per module, the mutants killed, survived and
-not covered, the score (killed / all), and the names of the survivors (`mutmut show NAME` inside the
-scratch folder prints a survivor's diff). The figures are in benchmarks/RESULTS.md.
+not covered, the score (killed / all), and the names of the survivors; --json also keeps each
+survivor's diff. The figures are in benchmarks/RESULTS.md.
 """
 
 from __future__ import annotations
@@ -43,12 +43,9 @@ pytest_add_cli_args = ["-q", "-p", "no:cacheprovider"]
 
 
 def scratch_copy(folder: Path) -> None:
-    """The tracked files and new, not ignored ones (the working tree as git sees it) into folder."""
-    files = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard", "-z"], cwd=REPO,
-                           capture_output=True, check=True).stdout  # fmt: skip
-    subprocess.run(["tar", "--null", "-cf", "-", "-T", "-"], cwd=REPO, input=files, stdout=open(folder / "tree.tar", "wb"), check=True)
-    subprocess.run(["tar", "-xf", "tree.tar"], cwd=folder, check=True)
-    (folder / "tree.tar").unlink()
+    """The committed tree (HEAD: what the figures describe, whatever is being edited) into folder."""
+    archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=REPO, capture_output=True, check=True).stdout
+    subprocess.run(["tar", "-xf", "-"], cwd=folder, input=archive, check=True)
     # The tests find the shared mocap at ../shared/data beside the repository.
     (folder.parent / "shared").symlink_to(REPO.parent / "shared")
 
@@ -69,7 +66,10 @@ def run_module(name: str, children: int) -> dict:
         subprocess.run(["mutmut", "export-cicd-stats"], cwd=folder, env=env, capture_output=True, check=True)
         stats = json.loads((folder / "mutants" / "mutmut-cicd-stats.json").read_text())
         results = subprocess.run(["mutmut", "results"], cwd=folder, env=env, capture_output=True, text=True, check=True).stdout
-        survivors = [line.split(":")[0].strip() for line in results.splitlines() if line.strip().endswith(": survived")]
+        names = [line.split(":")[0].strip() for line in results.splitlines() if line.strip().endswith(": survived")]
+        # Each survivor's diff, kept: the scratch folder goes away with this function.
+        survivors = {name: subprocess.run(["mutmut", "show", name], cwd=folder, env=env, capture_output=True, text=True).stdout
+                     for name in names}  # fmt: skip
     total = stats["total"]
     return {"module": module, "tests": tests, "killed": stats["killed"], "survived": stats["survived"],
             "not_covered": stats.get("no_tests", 0), "timeout": stats.get("timeout", 0), "total": total,
