@@ -193,3 +193,8 @@ def test_labels_pieces_outside_the_clip_are_refused_by_file(shared_data, tmp_pat
     conv.cap.read_sidecar.cache_clear()
     with pytest.raises(MyoError, match=r"labels.csv: unreadable labels file \(start 5 s and end 2 s .*the end must come after"):
         conv.convert_file(walk, conv.ConvertOptions(labels=labels))
+    # A piece starting after the clip's end (backwards or not) is refused the same way.
+    labels.write_text(f"file,text,start,end,reverse\n{walk},a person gets up,40,,1\n")
+    conv.cap.read_sidecar.cache_clear()
+    with pytest.raises(MyoError, match=r"labels ask for 40 s to the end of clip .* which lasts 32\.79 s"):
+        conv.convert_file(walk, conv.ConvertOptions(labels=labels))

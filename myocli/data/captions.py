@@ -69,6 +69,8 @@ def read_sidecar(csv_path: Path) -> dict[Path, Labels]:
             if not reader.fieldnames or "file" not in reader.fieldnames:
                 raise MyoError(f"{csv_path}: a labels file needs a 'file' column (and a 'text' column for captions)")
             for row in reader:
+                if not row["file"]:  # names no clip: empty, or missing from a row shorter than the header
+                    continue
                 key = (folder / row["file"]).resolve()
                 labels = table.setdefault(key, Labels(license=row.get("license") or license_text, dataset=row.get("dataset") or folder.name))
                 text = " ".join((row.get("text") or "").split())
@@ -78,7 +80,9 @@ def read_sidecar(csv_path: Path) -> dict[Path, Labels]:
                 if row.get("skeleton"):
                     labels.skeleton = folder / row["skeleton"]
                 if row.get("fps"):
-                    labels.fps = float(row["fps"])
+                    labels.fps = float(row["fps"])  # a ValueError is reported with the file below
+                    if not 0 < labels.fps < float("inf"):  # also refuses NaN
+                        raise ValueError(f"fps {row['fps']!r} for {row['file']}: give frames per second > 0")
     except (OSError, UnicodeDecodeError, csv.Error, ValueError) as exc:
         raise MyoError(f"{csv_path}: unreadable labels file ({exc})") from exc
     return table

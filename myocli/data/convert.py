@@ -132,12 +132,12 @@ def cut_piece(clip: SourceClip, piece: cap.Piece, path: Path) -> SourceClip:
     duration = float(clip.times[-1] - clip.times[0])
     start = piece.start or 0.0
     end = duration if piece.end is None else piece.end
-    span = f"{start:g}-{end:g} s"
-    if end > duration + 1e-6:
+    span = f"{start:g}-{end:g} s" if piece.end is not None else f"{start:g} s to the end"
+    if end > duration + 1e-6 or start >= duration:
         raise MyoError(f"{path}: labels ask for {span} of clip {clip.name!r}, which lasts {duration:.2f} s; fix its start/end in labels.csv")
     keep = (clip.times - clip.times[0] >= start - 1e-6) & (clip.times - clip.times[0] <= end + 1e-6)
     positions, times = clip.positions[keep], clip.times[keep]
-    name = f"{clip.name}@{span.removesuffix(' s')}" if piece.start is not None or piece.end is not None else clip.name
+    name = f"{clip.name}@{start:g}-{'end' if piece.end is None else f'{end:g}'}" if piece.start is not None or piece.end is not None else clip.name
     if piece.reverse:
         positions, times, name = positions[::-1], times[-1] - times[::-1], f"{name}_reversed"
     return SourceClip(name, np.ascontiguousarray(positions), times, list(piece.captions), clip.group or clip.name, clip.source, clip.license)

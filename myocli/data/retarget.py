@@ -122,7 +122,11 @@ def _points_along(polyline: np.ndarray, fractions: np.ndarray) -> np.ndarray:
     Segment lengths are averaged over frames (mocap bones are rigid), so every frame uses the
     same segment and blend for a fraction: no per-frame loop.
     """
-    seg = np.linalg.norm(np.diff(polyline, axis=1), axis=-1).mean(axis=0)
+    lengths = np.linalg.norm(np.diff(polyline, axis=1), axis=-1)
+    # Average over the finite frames only: a NaN in one source frame would otherwise make every
+    # frame's spine NaN, and normalise would report it at frame 0 instead of where it is.
+    finite = np.isfinite(lengths).all(axis=1)
+    seg = (lengths[finite] if finite.any() else lengths).mean(axis=0)
     cumulative = np.concatenate([[0.0], np.cumsum(seg)])
     targets = fractions * cumulative[-1]
     index = np.clip(np.searchsorted(cumulative, targets, side="right") - 1, 0, len(seg) - 1)

@@ -32,6 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
+from myocli.data.converters.checks import LIMIT, describe, first_bad
 from myocli.data.retarget import JointMap, SourceClip, map_to_myo28
 from myocli.errors import MyoError
 from myocli.rotations import euler_to_matrix
@@ -39,6 +40,10 @@ from myocli.rotations import euler_to_matrix
 EXTENSIONS = (".amc",)
 SKELETON_EXTENSIONS = (".asf",)
 AMC_FPS = 120.0
+#: Frame rates read as mocap; a damaged `fps` (labels.csv, --source-fps) outside them would make
+#: the resampled clip millions of frames long, or none.
+FPS_RANGE = (1.0, 100_000.0)
+_ROOT_DOFS = {"tx", "ty", "tz", "rx", "ry", "rz"}
 
 _SIDES = {"hip": "{s}hipjoint", "knee": "{s}femur", "ankle": "{s}tibia", "foot": "{s}foot",
           "shoulder": "{s}clavicle", "elbow": "{s}humerus", "wrist": "{s}wrist", "hand": "{s}hand",
@@ -73,6 +78,14 @@ class Skeleton:
     root_axis: str
 
 
+def _numbers(words: list[str], count: int) -> np.ndarray:
+    """Exactly `count` usable numbers (a ValueError, reported with the line, when not)."""
+    values = np.array(words[:count], dtype=np.float64)
+    if len(values) != count or first_bad(values) is not None:
+        raise ValueError(f"expected {count} finite numbers within +-{LIMIT:g}")
+    return values
+
+
 def read_asf(path: Path) -> Skeleton:
     """Parse an ASF skeleton file."""
     if not path.is_file():
@@ -95,7 +108,9 @@ def read_asf(path: Path) -> Skeleton:
             key = words[0].lower()
             if section == "units":
                 if key == "length":
-                    length_unit = float(words[1])
+                    length_unit = _numbers(words[1:], 1)[0]
+                    if not 1e-6 <= length_unit <= 1e6:  # 0 divides by zero, 1e-300 overflows the metres
+                        raise ValueError("the length unit must lie between 1e-6 and 1e6 (CMU's is 0.45)")
                 elif key == "angle":
                     degrees = words[1].lower().startswith("deg")
             elif section == "root":
@@ -112,11 +127,11 @@ def read_asf(path: Path) -> Skeleton:
                 elif key == "name":
                     current.name = words[1]
                 elif key == "direction":
-                    current.direction = np.array(words[1:4], dtype=np.float64)
+                    current.direction = _numbers(words[1:], 3)
                 elif key == "length":
-                    current.length = float(words[1])
+                    current.length = _numbers(words[1:], 1)[0]
                 elif key == "axis":
-                    current.axis = np.array(words[1:4], dtype=np.float64)
+                    current.axis = _numbers(words[1:], 3)
                     if words[4].upper() != "XYZ":
                         raise MyoError(f"{path}: bone {current.name} uses axis order {words[4]}; only XYZ is supported")
                 elif key == "dof":
@@ -125,6 +140,8 @@ def read_asf(path: Path) -> Skeleton:
                 hierarchy.append((words[0], words[1:]))
     except (IndexError, ValueError, AttributeError) as exc:
         raise MyoError(f"{path}: malformed ASF skeleton near {line!r} ({exc})") from exc
+    if sorted(root_order) != sorted(_ROOT_DOFS):
+        raise MyoError(f"{path}: the root's order is {' '.join(root_order)!r}; it must list TX TY TZ RX RY RZ once each")
     parent_of = {child: parent for parent, children in hierarchy for child in children}
     ordered: dict[str, _Bone] = {}
     frontier = ["root"]
@@ -134,6 +151,8 @@ def read_asf(path: Path) -> Skeleton:
             if parent == name:
                 if child not in bones:
                     raise MyoError(f"{path}: the hierarchy names bone {child!r} that has no bonedata")
+                if child == "root" or child in ordered:  # a loop would walk forever
+                    raise MyoError(f"{path}: the hierarchy reaches bone {child!r} twice; it must be a tree under the root")
                 bones[child].parent = parent
                 ordered[child] = bones[child]
                 frontier.append(child)
@@ -186,6 +205,10 @@ def read_amc(path: Path, skeleton: Skeleton) -> dict[str, np.ndarray]:
             values[name] = np.array([w[1:] for w in words], dtype=np.float64)
         except ValueError as exc:
             raise MyoError(f"{path}: a {name} line holds something that is not a number ({exc})") from exc
+        bad = first_bad(values[name])
+        if bad is not None:  # named here, at its source frame: after mapping it may spread to every frame
+            frame = grid[bad[0], 0]
+            raise MyoError(f"{path}: frame {frame} has {describe(values[name][bad])} for bone {name}; the clip is damaged")
     values["__degrees__"] = np.array(degrees)
     return values
 
@@ -242,6 +265,8 @@ def forward_kinematics(skeleton: Skeleton, values: dict[str, np.ndarray]) -> dic
 
 
 def read(path: Path, skeleton_path: Path, fps: float = AMC_FPS) -> list[SourceClip]:
+    if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:  # also refuses NaN
+        raise MyoError(f"{path}: source frame rate {fps:g} is not a mocap rate ({FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} fps)")
     skeleton = read_asf(skeleton_path)
     points = forward_kinematics(skeleton, read_amc(path, skeleton))
     missing = [p for p in set(JOINT_MAP.joints.values()) | set(JOINT_MAP.spine) if p not in points]

@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from myocli import skeleton as sk
+from myocli.data.converters.checks import describe, first_bad
 from myocli.data.retarget import JointMap, SourceClip, leg_length, map_to_myo28
 from myocli.errors import MyoError
 from myocli.rotations import euler_to_matrix
@@ -83,6 +84,9 @@ TYPICAL_LEG_LENGTH = 0.8
 
 _AXES = {"xrotation": "x", "yrotation": "y", "zrotation": "z"}
 _POSITIONS = ("xposition", "yposition", "zposition")
+#: Longest frame time read as mocap (1 fps); a damaged header with more would make the resampled
+#: clip millions of frames long.
+MAX_FRAME_TIME = 1.0
 
 
 def _parse_hierarchy(path: Path, tokens: list[str]) -> list[_Joint]:
@@ -110,11 +114,22 @@ def _parse_hierarchy(path: Path, tokens: list[str]) -> list[_Joint]:
                 stack.pop()
                 i += 1
             elif word == "OFFSET":
-                joints[stack[-1]].offset = np.array(tokens[i + 1 : i + 4], dtype=np.float64)
+                joint = joints[stack[-1]]
+                joint.offset = np.array(tokens[i + 1 : i + 4], dtype=np.float64)
+                if joint.offset.shape != (3,) or first_bad(joint.offset) is not None:
+                    raise MyoError(f"{path}: joint {joint.name}'s OFFSET is {' '.join(tokens[i + 1 : i + 4])!r}, not three usable numbers")
                 i += 4
             elif word == "CHANNELS":
-                count = int(tokens[i + 1])
-                joints[stack[-1]].channels = [c.lower() for c in tokens[i + 2 : i + 2 + count]]
+                joint, count = joints[stack[-1]], int(tokens[i + 1])
+                joint.channels = [c.lower() for c in tokens[i + 2 : i + 2 + count]]
+                # A wrong count swallows the next keywords as channel names (or leaves channels
+                # to be read as keywords): refuse names that are not channels, and repeats.
+                unknown = [c for c in joint.channels if c not in _AXES and c not in _POSITIONS]
+                if count < 0 or unknown or len(set(joint.channels)) != len(joint.channels):
+                    raise MyoError(
+                        f"{path}: joint {joint.name} declares CHANNELS {' '.join(tokens[i + 1 : i + 2 + max(count, 0)])}; "
+                        "a BVH channel is one of X/Y/Z position or rotation, each at most once"
+                    )
                 i += 2 + count
             else:
                 raise MyoError(f"{path}: unexpected word {tokens[i]!r} in the BVH hierarchy")
@@ -148,9 +163,17 @@ def read_bvh(path: Path) -> tuple[list[_Joint], np.ndarray, float]:
             f"{path}: the header promises {frames} frames of {width} values but the file holds "
             f"{values.size} values ({values.size / max(width, 1):.1f} frames); the file is truncated or damaged"
         )
-    if frames < 1 or frame_time <= 0:
+    if frames < 1:
         raise MyoError(f"{path}: {frames} frames with frame time {frame_time}; nothing to convert")
-    return joints, values.reshape(frames, width), frame_time
+    if not 0 < frame_time <= MAX_FRAME_TIME:  # also refuses NaN
+        raise MyoError(f"{path}: 'Frame Time: {frame_time}' is not a mocap frame time (0 to {MAX_FRAME_TIME:g} s)")
+    values = values.reshape(frames, width)
+    bad = first_bad(values)
+    if bad is not None:  # named here, at its source frame: after mapping it may spread to every frame
+        frame, column = bad
+        joint, channel = [(j.name, c) for j in joints for c in j.channels][column]
+        raise MyoError(f"{path}: frame {frame} has {describe(values[bad])} in {joint}'s {channel} channel; the file is damaged")
+    return joints, values, frame_time
 
 
 def forward_kinematics(joints: list[_Joint], values: np.ndarray) -> np.ndarray:
@@ -180,7 +203,7 @@ def forward_kinematics(joints: list[_Joint], values: np.ndarray) -> np.ndarray:
 
 def _choose_rig(path: Path, names: set[str]) -> tuple[str, JointMap]:
     for rig, marker, joint_map in RIGS:
-        if marker in names and all(src in names for src in joint_map.joints.values()):
+        if marker in names and all(src in names for src in (*joint_map.joints.values(), *joint_map.spine)):
             return rig, joint_map
     raise MyoError(
         f"{path}: unknown BVH rig (joints: {', '.join(sorted(n for n in names if not n.endswith('_end')))}); "
@@ -210,7 +233,10 @@ def read(path: Path, scale: float | None = None) -> list[SourceClip]:
     joint_map = JointMap(joints=mapping, spine=joint_map.spine)
     if scale is None:  # hips, knees and ankles are mapped directly, so frame 0 in file units gives the leg
         first_frame = {name: points_all[:1, k] for k, name in enumerate(names)}
-        scale = guess_unit(leg_length(map_to_myo28(first_frame, joint_map)))
+        leg = leg_length(map_to_myo28(first_frame, joint_map))
+        if not leg > 1e-9:  # no length to compare with a leg's: the log in guess_unit would be -inf
+            raise MyoError(f"{path}: the legs have no length at frame 0, so their unit cannot be told; pass --scale")
+        scale = guess_unit(leg)
     points = {name: points_all[:, k] * scale for k, name in enumerate(names)}
     times = np.arange(len(values)) * frame_time
     return [

@@ -25,12 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from myocli import skeleton as sk
+from myocli.data.converters.checks import describe, first_bad
 from myocli.data.retarget import JointMap, SourceClip, map_to_myo28
 from myocli.errors import MyoError
 from myocli.rotations import axis_rotation, quaternion_to_matrix
 
 EXTENSIONS = (".txt", ".json")
 FRAME_SIZE = 44
+#: Frame durations read as motion (10 kHz to 1 fps; DeepMimic's clips use 1/120 to 1/16 s). A damaged
+#: duration outside them would make the resampled clip, or a looped cycle, millions of frames long.
+DURATION_RANGE = (1e-4, 1.0)
 
 # From myo28 axes (x left, y up, z forward) to the humanoid's rest axes (x forward, y up, z right).
 _MYO_TO_HUMANOID = np.array([[0.0, 0.0, 1.0], [0.0, 1.0, 0.0], [-1.0, 0.0, 0.0]])
@@ -84,7 +88,9 @@ def read_frames(path: Path) -> tuple[np.ndarray, bool]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
         frames = np.array(data["Frames"], dtype=np.float64)
-    except (json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+    # ValueError covers UnicodeDecodeError and JSONDecodeError; OverflowError is an integer beyond
+    # float64 (JSON allows them); RecursionError is brackets nested thousands deep.
+    except (KeyError, TypeError, ValueError, OverflowError, RecursionError) as exc:
         raise MyoError(f"{path}: not a DeepMimic clip (JSON with a 'Frames' list of equal-length rows): {exc}") from exc
     if frames.ndim != 2 or frames.shape[1] != FRAME_SIZE:
         width = frames.shape[1] if frames.ndim == 2 else "uneven"
@@ -92,6 +98,9 @@ def read_frames(path: Path) -> tuple[np.ndarray, bool]:
             f"{path}: frames hold {width} values, a humanoid3d clip has {FRAME_SIZE}; "
             "only DeepMimic humanoid3d clips are supported (not laikago or other characters)"
         )
+    bad = first_bad(frames)
+    if bad is not None:  # named here, at its source frame: after mapping it may spread to every frame
+        raise MyoError(f"{path}: frame {bad[0]} has {describe(frames[bad])} in column {bad[1]}; the clip is damaged")
     return frames, data.get("Loop") == "wrap"
 
 
@@ -147,9 +156,15 @@ def read(path: Path, loop_seconds: float = 0.0) -> list[SourceClip]:
         offset = _MYO_TO_HUMANOID @ sk.REST_OFFSETS[sk.JOINT_INDEX[myo_joint]]
         positions[point] = positions[body] + rotations[body] @ offset
     # Frame i starts at the sum of the durations before it (the last duration is often 0).
-    times = np.concatenate([[0.0], np.cumsum(frames[:-1, 0])])
-    if np.any(np.diff(times) <= 0):
-        raise MyoError(f"{path}: a frame has a duration of zero or less before the last frame; the clip's timing is damaged")
+    durations = frames[:-1, 0]
+    outside = np.flatnonzero((durations < DURATION_RANGE[0]) | (durations > DURATION_RANGE[1]))
+    if outside.size:
+        frame = int(outside[0])
+        raise MyoError(
+            f"{path}: frame {frame} lasts {durations[frame]:g} s (a frame before the last lasts "
+            f"{DURATION_RANGE[0]:g} to {DURATION_RANGE[1]:g} s); the clip's timing is damaged"
+        )
+    times = np.concatenate([[0.0], np.cumsum(durations)])
     mapped = map_to_myo28(positions, JOINT_MAP)
     if cyclic and loop_seconds > 0:
         mapped, times = repeat_cycle(mapped, times, rotations["root"], loop_seconds)

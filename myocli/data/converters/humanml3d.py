@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from myocli import skeleton as sk
+from myocli.data.converters.checks import LIMIT
 from myocli.data.retarget import JointMap, SourceClip, map_to_myo28
 from myocli.errors import MyoError
 
@@ -34,18 +35,27 @@ def text_file_for(path: Path) -> Path:
 
 def read_captions(path: Path) -> list[tuple[str, float, float]]:
     """(caption, start, end) per line of a HumanML3D text file; (0, 0) means the whole clip."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise MyoError(f"{path}: unreadable HumanML3D text file ({exc})") from exc
     entries = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+    for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         fields = line.strip().split("#")
         if len(fields) < 4:
             raise MyoError(f"{path}: line {number} is not `caption#tokens#start#end`")
+        if not fields[0].strip():
+            raise MyoError(f"{path}: line {number} has an empty caption")
         try:
             start, end = float(fields[2]), float(fields[3])
         except ValueError as exc:
             raise MyoError(f"{path}: line {number} has start/end {fields[2]!r}/{fields[3]!r}, not seconds") from exc
         start, end = (0.0 if np.isnan(start) else start), (0.0 if np.isnan(end) else end)
+        # Negative times would count from the clip's end; huge ones (1e308) overflow when rounded to frames.
+        if not (0.0 <= start <= LIMIT and 0.0 <= end <= LIMIT):
+            raise MyoError(f"{path}: line {number} has start/end {fields[2]!r}/{fields[3]!r}; give seconds >= 0 within the clip")
         entries.append((fields[0].strip(), start, end))
     return entries
 
