@@ -35,7 +35,13 @@ from myocli.errors import MyoError
 FORMAT = "myo-motion"
 FORMAT_VERSION = 1
 DEFAULT_FPS = 20.0
+#: Frame rates a dataset may declare; outside them (0, NaN, 1e-300...) every time stamp is wrong.
+FPS_RANGE = (1.0, 10_000.0)
 _STRING_FIELDS = ("names", "group", "source", "license")
+#: What h5py raises for a damaged file, depending on which structure the damage hits (a bad
+#: checksum, symbol table or filter: OSError, RuntimeError, KeyError; odd types: TypeError,
+#: ValueError, which includes UnicodeDecodeError; a damaged shape asking for terabytes: MemoryError).
+H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, MemoryError)
 
 
 @dataclass
@@ -88,9 +94,14 @@ def open_h5(path: Path):
         raise MyoError(f"{path}: no such file")
     try:
         handle = h5py.File(path, "r")
-    except OSError as exc:
+    except H5_ERRORS as exc:
         raise MyoError(f"{path}: not a readable HDF5 file ({exc}); is it damaged or still being written?") from exc
-    return handle, {k: (v.decode() if isinstance(v, bytes) else v) for k, v in handle.attrs.items()}
+    try:
+        attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in handle.attrs.items()}
+    except H5_ERRORS as exc:  # a damaged attribute table, or bytes that are not UTF-8
+        handle.close()
+        raise MyoError(f"{path}: unreadable file attributes ({exc}); is the file damaged?") from exc
+    return handle, attrs
 
 
 def read_strings(dataset) -> list[str]:
@@ -101,6 +112,37 @@ def read_strings(dataset) -> list[str]:
 
 def _label(index: int, names: list[str] | None) -> str:
     return f"sequence {index} ({names[index]!r})" if names else f"sequence {index}"
+
+
+def _attribute(path: Path, attrs: dict, key: str, default: float, kind: type) -> float:
+    """A numeric file attribute (or its default) as `kind`; anything else is a MyoError."""
+    value = attrs.get(key, default)
+    try:
+        if np.ndim(value) != 0:  # int() of a one-element array only warns, of a longer one fails
+            raise TypeError("not a single value")
+        return kind(value)
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise MyoError(f"{path}: attribute {key} is {value!r}, not a {kind.__name__} ({exc})") from exc
+
+
+def _dataset(path: Path, handle, name: str):
+    import h5py
+
+    item = handle[name]
+    if not isinstance(item, h5py.Dataset):
+        raise MyoError(f"{path}: '{name}' is a {type(item).__name__}, not a dataset")
+    return item
+
+
+def _strings(path: Path, handle, name: str, count: int) -> list[str]:
+    """A string dataset with one entry per motion."""
+    try:
+        values = read_strings(_dataset(path, handle, name))
+    except UnicodeDecodeError as exc:
+        raise MyoError(f"{path}: '{name}' holds text that is not UTF-8 ({exc})") from exc
+    if len(values) != count:
+        raise MyoError(f"{path}: {count} motions but {len(values)} entries in '{name}'; they must match")
+    return values
 
 
 def read_dataset(path: str | Path, check_values: bool = True) -> MotionDataset:
@@ -115,35 +157,17 @@ def read_dataset(path: str | Path, check_values: bool = True) -> MotionDataset:
         skeleton = str(attrs.get("skeleton", sk.NAME))
         if skeleton != sk.NAME:
             raise MyoError(f"{path}: skeleton is {skeleton!r}, not {sk.NAME}; convert it with `myo data convert`")
-        version = int(attrs.get("format_version", FORMAT_VERSION))
+        version = _attribute(path, attrs, "format_version", FORMAT_VERSION, int)
         if version > FORMAT_VERSION:
             raise MyoError(f"{path}: format_version {version} is newer than this myo reads ({FORMAT_VERSION}); upgrade myo")
-        for required in ("motion", "lengths", "text"):
-            if required not in handle:
-                raise MyoError(f"{path}: no '{required}' dataset; a myo28 file has motion, lengths and text")
-        motion_ds = handle["motion"]
-        if motion_ds.ndim != 3 or motion_ds.shape[-1] != sk.NUM_FEATURES:
-            shape = motion_ds.shape
-            features = shape[-1] if motion_ds.ndim else "no"
-            raise MyoError(
-                f"{path}: 'motion' is shaped {shape} with {features} features per frame; "
-                f"myo28 needs (N, T_max, {sk.NUM_FEATURES}) ({sk.NUM_JOINTS} joints x 3). "
-                "Re-convert the source with `myo data convert`"
-            )
-        if motion_ds.dtype.kind != "f":
-            raise MyoError(f"{path}: 'motion' has dtype {motion_ds.dtype}; it must be floating point (float32)")
-        lengths_ds = handle["lengths"]
-        if lengths_ds.dtype.kind not in "iu":
-            raise MyoError(f"{path}: 'lengths' has dtype {lengths_ds.dtype}; it must be integer (int32)")
-        count, t_max, _ = motion_ds.shape
-        lengths = np.asarray(lengths_ds[()]).reshape(-1)
-        texts = read_strings(handle["text"])
-        if len(lengths) != count or len(texts) != count:
-            raise MyoError(f"{path}: {count} motions but {len(lengths)} lengths and {len(texts)} texts; they must match")
-        extra = {name: read_strings(handle[name]) for name in _STRING_FIELDS if name in handle}
-        captions = read_strings(handle["captions"]) if "captions" in handle else texts
-        names = extra.get("names")
-        motion = motion_ds[()].astype(np.float32, copy=False)
+        fps = _attribute(path, attrs, "fps", DEFAULT_FPS, float)
+        if not FPS_RANGE[0] <= fps <= FPS_RANGE[1]:  # also refuses NaN
+            raise MyoError(f"{path}: attribute fps is {fps:g}; a motion dataset has {FPS_RANGE[0]:g} to {FPS_RANGE[1]:g} fps")
+        try:
+            count, t_max, lengths, texts, captions, extra, motion = _read_arrays(path, handle)
+        except H5_ERRORS as exc:  # the layout is right but the damage is deeper (a bad chunk, checksum, link)
+            raise MyoError(f"{path}: damaged HDF5 file ({type(exc).__name__}: {exc}); re-convert or copy it again") from exc
+    names = extra.get("names")
 
     sequences = []
     for i in range(count):
@@ -167,14 +191,44 @@ def read_dataset(path: str | Path, check_values: bool = True) -> MotionDataset:
                 **{key: extra[key][i] for key in ("group", "source", "license") if key in extra},
             )
         )
-    fps = float(attrs.get("fps", DEFAULT_FPS))
     return MotionDataset(sequences=sequences, fps=fps, format_version=version, attrs=attrs)
+
+
+def _read_arrays(path: Path, handle) -> tuple:
+    """The checked layout of an open dataset file: count, T_max, lengths, texts, captions, the
+    optional string fields, and the motion array (float32)."""
+    for required in ("motion", "lengths", "text"):
+        if required not in handle:
+            raise MyoError(f"{path}: no '{required}' dataset; a myo28 file has motion, lengths and text")
+    motion_ds = _dataset(path, handle, "motion")
+    if motion_ds.ndim != 3 or motion_ds.shape[-1] != sk.NUM_FEATURES:
+        shape = motion_ds.shape
+        features = shape[-1] if motion_ds.ndim else "no"
+        raise MyoError(
+            f"{path}: 'motion' is shaped {shape} with {features} features per frame; "
+            f"myo28 needs (N, T_max, {sk.NUM_FEATURES}) ({sk.NUM_JOINTS} joints x 3). "
+            "Re-convert the source with `myo data convert`"
+        )
+    if motion_ds.dtype.kind != "f":
+        raise MyoError(f"{path}: 'motion' has dtype {motion_ds.dtype}; it must be floating point (float32)")
+    lengths_ds = _dataset(path, handle, "lengths")
+    if lengths_ds.dtype.kind not in "iu":
+        raise MyoError(f"{path}: 'lengths' has dtype {lengths_ds.dtype}; it must be integer (int32)")
+    count, t_max, _ = motion_ds.shape
+    lengths = np.asarray(lengths_ds[()]).reshape(-1)
+    if len(lengths) != count:
+        raise MyoError(f"{path}: {count} motions but {len(lengths)} lengths; they must match")
+    texts = _strings(path, handle, "text", count)
+    extra = {name: _strings(path, handle, name, count) for name in _STRING_FIELDS if name in handle}
+    captions = _strings(path, handle, "captions", count) if "captions" in handle else texts
+    # Values beyond float32 (a float64 file) become Inf here, which the value check reports.
+    with np.errstate(over="ignore", invalid="ignore"):
+        motion = motion_ds[()].astype(np.float32, copy=False)
+    return count, t_max, lengths, texts, captions, extra, motion
 
 
 def write_dataset(path: str | Path, sequences: list[Sequence], fps: float = DEFAULT_FPS, attrs: dict | None = None) -> None:
     """Write sequences atomically: a temporary file beside `path`, renamed over it when complete."""
-    import h5py
-
     if not sequences:
         raise MyoError(f"{path}: nothing to write (no sequences)")
     path = Path(path)
@@ -183,36 +237,52 @@ def write_dataset(path: str | Path, sequences: list[Sequence], fps: float = DEFA
             raise MyoError(f"{path}: sequence {i} ({seq.name!r}) is shaped {np.shape(seq.motion)}, not (T, 28, 3)")
         if not any(c.strip() for c in seq.captions):
             raise MyoError(f"{path}: sequence {i} ({seq.name!r}) has no caption")
+    with atomic_path(path) as tmp_path:  # made first: a folder that takes no file fails before the work
+        tmp_path.write_bytes(_file_image(sequences, fps, attrs))
+
+
+def _file_image(sequences: list[Sequence], fps: float, attrs: dict | None) -> memoryview:
+    """The whole dataset file, built in memory.
+
+    Built in memory so that a full disk or a read-only folder is an ordinary OSError of one
+    plain write (which atomic_path reports by the output's name): HDF5 writing to a disk that
+    refuses fails deep inside its driver, and can crash the process at exit. The file is
+    smaller than the motions it holds, which are in memory already."""
+    import io
+
+    import h5py
+
     t_max = max(len(s) for s in sequences)
     string = h5py.string_dtype("utf-8")
-    with atomic_path(path) as tmp_path:
-        with h5py.File(tmp_path, "w") as handle:
-            motion = handle.create_dataset(
-                "motion", shape=(len(sequences), t_max, sk.NUM_FEATURES), dtype=np.float32,
-                chunks=(1, t_max, sk.NUM_FEATURES), compression="gzip", compression_opts=1,
-            )  # fmt: skip
-            for i, seq in enumerate(sequences):
-                motion[i, : len(seq)] = np.asarray(seq.motion, dtype=np.float32).reshape(len(seq), -1)
-            handle["lengths"] = np.array([len(s) for s in sequences], dtype=np.int32)
-            handle.create_dataset("text", data=[s.captions[0] for s in sequences], dtype=string)
-            handle.create_dataset("captions", data=["\n".join(s.captions) for s in sequences], dtype=string)
-            for name, values in (
-                ("names", [s.name for s in sequences]),
-                ("group", [s.group or s.name for s in sequences]),
-                ("source", [s.source for s in sequences]),
-                ("license", [s.license for s in sequences]),
-            ):
-                handle.create_dataset(name, data=values, dtype=string)
-            handle.attrs.update(
-                {
-                    "format": FORMAT,
-                    "format_version": FORMAT_VERSION,
-                    "skeleton": sk.NAME,
-                    "joint_names": json.dumps(sk.JOINT_NAMES),
-                    "fps": float(fps),
-                    "units": "m",
-                    "up_axis": "y",
-                    "myo_version": __version__,
-                    **(attrs or {}),
-                }
-            )
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as handle:
+        motion = handle.create_dataset(
+            "motion", shape=(len(sequences), t_max, sk.NUM_FEATURES), dtype=np.float32,
+            chunks=(1, t_max, sk.NUM_FEATURES), compression="gzip", compression_opts=1,
+        )  # fmt: skip
+        for i, seq in enumerate(sequences):
+            motion[i, : len(seq)] = np.asarray(seq.motion, dtype=np.float32).reshape(len(seq), -1)
+        handle["lengths"] = np.array([len(s) for s in sequences], dtype=np.int32)
+        handle.create_dataset("text", data=[s.captions[0] for s in sequences], dtype=string)
+        handle.create_dataset("captions", data=["\n".join(s.captions) for s in sequences], dtype=string)
+        for name, values in (
+            ("names", [s.name for s in sequences]),
+            ("group", [s.group or s.name for s in sequences]),
+            ("source", [s.source for s in sequences]),
+            ("license", [s.license for s in sequences]),
+        ):
+            handle.create_dataset(name, data=values, dtype=string)
+        handle.attrs.update(
+            {
+                "format": FORMAT,
+                "format_version": FORMAT_VERSION,
+                "skeleton": sk.NAME,
+                "joint_names": json.dumps(sk.JOINT_NAMES),
+                "fps": float(fps),
+                "units": "m",
+                "up_axis": "y",
+                "myo_version": __version__,
+                **(attrs or {}),
+            }
+        )
+    return buffer.getbuffer()  # the file as closed: complete
