@@ -348,8 +348,6 @@ def test_ctrl_c_outside_training_exits_130_without_a_traceback(home):
     assert "Traceback" not in interrupted.stderr and "KeyboardInterrupt" not in interrupted.stderr
 
 
-@pytest.mark.xfail(strict=True, reason="bug: Typer turns a KeyboardInterrupt into a silent Exit(130) inside app(), "
-                   "so main()'s `except KeyboardInterrupt` ('Error: interrupted') is never reached")  # fmt: skip
 def test_ctrl_c_outside_training_says_interrupted(home):
     """cli.main promises one `Error: interrupted` line for a Ctrl-C outside training."""
     assert _myo_with_a_bug("KeyboardInterrupt", "ckpt", "list", env=home).stderr == "Error: interrupted\n"

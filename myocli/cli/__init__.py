@@ -2,8 +2,9 @@
 
 Errors follow one convention (docs/design.md, "Command-line conventions"): a MyoError becomes a single `Error: ...`
 line on stderr and exit code 1; usage errors exit 2 (Click's own); the traceback is shown
-only with MYO_DEBUG=1. Heavy libraries are imported inside the commands, so `myo --help`
-stays fast.
+only with MYO_DEBUG=1. Ctrl-C (SIGINT) and SIGTERM end any command with one `Error: interrupted
+by SIG...` line and exit code 130 or 143, leaving no half-written file. Heavy libraries are
+imported inside the commands, so `myo --help` stays fast.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import sys
 import typer
 
 from myocli import __version__
+from myocli.atomic import received_signal, stop_on_signals
 from myocli.cli.ckpt import app as ckpt_app
 from myocli.cli.data import app as data_app
 from myocli.cli.export import export
@@ -61,28 +63,57 @@ def _root(
     """Text-driven human motion on the anatomical myo28 skeleton."""
 
 
-def _terminate(signal_number, _frame) -> None:
-    # SIGTERM unwinds like an exception, so atomic writes remove their temporary files.
-    # (Training installs its own handler, which saves its state first.)
-    raise SystemExit(128 + signal_number)
-
-
 def main() -> None:
     debug = os.environ.get("MYO_DEBUG") == "1"
-    signal.signal(signal.SIGTERM, _terminate)
+    # Ctrl-C (SIGINT) and `kill` (SIGTERM) both unwind as KeyboardInterrupt, so atomic writes remove
+    # their temporary files; training installs its own handlers for its loop, which save the state first.
+    stop_on_signals()
     try:
         app(prog_name="myo")
-    except MyoError as exc:
+    except BaseException as exc:
+        _stop_interrupted(exc, debug)
+        _fail(exc, debug)
+
+
+def _stop_interrupted(exc: BaseException, debug: bool) -> None:
+    """Exit 128 + signal (130 for a KeyboardInterrupt raised otherwise) with one line, however the
+    interrupt ended the command: Typer turns a KeyboardInterrupt into a silent Exit(130), an error it
+    caused may be reported as something else, and one Python had to swallow may not surface at all."""
+    number = received_signal()
+    if number is None and not _caused_by_interrupt(exc):
+        return
+    if debug and not isinstance(exc, SystemExit):
+        raise exc
+    _say(f"interrupted by {signal.Signals(number).name}" if number else "interrupted")
+    sys.exit(128 + (number or signal.SIGINT))
+
+
+def _caused_by_interrupt(exc: BaseException | None) -> bool:
+    """Whether `exc` is a KeyboardInterrupt or was raised while handling one (Typer's Exit(130))."""
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KeyboardInterrupt):
+            return True
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def _fail(exc: BaseException, debug: bool) -> None:
+    """A MyoError is one line and exit 1 (or its own code); any other exception is a bug, said in one line."""
+    if isinstance(exc, MyoError):
         if debug:
-            raise
-        if os.environ.get("RANK", "0") == "0":  # in a multi-process run, rank 0 speaks for all
-            sys.stderr.write(f"Error: {exc}\n")
+            raise exc
+        _say(str(exc))
         sys.exit(getattr(exc, "exit_code", 1))  # 1, or 128 + signal for an interrupted training
-    except KeyboardInterrupt:
-        sys.stderr.write("Error: interrupted\n")
-        sys.exit(130)
-    except Exception as exc:  # a bug: say so in one line, keep the traceback for MYO_DEBUG=1
+    if isinstance(exc, Exception):
         if debug:
-            raise
-        sys.stderr.write(f"Error: unexpected {type(exc).__name__}: {exc} (rerun with MYO_DEBUG=1 for the traceback)\n")
+            raise exc
+        _say(f"unexpected {type(exc).__name__}: {exc} (rerun with MYO_DEBUG=1 for the traceback)")
         sys.exit(1)
+    raise exc  # SystemExit: the command's own exit code
+
+
+def _say(message: str) -> None:
+    if os.environ.get("RANK", "0") == "0":  # in a multi-process run, rank 0 speaks for all
+        sys.stderr.write(f"Error: {message}\n")

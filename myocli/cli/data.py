@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from myocli.cli.outputs import check_free, check_not_inputs, check_suffix
+from myocli.cli.outputs import all_or_none, check_free, check_not_inputs, check_suffix
 from myocli.errors import MyoError
 
 app = typer.Typer(
@@ -50,6 +50,7 @@ def convert(
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from myocli.atomic import raise_if_interrupted
     from myocli.data import convert as conv
     from myocli.data.converters.myo28 import H5_EXTENSIONS
 
@@ -73,12 +74,18 @@ def convert(
         TimeRemainingColumn(), console=console, transient=True, disable=not console.is_terminal,
     ) as progress:  # fmt: skip
         task = progress.add_task("", total=len(paths))
-        report = conv.convert(paths, options, on_file=lambda p: progress.update(task, advance=1, description=p.name))
+
+        def on_file(path: Path) -> None:
+            progress.update(task, advance=1, description=path.name)
+            raise_if_interrupted()  # a Ctrl-C that Python had to swallow stops the command here, not at the end
+
+        report = conv.convert(paths, options, on_file=on_file)
     for _path, reason in report.failures:
         console.print(f"[yellow]Skipped[/] {reason}", highlight=False, soft_wrap=True)
     if not report.sequences:
         raise MyoError(f"none of the {len(paths)} file(s) converted; nothing was written (reasons above)")
-    written = conv.write_outputs(output, report.sequences, fps, fractions, seed)
+    with all_or_none(targets):  # with --split, never some of the three files
+        written = conv.write_outputs(output, report.sequences, fps, fractions, seed)
     summary = {
         "outputs": {name: str(path) for name, path in written.items()},
         "files": report.files,

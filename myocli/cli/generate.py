@@ -287,18 +287,18 @@ def _report(results: list[dict], task: Task, mp4: bool, as_json: bool) -> None:
 
 def _write_all(stem: Path, records: list[dict], motions: list, fps: float, mp4: bool, caption: str, simulated: list | None = None) -> None:
     """Every sample's files, or (on any failure, Ctrl-C included) none of this command's."""
-    written: list[Path] = []
-    try:
+    from myocli.cli.outputs import all_or_none
+
+    physical = simulated is not None
+    every = [path for record in records for path in _sample_paths(stem, record["sample"], mp4, physical).values()]
+    with all_or_none(every):
         for i, (record, positions) in enumerate(zip(records, motions, strict=True)):
             physics = simulated[i] if simulated is not None else None
-            record |= _write(stem, record["sample"], positions, record, fps, mp4, caption, written, physics)
-    except BaseException:
-        for path in written:
-            path.unlink(missing_ok=True)
-        raise
+            record |= _write(stem, record["sample"], positions, record, fps, mp4, caption, physics)
 
 
-def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bool, caption: str, written: list[Path], physics=None) -> dict:
+def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bool, caption: str, physics=None) -> dict:
+    """One sample's files: the videos first (the step most likely to fail), the JSON last."""
     from myocli.atomic import atomic_path
     from myocli.cli.outputs import save_motion
 
@@ -307,18 +307,14 @@ def _write(stem: Path, sample: int, positions, record: dict, fps: float, mp4: bo
         from myocli.render.api import render_motion
 
         render_motion(positions, paths["mp4"], fps=fps, captions=[caption])
-        written.append(paths["mp4"])
         if physics is not None:
             render_motion(physics, paths["physics_mp4"], fps=fps, captions=[f"{caption} (simulated)"])
-            written.append(paths["physics_mp4"])
     for key, motion in (("npy", positions), ("physics_npy", physics)):
         if motion is not None:
             save_motion(paths[key], motion)
-            written.append(paths[key])
     names = {kind: str(path) for kind, path in paths.items()}
     with atomic_path(paths["json"]) as tmp:
         tmp.write_text(json.dumps(record | names, indent=2) + "\n")
-    written.append(paths["json"])
     return names
 
 

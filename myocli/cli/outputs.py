@@ -9,7 +9,8 @@ from __future__ import annotations
 import hashlib
 import re
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from myocli.errors import MyoError
@@ -31,13 +32,36 @@ def check_outputs(outputs: list[Path], overwrite: bool, inputs: Iterable[Path] =
 
 
 def check_free(paths: list[Path], overwrite: bool, option: str = "-o") -> None:
-    """Refuse outputs that are folders, or that exist without --overwrite (naming `option`)."""
+    """Refuse outputs that are folders, that exist without --overwrite (naming `option`), or whose
+    folder cannot take a file."""
     for path in paths:
         if path.is_dir():
             raise MyoError(f"{path} is a folder; give a file name to {option}")
     existing = [str(p) for p in paths if p.exists()]
     if existing and not overwrite:
         raise MyoError(f"{', '.join(existing)} already exists; pass --overwrite to replace it, or choose another {option}")
+    for path in paths:
+        check_writable(path)
+
+
+def check_writable(path: Path) -> None:
+    """Refuse, before any work, an output that cannot be written: under a file instead of a folder,
+    on a read-only file system, or in a folder without write permission. (A full disk shows only
+    when writing, as does a folder that refuses even root: atomic_path reports those the same way.)"""
+    import os
+
+    from myocli.atomic import file_in_the_way
+
+    in_the_way = file_in_the_way(path)
+    if in_the_way is not None:
+        raise MyoError(f"cannot write {path}: {in_the_way} is not a folder")
+    folder = Path(os.path.abspath(path)).parent
+    while not folder.exists():  # made when writing: what matters is the folder it will be made in
+        folder = folder.parent
+    if hasattr(os, "statvfs") and os.statvfs(folder).f_flag & os.ST_RDONLY:
+        raise MyoError(f"cannot write {path}: {folder} is on a read-only file system")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise MyoError(f"cannot write {path}: permission denied in {folder}")
 
 
 def check_not_inputs(outputs: Iterable[Path], inputs: Iterable[Path], option: str = "-o") -> None:
@@ -119,12 +143,42 @@ def _short_hash(text: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:8]
 
 
+@contextmanager
+def all_or_none(paths: Iterable[Path]) -> Iterator[None]:
+    """Write several outputs as one: when the block fails (Ctrl-C included), each of `paths` that
+    it wrote is removed again, so no incomplete set is left behind; paths it had not reached keep
+    what they held. A path counts as written when it holds another file than before (atomic_path
+    renames a new file into place)."""
+    from myocli.atomic import signals_held
+
+    before = {Path(path): _file_id(Path(path)) for path in paths}
+    try:
+        yield
+    except BaseException:
+        with signals_held():  # a second Ctrl-C must not stop the clean-up half-way
+            for path, old in before.items():
+                if _file_id(path) not in (None, old):
+                    path.unlink(missing_ok=True)
+        raise
+
+
+def _file_id(path: Path) -> tuple[int, int] | None:
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    return stat.st_dev, stat.st_ino
+
+
 def save_motion(path: Path, positions) -> None:
     """A motion (T, 28, 3) as float32 metres in a .npy, written atomically."""
+    import io
+
     import numpy as np
 
     from myocli.atomic import atomic_path
 
+    buffer = io.BytesIO()  # then one plain write: numpy's own write reports a full disk without its errno
+    np.save(buffer, np.asarray(positions, dtype=np.float32))
     with atomic_path(path) as tmp:
-        with open(tmp, "wb") as handle:
-            np.save(handle, np.asarray(positions, dtype=np.float32))
+        tmp.write_bytes(buffer.getbuffer())

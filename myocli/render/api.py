@@ -6,7 +6,11 @@ side, each with its own camera and label (say ground truth next to generated).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import errno
+import os
+import signal
+from collections.abc import Callable, Iterable, Sequence
+from contextlib import closing, suppress
 from pathlib import Path
 
 import numpy as np
@@ -177,22 +181,105 @@ def render_motion(
     import imageio.v2 as imageio
 
     with atomic_path(output) as tmp:
+        # Images are encoded in memory and written in one plain write: a refused write is then one
+        # OSError (atomic_path names the output), not a Pillow writer failing again as it is collected.
         if kind == ".png":
             picks = np.linspace(0, total - 1, min(SHEET_FRAMES, total)).round().astype(int)
             frames = list(render_frames(motions, frame_indices=picks, **options))
             columns = max(1, (len(frames) + 1) // 2)  # two rows (one for a single frame), white padding
             frames += [np.full_like(frames[0], 255)] * (-len(frames) % columns)
             rows = [np.concatenate(frames[i : i + columns], axis=1) for i in range(0, len(frames), columns)]
-            imageio.imwrite(tmp, np.concatenate(rows, axis=0), format="PNG")
+            tmp.write_bytes(imageio.imwrite("<bytes>", np.concatenate(rows, axis=0), format="PNG"))
         elif kind == ".gif":
             frames = list(render_frames(motions, **options))
-            imageio.mimwrite(tmp, frames, format="GIF", duration=1000.0 / fps, loop=0)
+            tmp.write_bytes(imageio.mimwrite("<bytes>", frames, format="GIF", duration=1000.0 / fps, loop=0))
         else:
-            writer = imageio.get_writer(tmp, format="FFMPEG", mode="I", fps=fps, codec="libx264", quality=7,
-                                        pixelformat="yuv420p", macro_block_size=1)  # fmt: skip
-            try:
-                for frame in render_frames(motions, **options):
-                    writer.append_data(frame)
-            finally:
-                writer.close()
+            with closing(render_frames(motions, **options)) as frames:  # the renderer closes even if ffmpeg stops early
+                encode_mp4(frames, tmp, fps, (width * len(motions), height), output)
     return output
+
+
+# H.264 at constant quality 15 (imageio's quality 7, which the videos were first made with).
+MP4_OPTIONS = ["-an", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-crf", "15", "-f", "mp4"]
+
+
+def encode_mp4(frames: Iterable[np.ndarray], tmp: Path, fps: float, size: tuple[int, int], output: Path) -> None:
+    """Pipe RGB frames (H, W, 3) uint8 of `size` (W, H) into ffmpeg, writing an MP4 to `tmp`.
+
+    ffmpeg is run here rather than through imageio's writer, which never looks at ffmpeg's exit
+    status (a full disk gave a cut-off video and "Wrote ...") and lets ffmpeg print on the terminal.
+    A failed encoder is a MyoError that names `output` (the real path, not `tmp`) and ffmpeg's reason.
+    """
+    import subprocess
+    import tempfile
+    from fractions import Fraction
+
+    command = [_ffmpeg(output), "-hide_banner", "-nostats", "-v", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
+               "-s", f"{size[0]}x{size[1]}", "-r", str(Fraction(fps).limit_denominator()), "-i", "-", *MP4_OPTIONS, str(tmp)]  # fmt: skip
+    with tempfile.TemporaryFile() as log:  # a file, not a pipe: a chatty ffmpeg never blocks on it
+        try:
+            # A session of its own: Ctrl-C in a terminal reaches only myo, which stops ffmpeg itself.
+            process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=log,
+                                       bufsize=0, start_new_session=True)  # fmt: skip
+        except OSError as exc:
+            raise MyoError(f"cannot write {output}: the video encoder {command[0]} does not start ({exc.strerror or exc})") from exc
+        try:
+            complete = _feed(process, frames)
+            status = process.wait()
+        except BaseException:  # Ctrl-C, or a renderer that failed: no encoder is left running (nor half a video)
+            process.kill()
+            process.wait()
+            raise
+        log.seek(0)
+        said = log.read().decode("utf-8", "replace").replace(str(tmp), str(output))
+    _check_encoded(tmp, output, status, complete, said)
+
+
+def _ffmpeg(output: Path) -> str:
+    """The ffmpeg program: IMAGEIO_FFMPEG_EXE, else the one imageio-ffmpeg ships, else one on PATH."""
+    from imageio_ffmpeg import get_ffmpeg_exe
+
+    try:
+        return get_ffmpeg_exe()
+    except RuntimeError as exc:
+        raise MyoError(f"cannot write {output}: no video encoder (ffmpeg) found ({exc}); pip install imageio-ffmpeg") from exc
+
+
+def _feed(process, frames: Iterable[np.ndarray]) -> bool:
+    """Write every frame to ffmpeg's input; False when ffmpeg stopped reading first (it has failed)."""
+    try:
+        for frame in frames:
+            data = memoryview(np.ascontiguousarray(frame, dtype=np.uint8)).cast("B")
+            while data:  # unbuffered, so nothing is left to flush into a dead pipe at exit
+                data = data[process.stdin.write(data) :]
+    except BrokenPipeError:
+        return False
+    finally:
+        with suppress(OSError):
+            process.stdin.close()
+    return True
+
+
+def _check_encoded(tmp: Path, output: Path, status: int, complete: bool, said: str) -> None:
+    """A MyoError unless ffmpeg took every frame, exited with 0, and left what starts like an MP4."""
+    if status != 0 or not complete:
+        if status < 0:  # killed; SIGXFSZ: the video outgrew the file-size limit (`ulimit -f`)
+            reason = os.strerror(errno.EFBIG) if -status == signal.SIGXFSZ else _last_line(said)
+            how = f"was stopped by {signal.Signals(-status).name}"
+        else:
+            reason, how = _last_line(said), f"failed (exit status {status})"
+        raise MyoError(f"cannot write {output}: the video encoder (ffmpeg) {how}: {reason}")
+    with open(tmp, "rb") as video:
+        head = video.read(8)
+    if head[4:8] != b"ftyp":  # every MP4 starts with its file-type box
+        raise MyoError(f"cannot write {output}: the video encoder (ffmpeg) reported success but wrote no MP4 video")
+
+
+def _last_line(text: str) -> str:
+    """ffmpeg's last message, without its `[component @ 0x...]` prefix: the reason it stopped."""
+    import re
+
+    lines = [re.sub(r"^(\[[^]]*\]\s*)+", "", line).strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    return lines[-1][:300] if lines else "it gave no reason"
+
