@@ -6,6 +6,8 @@
         manifest.json        written last: sha256 of each file, myo version, git commit,
                              training options, dataset fingerprint, parents, metrics
         training_state/      Accelerate save_state, while training (and with --keep-state)
+        run_status.json      while unfinished: the process training it (pid, host) and how its run
+                             ended (interrupted, failed); removed once the manifest is written
         logs/                TensorBoard events
 
 A name such as `tokenizer/myo-mini` means its newest complete version (one with a
@@ -16,7 +18,14 @@ Built-in models: the package carries a read-only second registry (myocli/builtin
 the same layout). A name is looked up in the user's registry first and then there, so a user
 checkpoint of the same kind/name would shadow a built-in one; training refuses the names of
 built-in models, so that only happens to a folder copied in by hand. Nothing is ever written
-into the built-in registry.
+into the built-in registry, nor removed from it.
+
+An unfinished version (no manifest) is listed by what became of its run: `training` while its
+process runs or after it stopped on a signal with its state saved (`--resume` goes on), `failed`
+when it stopped on an error, `stale` when its process is gone without a word (killed, out of
+memory, the machine restarted), `incomplete` when nothing says more (a version from an older myo
+without a training state). Versions written by an older myo have no run_status.json: they are
+read as before.
 """
 
 from __future__ import annotations
@@ -26,6 +35,8 @@ import hashlib
 import json
 import os
 import re
+import shutil
+import socket
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,6 +51,7 @@ MANIFEST = "manifest.json"
 CONFIG = "config.json"
 WEIGHTS = "model.safetensors"
 STATE = "training_state"
+RUN_STATUS = "run_status.json"
 FORMAT = "myo-checkpoint"
 FORMAT_VERSION = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -97,13 +109,127 @@ def new_version(kind: str, name: str) -> CheckpointRef:
     return CheckpointRef(kind, name, version, path)
 
 
+def saved_state(path: Path) -> Path | None:
+    """A version's training state folder, if it holds one. A process killed while saving, between
+    the two renames of the swap, leaves the previous state whole as training_state.old, which
+    resuming puts back (loop.recover_swap): that counts too."""
+    for folder in (path / STATE, path / f"{STATE}.old"):
+        if folder.is_dir():
+            return folder
+    return None
+
+
 def resumable(kind: str, name: str) -> CheckpointRef | None:
     """The newest version of kind/name that holds a training state, if any."""
     for version in reversed(_versions(kind, name)):
         path = version_dir(kind, name, version)
-        if (path / STATE).is_dir():
+        if saved_state(path):
             return CheckpointRef(kind, name, version, path)
     return None
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _proc_stat(pid: int) -> tuple[str, str] | None:
+    """(state letter, start time in clock ticks after boot) of a process, from Linux's /proc; None elsewhere."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rpartition(")")[2].split()  # what follows the command name, which may hold spaces
+    return (fields[0], fields[19]) if len(fields) > 19 else None
+
+
+def this_process() -> dict:
+    """This process as a run status records it. With its start time the pid names one process, though pids are reused."""
+    pid = os.getpid()
+    stat = _proc_stat(pid)
+    return {"pid": pid, "host": socket.gethostname(), "pid_started": stat[1] if stat else None}
+
+
+def process_alive(record: dict) -> bool | None:
+    """Whether the process a run status names still runs; None when it ran on another machine (no way to tell from here)."""
+    if record.get("host") != socket.gethostname():
+        return None
+    pid = record.get("pid")
+    if type(pid) is not int or pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)  # signal 0 only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    stat = _proc_stat(pid)
+    if stat is None:
+        return True  # no /proc: that the pid exists is all there is to know
+    state, started = stat
+    # A zombie has ended (its parent has not collected it yet); another start time means the pid was reused.
+    return state not in ("Z", "X") and record.get("pid_started") in (None, started)
+
+
+def write_run_status(path: Path, state: str, reason: str | None = None) -> None:
+    """Record that this process trains the version at `path` (state "running"), or how its run ended
+    ("interrupted", "failed", with the reason): what `myo ckpt list` and the next run of its name go by."""
+    record = {"state": state, **this_process(), "updated": _now()}
+    if reason:
+        record["reason"] = reason
+    _write_json(path / RUN_STATUS, record)
+
+
+def _read_run_status(path: Path) -> dict | None:
+    """A version's run_status.json; None when it has none (an older myo made it) or it cannot be read."""
+    try:
+        record = json.loads((path / RUN_STATUS).read_text())
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def run_status(path: Path) -> dict:
+    """What became of the run of an unfinished version: {"status", "reason", "resumable", "running"}, and
+    "process" (pid, host) when recorded. `resumable`: it holds a training state for --resume; `running`:
+    True while its process runs on this machine, False once it has ended, None when that cannot be told
+    (it ran on another machine, or an older myo left no record)."""
+    resumable = saved_state(path) is not None
+    record = _read_run_status(path)
+    state = record.get("state") if record else None
+    if state not in ("running", "interrupted", "failed"):
+        return {"status": "training" if resumable else "incomplete", "resumable": resumable, "running": None,
+                "reason": "no record of its process (an older myo started it), so whether it still runs cannot be told"}  # fmt: skip
+    found = {"resumable": resumable, "process": {"pid": record.get("pid"), "host": record.get("host")}}
+    where = f"pid {record.get('pid')} on {record.get('host')}"
+    if state == "running":
+        alive = process_alive(record)
+        if alive:
+            return found | {"status": "training", "running": True, "reason": f"running as {where}"}
+        if alive is None:
+            return found | {"status": "training", "running": None, "reason": f"running as {where}, another machine, as far as its record says"}
+        return found | {"status": "stale", "running": False,
+                        "reason": f"its process, {where}, is gone without a word: killed, out of memory, or the machine restarted"}  # fmt: skip
+    # Stopped on a signal with its state saved, the run is paused rather than over: still "training".
+    status = "failed" if state == "failed" else "training" if resumable else "incomplete"
+    return found | {"status": status, "running": False, "reason": str(record.get("reason") or state)}
+
+
+def describe_unfinished(status: dict) -> str:
+    """One line on an unfinished version for a person: what became of its run, and whether --resume can go on."""
+    if status["running"]:
+        return status["reason"]
+    after = "--resume goes on from its saved state" if status["resumable"] else "nothing was saved, so there is nothing to resume"
+    return f"{status['reason']}; {after}"
+
+
+def unfinished(kind: str, name: str) -> list[tuple[CheckpointRef, dict]]:
+    """The versions of kind/name in the user's registry without a manifest, each with its `run_status`."""
+    found = []
+    for version in _versions(kind, name):
+        path = version_dir(kind, name, version)
+        if not is_complete(path):
+            found.append((CheckpointRef(kind, name, version, path), run_status(path)))
+    return found
 
 
 def resolve(spec: str, kind: str | None = None) -> CheckpointRef:
@@ -206,6 +332,7 @@ def save(ref: CheckpointRef, config: dict, state_dict: dict, extra_files: Sequen
         **manifest_fields,
     }
     _write_json(ref.path / MANIFEST, manifest)
+    (ref.path / RUN_STATUS).unlink(missing_ok=True)  # published: there is no run to report any more
     return ref.path
 
 
@@ -265,6 +392,24 @@ def verify(path: Path) -> list[str]:
     return problems
 
 
+def first_problem(problems: list[str]) -> str:
+    """The first of a checkpoint's problems, and how many more there are."""
+    return problems[0] + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else "")
+
+
+def file_problems(path: Path, manifest: dict) -> list[str]:
+    """What the sizes alone tell of a checkpoint's files (missing ones, sizes other than the manifest's)
+    without reading them: the quick look of `myo ckpt list`; `verify` reads and hashes every byte."""
+    problems = []
+    for name, entry in manifest["files"].items():
+        file, expected = path / name, entry.get("bytes")
+        if not file.is_file():
+            problems.append(f"{file}: missing")
+        elif type(expected) is int and file.stat().st_size != expected:
+            problems.append(f"{file}: {file.stat().st_size} bytes, not the {expected} of the manifest (modified or damaged after saving)")
+    return problems
+
+
 def load(spec: str, kind: str, expected_type: str) -> tuple[CheckpointRef, dict, dict, dict]:
     """Verify and load a checkpoint: (ref, config, tensors, manifest). Never unpickles."""
     from safetensors.torch import load_file
@@ -273,7 +418,7 @@ def load(spec: str, kind: str, expected_type: str) -> tuple[CheckpointRef, dict,
     manifest = read_manifest(ref.path)
     problems = verify(ref.path)
     if problems:
-        raise MyoError(f"checkpoint {ref.label} failed verification: {problems[0]}" + (f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""))
+        raise MyoError(f"checkpoint {ref.label} failed verification: {first_problem(problems)}")
     config = read_config(ref.path)
     if config.get("type") != expected_type:
         raise MyoError(f"checkpoint {ref.label} holds a {config.get('type')!r} model, not a {expected_type!r}")
@@ -295,8 +440,11 @@ def load_model(spec: str, kind: str, config_class) -> tuple[CheckpointRef, objec
     return ref, config, tensors, manifest
 
 
-def list_all(builtin: bool = True) -> list[dict]:
-    """One row per version under the registry root, newest last, then (`builtin`) the built-in models."""
+def list_all(builtin: bool = True, verify_files: bool = False) -> list[dict]:
+    """One row per version under the registry root, newest last, then (`builtin`) the built-in models.
+
+    A complete version whose files are missing or have other sizes than its manifest says is listed
+    as damaged; `verify_files` hashes every file too (as `verify` does), which reads every byte."""
     rows = []
     for kind, root in [(k, home()) for k in KINDS] + ([(k, BUILTIN) for k in KINDS] if builtin else []):
         folder = root / kind
@@ -307,23 +455,70 @@ def list_all(builtin: bool = True) -> list[dict]:
                 path = version_dir(kind, name_dir.name, version, root)
                 row = {"name": f"{kind}/{name_dir.name}", "version": version, "path": str(path)}
                 if is_complete(path):
-                    try:
-                        manifest = read_manifest(path)
-                    except MyoError as exc:
-                        rows.append(row | {"status": "damaged", "problem": str(exc)})
-                        continue
-                    row |= {
-                        "status": "built-in" if root == BUILTIN else "complete",
-                        "type": manifest.get("type"),
-                        "created": manifest.get("created"),
-                        "steps": manifest.get("training", {}).get("steps_done"),
-                        "metrics": manifest.get("metrics", {}),
-                        "bytes": sum(f["bytes"] for f in manifest.get("files", {}).values()),
-                    }
+                    rows.append(_complete_row(row, path, "built-in" if root == BUILTIN else "complete", verify_files))
                 else:
-                    row["status"] = "training" if (path / STATE).is_dir() else "incomplete"
-                rows.append(row)
+                    rows.append(row | run_status(path))
     return rows
+
+
+def _complete_row(row: dict, path: Path, status: str, verify_files: bool) -> dict:
+    """The list row of a version with a manifest: its status (or "damaged", with the first problem) and headline figures."""
+    try:
+        manifest = read_manifest(path)
+    except MyoError as exc:
+        return row | {"status": "damaged", "problem": str(exc)}
+    row |= {
+        "status": status,
+        "type": manifest.get("type"),
+        "created": manifest.get("created"),
+        "steps": manifest.get("training", {}).get("steps_done"),
+        "metrics": manifest.get("metrics", {}),
+        "bytes": sum(f.get("bytes", 0) for f in manifest["files"].values()),
+    }
+    try:
+        problems = verify(path) if verify_files else file_problems(path, manifest)
+    except MyoError as exc:  # a config.json that is not JSON
+        problems = [str(exc)]
+    return row | {"status": "damaged", "problem": first_problem(problems)} if problems else row
+
+
+def find_version(spec: str) -> CheckpointRef:
+    """The version KIND/NAME@N of the user's registry, finished or not (to remove it); built-in ones are refused."""
+    base, at, version_text = spec.partition("@")
+    parts = base.split("/")
+    if len(parts) != 2 or parts[0] not in KINDS or not at or not version_text.isdigit():
+        raise MyoError(f"{spec!r}: name one version as KIND/NAME@N, with KIND one of {', '.join(KINDS)}; `myo ckpt list` shows them")
+    kind, name, version = parts[0], check_name(parts[1]), int(version_text)
+    path = version_dir(kind, name, version)
+    if path.is_dir():
+        return CheckpointRef(kind, name, version, path)
+    if version_dir(kind, name, version, BUILTIN).is_dir():
+        raise MyoError(f"{kind}/{name}@{version} is a built-in model: it comes with myo, which never removes it")
+    raise MyoError(f"no version {version} of {kind}/{name} under {home()}; `myo ckpt list` shows what there is")
+
+
+def removal_problem(ref: CheckpointRef) -> str | None:
+    """Why a version must not be removed now, or None: its run still goes on, or may (that cannot be told)."""
+    if is_complete(ref.path):
+        return None
+    status = run_status(ref.path)
+    if status["running"]:
+        return f"{ref.label} is being trained right now, {status['reason']}; stop that run first (Ctrl-C, or kill PID: it saves its state)"
+    if status["running"] is None:
+        return f"{ref.label}: {status['reason']}; if no training writes it any more, delete {ref.path} yourself"
+    return None
+
+
+def remove_version(ref: CheckpointRef) -> None:
+    """Delete a version folder. It is first renamed out of the registry, so that a crash halfway through
+    leaves no half version behind; the name's folder goes with its last version."""
+    doomed = ref.path.with_name(f".removing-{ref.path.name}-{os.getpid()}")
+    ref.path.rename(doomed)
+    shutil.rmtree(doomed)
+    try:
+        ref.path.parent.rmdir()
+    except OSError:
+        pass  # other versions remain
 
 
 def newest(kind: str, prefer=None) -> CheckpointRef | None:

@@ -143,6 +143,11 @@ class Builder:
     def has(self, kind: str) -> bool:
         return any((self.work / "checkpoints" / kind / STAGE_NAME).glob("v*/manifest.json"))
 
+    def resume(self, kind: str) -> list[str]:
+        """["--resume"] when an interrupted build left this stage's run with a saved state (a new run
+        under its name would be refused), else []."""
+        return ["--resume"] if any((self.work / "checkpoints" / kind / STAGE_NAME).glob("v*/training_state")) else []
+
     def encoder(self) -> Path:
         folder = self.work / "minilm-static"
         if not (folder / "encoder.json").is_file():
@@ -167,15 +172,15 @@ class Builder:
         first = []
         if not self.has("tokenizer"):
             first.append(self.command("tokenizer", "train", "--data", str(train), *val, "--config", "tiny", "--num-quantizers", "6",
-                                      "--max-steps", str(TOKENIZER_STEPS), *common))  # fmt: skip
+                                      "--max-steps", str(TOKENIZER_STEPS), *common, *self.resume("tokenizer")))  # fmt: skip
         if not self.has("retrieval"):
             first.append(self.command("retrieval", "train", "--data", str(train), *val, "--text-encoder", str(encoder),
-                                      "--max-steps", str(RETRIEVAL_STEPS), *common))  # fmt: skip
+                                      "--max-steps", str(RETRIEVAL_STEPS), *common, *self.resume("retrieval")))  # fmt: skip
         if first:
             self.run(*first)
         if not self.has("ssm"):
             self.run(self.command("ssm", "train", "--data", str(train), *val, "--latent", f"tokenizer/{STAGE_NAME}", "--text-encoder", str(encoder),
-                                  "--balance", "--max-steps", str(SSM_STEPS), *common))  # fmt: skip
+                                  "--balance", "--max-steps", str(SSM_STEPS), *common, *self.resume("ssm")))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

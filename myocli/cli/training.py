@@ -35,7 +35,7 @@ Seed = Annotated[int | None, typer.Option("--seed", help="Seed of initialisation
 SaveEvery = Annotated[int | None, typer.Option("--save-every", min=1, help="Save the training state every N steps.")]
 EvalEvery = Annotated[int | None, typer.Option("--eval-every", min=1, help="Validate every N steps.")]
 LogEvery = Annotated[int | None, typer.Option("--log-every", min=1, help="Log (TensorBoard, and stderr when not a terminal) every N steps.")]
-Resume = Annotated[bool, typer.Option("--resume", help="Continue the newest saved training state of --name: rerun the command that started it, with --resume added.")]
+Resume = Annotated[bool, typer.Option("--resume", help="Continue the newest saved training state of --name: rerun the command that started it, with --resume added. Without --resume, a --name whose earlier run still runs, or stopped unfinished with a state saved (interrupted, failed, or stale: its process vanished), is refused: go on with it with --resume, or remove it with `myo ckpt remove KIND/NAME@N`.")]
 Debug = Annotated[bool, typer.Option("--debug", help="A few steps on a few sequences, to check a setup end to end.")]
 KeepState = Annotated[bool, typer.Option("--keep-state", help="Keep the training state (optimizer, RNG) after finishing, to train on later with --resume.")]
 
@@ -65,19 +65,54 @@ def config_callback(stage: str):
 
 def relaunch_if_needed(options: dict) -> None:
     """With --gpus N > 1 (or several machines) run this command under accelerate launch and exit with its code.
-    `options`: the command's parameters (its `locals()`)."""
-    from myocli.train.launch import LaunchOptions, needs_launch, relaunch
+    `options`: the command's parameters (its `locals()`).
+
+    First, in the command a user typed (not in the workers), the checks of the run's registry name that
+    need the command line: a new run's name must not have an unfinished run to go on with, and a resumed
+    run must have been trained on the same data, --debug and number of processes (and, for the LM, by
+    the same command). So every such refusal is one `Error:` line before any worker starts; opening the
+    run checks again, in rank 0, as the authority."""
+    from myocli.train.launch import LaunchOptions, in_launched_worker, needs_launch, relaunch
 
     gpus, precision = options["gpus"], options["mixed_precision"]
     launch = LaunchOptions(gpus, options["num_machines"], options["machine_rank"], options["main_process_ip"],
                            options["main_process_port"], precision.value if precision else "no")  # fmt: skip
-    if not needs_launch(launch):
+    launching = needs_launch(launch)
+    if not in_launched_worker() and launch.machine_rank == 0:  # the other machines of a multi-node run join machine 0's run
+        _check_run_name(options, gpus * options["num_machines"] if launching else 1)
+    if not launching:
         return
     import torch
 
     if torch.cuda.is_available() and torch.cuda.device_count() < gpus:
         raise MyoError(f"--gpus {gpus}: this machine has {torch.cuda.device_count()} CUDA GPU(s)")
     raise typer.Exit(relaunch(launch))
+
+
+def _check_run_name(options: dict, num_processes: int) -> None:
+    """The registry checks of `relaunch_if_needed`, for the command being run (`myo KIND COMMAND ...`).
+    The command line is the one `relaunch` passes on to the workers, so it names the same run."""
+    import sys
+
+    from myocli import registry
+    from myocli.train import runs
+
+    kind, command = (sys.argv[1:3] + [None, None])[:2]
+    if kind not in registry.KINDS:
+        return  # not run as `myo KIND ...` (called from Python): opening the run checks it all
+    if not options["resume"]:
+        runs.check_new_run(kind, options["name"])
+        return
+    used = runs.trained_on(_datasets(options), options["debug"], num_processes)
+    runs.check_resume_matches(kind, options["name"], used, command=command)
+
+
+def _datasets(options: dict) -> dict:
+    """A command's data files, under the keys its stage records them by in run.json (runs.trained_on):
+    token files for the language model, myo28 sets for the others."""
+    if "tokens" in options:
+        return {"tokens": options["tokens"], "val": options["val_tokens"]}
+    return {"train": options["data"], "val": options["val"]}
 
 
 # The shared options that are training settings, by parameter name -> TrainOptions field.

@@ -79,6 +79,11 @@ def relaunch(options: LaunchOptions, argv: list[str] | None = None) -> int:
     return 128 + received[0] if received else code
 
 
+def in_launched_worker() -> bool:
+    """True in a process started by a launcher (ours, or torchrun/accelerate launch by hand): a worker, not the command a user typed."""
+    return os.environ.get(LAUNCHED) == "1" or "WORLD_SIZE" in os.environ
+
+
 def is_main_rank() -> bool:
     """False in the workers of a multi-process run other than rank 0."""
     return os.environ.get("RANK", "0") == "0"

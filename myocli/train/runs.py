@@ -6,19 +6,31 @@ version as soon as that exists. `--resume` rebuilds exactly that run and refuses
 data or another process count; only the step limits and the log/eval/save intervals may
 change. Resuming a finished version (kept with --keep-state) trains on into a new version
 whose parent is the finished one, so published versions never change.
+
+While a version trains, run_status.json in it names the process (registry.write_run_status); a
+run that stops on a signal or an error records that there, so `myo ckpt list` can tell a run in
+progress from an interrupted, failed or vanished one. A new run (without --resume) of a name
+whose earlier run is unfinished is refused while that run still goes on or holds a state to go
+on from: the error says to add --resume or to `myo ckpt remove` it. Every refusal is made before
+anything starts: `check_new_run`, `check_resume` and `check_resume_matches` run before the data is
+read and before `--gpus N` launches its workers (myocli/cli/training.py), and again, as the
+authority, when the run is opened.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import shutil
+import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from pathlib import Path
 
 from myocli import registry
 from myocli.errors import MyoError
-from myocli.train.loop import TrainingInterrupted
+from myocli.train.launch import is_main_rank
+from myocli.train.loop import PROGRESS_FILE, TrainingInterrupted
 
 RUN_FILE = "run.json"
 # max_steps and, for PPO, total_steps: a finished run kept with --keep-state trains on to the new count
@@ -26,12 +38,18 @@ RESUMABLE_OVERRIDES = ("max_steps", "total_steps", "max_minutes", "log_every", "
 
 
 def check_resume(kind: str, name: str, train_overrides: dict, model_overrides: dict) -> None:
-    """Before anything starts: is there a state to resume, and are only resumable settings changed?
-    An option repeated with the value the run was started with is no change: the command that
-    started a run, with --resume added, goes on with it."""
+    """Before anything starts: is there a state to resume, is its run over, and are only resumable
+    settings changed? An option repeated with the value the run was started with is no change: the
+    command that started a run, with --resume added, goes on with it."""
     ref = registry.resumable(kind, name)
     if ref is None:
         raise MyoError(f"nothing to resume: no version of {kind}/{name} has a saved training state under {registry.home()}")
+    if is_main_rank():  # the other workers of a launched run would find their own rank 0 at work
+        _check_not_running(ref)
+    state_dir = registry.saved_state(ref.path)
+    if not (state_dir / PROGRESS_FILE).is_file():
+        raise MyoError(f"{state_dir}: no {PROGRESS_FILE}; the saved training state is incomplete and cannot be resumed "
+                       f"(`myo ckpt remove {ref.label}` removes it)")  # fmt: skip
     saved = _run_settings(ref)
     given = {k: (saved["train"].get(k), v) for k, v in train_overrides.items() if k not in RESUMABLE_OVERRIDES}
     given |= {k: (_saved_setting(saved, k), v) for k, v in model_overrides.items()}
@@ -43,8 +61,62 @@ def check_resume(kind: str, name: str, train_overrides: dict, model_overrides: d
 
 
 def _run_settings(ref: registry.CheckpointRef) -> dict:
-    """The settings a version's run was started with (its run.json)."""
-    return json.loads((ref.path / RUN_FILE).read_text())
+    """The settings a version's run was started with (its run.json), refused naming the file when unreadable."""
+    path = ref.path / RUN_FILE
+    try:
+        settings = json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise MyoError(f"{path}: missing, so {ref.label} cannot be resumed (its settings are unknown)") from exc
+    except (OSError, ValueError) as exc:
+        raise MyoError(f"{path}: not readable JSON ({exc}), so {ref.label} cannot be resumed") from exc
+    if not isinstance(settings, dict) or not isinstance(settings.get("train"), dict):
+        raise MyoError(f"{path}: not the settings of a run, so {ref.label} cannot be resumed")
+    return settings
+
+
+def _check_not_running(ref: registry.CheckpointRef) -> None:
+    """Refuse to resume a run whose process is still at work on this machine: two would write one state."""
+    status = registry.run_status(ref.path)
+    if status["running"]:
+        raise MyoError(f"{ref.label} is being trained right now, {status['reason']}; wait for it to end, or stop it "
+                       "(Ctrl-C, or kill PID: it saves its state) and go on with --resume")  # fmt: skip
+
+
+def check_new_run(kind: str, name: str) -> list[str]:
+    """A new run (no --resume) of kind/NAME: refused while an earlier, unfinished version of the name runs or
+    holds a training state, saying how to go on with it or to remove it. Returns a note for each one that
+    is over and left nothing to resume (they stay listed until removed)."""
+    notes = []
+    for ref, status in registry.unfinished(kind, name):
+        if status["running"]:
+            raise MyoError(f"{ref.label} is being trained right now, {status['reason']}; wait for it to end, or choose another --name")
+        if status["resumable"]:
+            raise MyoError(f"{ref.label} is an unfinished run ({status['status']}: {status['reason']}); add --resume to go on "
+                           f"from its saved state, or remove it first: myo ckpt remove {ref.label}")  # fmt: skip
+        notes.append(f"note: {ref.label} is an unfinished run that saved nothing ({status['status']}: {status['reason']}); "
+                     f"it stays until `myo ckpt remove {ref.label}`\n")  # fmt: skip
+    return notes
+
+
+def check_resume_matches(kind: str, name: str, trained_on: dict, command: str | None = None) -> None:
+    """What opening a resumed run checks against its run.json (datasets, --debug, process count) and, for a
+    run that recorded its stage (the LM's pretrain or instruct), the command resuming it: early, so that
+    a refusal comes before the data is read and before `--gpus N` launches any worker."""
+    ref = registry.resumable(kind, name)
+    if ref is None:
+        return  # check_resume has said so
+    settings = _run_settings(ref)
+    stage = settings.get("stage")
+    if command and stage and stage != command:
+        raise MyoError(f"--resume: {ref.label} was started by `myo {kind} {stage}`; resume it with that command")
+    _check_trained_on(ref, settings, trained_on)
+
+
+def _check_trained_on(ref: registry.CheckpointRef, settings: dict, trained_on: dict) -> None:
+    for key, label in (("data", "datasets (sha256)"), ("debug", "--debug"), ("num_processes", "number of processes (--gpus)")):
+        if settings.get(key) != trained_on[key]:
+            raise MyoError(f"--resume: {ref.label} was trained with other {label} ({settings.get(key)} vs now {trained_on[key]}); "
+                           "resume with the same data and --gpus, or train a new version without --resume")  # fmt: skip
 
 
 def started_from(option: str, spec: str, kind: str) -> str:
@@ -63,11 +135,10 @@ def _saved_setting(saved: dict, key: str):
 
 def _resume(kind: str, name: str, trained_on: dict, train_overrides: dict) -> tuple[registry.CheckpointRef, dict]:
     ref = registry.resumable(kind, name)
+    if ref is None:  # removed since check_resume looked
+        raise MyoError(f"nothing to resume: no version of {kind}/{name} has a saved training state under {registry.home()}")
     settings = _run_settings(ref)
-    for key, label in (("data", "datasets (sha256)"), ("debug", "--debug"), ("num_processes", "number of processes (--gpus)")):
-        if settings.get(key) != trained_on[key]:
-            raise MyoError(f"--resume: {ref.label} was trained with other {label} ({settings.get(key)} vs now {trained_on[key]}); "
-                           "resume with the same data and --gpus, or train a new version without --resume")  # fmt: skip
+    _check_trained_on(ref, settings, trained_on)
     settings["train"] |= train_overrides
     if registry.is_complete(ref.path):  # a finished version stays as published: continue into a new one
         parent = ref
@@ -91,9 +162,12 @@ def open_run(
             if resume:
                 ref, settings = _resume(kind, name, trained_on, train_overrides)
             else:
+                notes = check_new_run(kind, name)
                 settings = new_settings() | trained_on
                 ref = registry.new_version(kind, name)
                 (ref.path / RUN_FILE).write_text(json.dumps(settings, indent=2) + "\n")
+                sys.stderr.write("".join(notes))
+            registry.write_run_status(ref.path, "running")
             payload = [(ref.kind, ref.name, ref.version, str(ref.path), settings)]
         except Exception as exc:  # noqa: BLE001 - handed to every rank, raised there as one clear error
             payload = [("error", str(exc) if isinstance(exc, MyoError) else f"{type(exc).__name__}: {exc}")]
@@ -107,17 +181,32 @@ def open_run(
 
 @contextmanager
 def removed_if_nothing_saved(ref: registry.CheckpointRef, state):
-    """A run that fails before it saved any training state leaves no empty version behind."""
+    """A run that fails before it saved any training state leaves no empty version behind; one that
+    stops after saving records how (interrupted, or failed and why) in its run status, for
+    `myo ckpt list` and the next run of its name."""
     state_dir = ref.path / registry.STATE
     had_state = state_dir.exists()
     try:
         yield
-    except TrainingInterrupted:
+    except TrainingInterrupted as exc:
+        if state.is_main_process:
+            registry.write_run_status(ref.path, "interrupted", str(exc).split(";")[0])  # the rest says how to resume
         raise
-    except BaseException:
+    except BaseException as exc:
         if state.is_main_process and not had_state and not state_dir.exists():
             shutil.rmtree(ref.path, ignore_errors=True)
+        elif state.is_main_process:
+            registry.write_run_status(ref.path, *_how_it_ended(exc))
         raise
+
+
+def _how_it_ended(exc: BaseException) -> tuple[str, str]:
+    """(state, reason) of a run stopped by `exc` after it saved a training state."""
+    if isinstance(exc, KeyboardInterrupt):  # Ctrl-C or SIGTERM outside the training loop: the saved state is whole
+        return "interrupted", "interrupted before training went on"
+    if isinstance(exc, MyoError):
+        return "failed", str(exc)
+    return "failed", f"unexpected {type(exc).__name__}: {exc}"
 
 
 DEBUG_SEQUENCES = 8  # --debug trains on this many sequences (and validates on half as many)
@@ -153,10 +242,22 @@ def open_dataset_run(kind: str, run, new_settings: Callable[[], dict]) -> tuple[
 def trained_on(data: dict[str, Path | None], debug: bool, num_processes: int) -> dict:
     """What a resume must match: the datasets' sha256, --debug and the process count."""
     return {
-        "data": {key: registry.sha256(path) if path else None for key, path in data.items()},
+        "data": {key: _dataset_sha256(Path(path)) if path else None for key, path in data.items()},
         "debug": debug,
         "num_processes": num_processes,
     }
+
+
+def _dataset_sha256(path: Path) -> str:
+    """registry.sha256 of a data file, read once per process while the file stays as it was: the early
+    resume check and opening the run both need it, and a training set can take seconds to hash."""
+    stat = path.stat()
+    return _hashed(str(path.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+
+
+@functools.lru_cache(maxsize=16)
+def _hashed(path: str, _size: int, _mtime_ns: int, _inode: int) -> str:
+    return registry.sha256(Path(path))
 
 
 def training_record(settings: dict, result, accelerator, debug: bool) -> dict:
