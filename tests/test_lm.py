@@ -175,6 +175,7 @@ def test_a_checkpoint_from_before_text_encoders_still_loads(lm_home, tmp_path):
     assert np.load(tmp_path / "walk_0.npy").shape == (20, sk.NUM_JOINTS, 3)
 
 
+@pytest.mark.slow  # two training processes through accelerate: the longest tests
 def test_two_processes_through_gpus_2_keep_identical_weights(lm_home):
     root, env = lm_home["root"], lm_home["env"]
     result = json.loads(ok(myo("lm", "pretrain", "--tokens", str(root / "train_tokens.h5"), "--config", str(root / "lm.yaml"),

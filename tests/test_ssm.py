@@ -166,6 +166,7 @@ def test_resume_matches_an_uninterrupted_run(ssm_home):
     assert_resume_matches(straight, resumed)
 
 
+@pytest.mark.slow  # two training processes through accelerate: the longest tests
 def test_two_processes_through_gpus_2_keep_identical_weights(ssm_home):
     env, common = ssm_home["env"], ssm_home["common"]
     result = json.loads(ok(myo("ssm", "train", *common, "--name", "ddp", "--gpus", "2", "--max-steps", "3", "--json", env=env)).stdout)

@@ -103,6 +103,7 @@ def test_tampered_checkpoint_is_refused(motion_sets, tiny_tokenizer_config, home
     assert_clean_failure(myo("tokenizer", "eval", "t", "--data", str(motion_sets["test"]), env=home), "failed verification")
 
 
+@pytest.mark.slow  # two training processes through accelerate: the longest tests
 def test_two_processes_through_gpus_2_finish_with_identical_weights(motion_sets, tiny_tokenizer_config, home):
     result = train(motion_sets, tiny_tokenizer_config, home, "ddp", "--gpus", "2", "--max-steps", "4")
     assert result.returncode == 0, result.stderr
@@ -284,6 +285,7 @@ def _interrupted_at(stderr: str, name: str) -> int:
     return int(found.group(1))
 
 
+@pytest.mark.slow  # two training processes through accelerate: the longest tests
 def test_sigterm_under_gpus_2_saves_and_resumes_to_the_same_weights(motion_sets, tiny_tokenizer_config, home, tmp_path):
     """SIGTERM to `myo ... --gpus 2` reaches both workers through the launcher; they stop at the same
     step, save one state, rank 0 alone reports it; resumed, the run ends as an uninterrupted one.
