@@ -506,7 +506,8 @@ def _invalid(result) -> str:
             return f"sequence {seq.name!r} shaped {motion.shape}"
         if not np.isfinite(motion).all():
             return f"sequence {seq.name!r} holds NaN or Inf"
-        if not seq.captions or not all(isinstance(c, str) and c.strip() for c in seq.captions):
+        uncaptioned = seq.captions == [""]  # how an uncaptioned clip is recorded (a BVH brought back, say)
+        if not uncaptioned and not (seq.captions and all(isinstance(c, str) and c.strip() for c in seq.captions)):
             return f"sequence {seq.name!r} has captions {seq.captions!r}"
     return ""
 

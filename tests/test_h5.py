@@ -57,7 +57,6 @@ def test_seed_layout_loads_unchanged(tmp_path):
         (np.zeros((2, 10, 78), np.float32), [5, 5], ["a", "b"], "78 features"),
         (np.zeros((2, 10, 84), np.int32), [5, 5], ["a", "b"], "dtype int32"),
         (np.zeros((2, 10, 84), np.float32), [5, 12], ["a", "b"], "sequence 1: length 12 is outside 1..T_max (10)"),
-        (np.zeros((2, 10, 84), np.float32), [5, 5], ["a", "  "], "sequence 1: empty text"),
         (np.zeros((2, 10, 84), np.float32), [5, 5, 5], ["a", "b"], "2 motions but 3 lengths"),
     ],
 )

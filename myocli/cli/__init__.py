@@ -29,6 +29,29 @@ from myocli.cli.ssm import app as ssm_app
 from myocli.cli.tokenizer import app as tokenizer_app
 from myocli.errors import MyoError
 
+
+def _hide_flag_types() -> None:
+    """Show no value type on flags in `--help`, for every command at once.
+
+    A flag takes no value, yet Typer 0.29's rich help printed one for each (`--verify <bool>`, even
+    `-h <bool>`): its options panel (typer.rich_utils) asks every option for `display_type_rich`, which
+    has no case for flags; its plain help (TyperOption.get_help_record) does skip them. None is the
+    panel's "no type". Typer versions without `display_type_rich` never showed one."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "hides_flags", False):
+        return
+
+    def display_type_rich(self, ctx):
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich.hides_flags = True
+    TyperOption.display_type_rich = display_type_rich
+
+
+_hide_flag_types()
+
 app = typer.Typer(
     name="myo",
     help="Text-driven human motion on the anatomical myo28 skeleton.\n\n"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from myocli.cli.numbers import MAX_FPS, SEED_MAX, number
 from myocli.cli.outputs import all_or_none, check_free, check_not_inputs, check_suffix
 from myocli.errors import MyoError
 
@@ -28,18 +29,18 @@ def _stderr_console():
 def convert(
     sources: list[str] = typer.Argument(..., help="Clip files, folders, glob patterns, or @pybullet (pybullet's 15 DeepMimic clips)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output .h5 file (with --split: OUT_train.h5, OUT_val.h5, OUT_test.h5)."),
-    fps: float = typer.Option(20.0, "--fps", min=1.0, help="Frame rate of the output."),
+    fps: float = number(20.0, "--fps", low=1, high=MAX_FPS, help="Frame rate of the output."),
     keep_proportions: bool = typer.Option(False, "--keep-proportions", help="Keep the source's bone lengths instead of the canonical myo28 ones."),
     mirror: bool = typer.Option(False, "--mirror", help="Also add a left/right mirrored copy of every clip (left/right swapped in its text too)."),
     text: str | None = typer.Option(None, "--text", help="Caption for clips that have none of their own (no labels.csv entry)."),
     skeleton: Path | None = typer.Option(None, "--skeleton", exists=True, dir_okay=False, help="ASF skeleton for every AMC clip (default: each clip's own, found beside it or in labels.csv)."),
     labels: Path | None = typer.Option(None, "--labels", exists=True, dir_okay=False, help="A labels.csv (file,text columns) to take captions from instead of the nearest one."),
-    source_fps: float | None = typer.Option(None, "--source-fps", min=1.0, help="Frame rate of sources that do not say (.npy: 20, AMC: 120)."),
-    scale: float | None = typer.Option(None, "--scale", min=0.0, help="Metres per BVH unit (default: inferred from the leg length)."),
+    source_fps: float | None = number(None, "--source-fps", low=1, high=MAX_FPS, help="Frame rate of sources that do not say (.npy: 20, AMC: 120)."),
+    scale: float | None = number(None, "--scale", above=0, help="Metres per BVH unit (default: inferred from the leg length)."),
     license_text: str | None = typer.Option(None, "--license", help="Licence to record for every clip (default: from the source's LICENSE file)."),
-    loop: float = typer.Option(0.0, "--loop", min=0.0, help="Repeat clips their source marks as cycles (DeepMimic's Loop: wrap) until they last this many seconds."),
+    loop: float = number(0.0, "--loop", low=0, help="Repeat clips their source marks as cycles (DeepMimic's Loop: wrap) until they last this many seconds."),
     split: str | None = typer.Option(None, "--split", help="Write train,val,test files by these fractions, split by recording, e.g. 0.8,0.1,0.1."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the split."),
+    seed: int = number(0, "--seed", low=0, high=SEED_MAX, help="Seed of the split."),
     strict: bool = typer.Option(False, "--strict", help="Stop at the first bad clip instead of reporting it and going on."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace output files that already exist."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the outputs and failures on stdout."),
@@ -82,6 +83,8 @@ def convert(
         report = conv.convert(paths, options, on_file=on_file)
     for _path, reason in report.failures:
         console.print(f"[yellow]Skipped[/] {reason}", highlight=False, soft_wrap=True)
+    if report.uncaptioned:
+        sys.stderr.write(_uncaptioned_warning(report.uncaptioned))
     if not report.sequences:
         raise MyoError(f"none of the {len(paths)} file(s) converted; nothing was written (reasons above)")
     with all_or_none(targets):  # with --split, never some of the three files
@@ -91,6 +94,7 @@ def convert(
         "files": report.files,
         "sequences": len(report.sequences),
         "failures": [{"file": str(p), "error": reason} for p, reason in report.failures],
+        "uncaptioned": report.uncaptioned,
     }
     if as_json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
@@ -106,11 +110,19 @@ def convert(
         typer.echo(f"  {len(report.failures)} file(s) skipped (listed on stderr)")
 
 
+def _uncaptioned_warning(names: list[str]) -> str:
+    """The stderr line naming the sequences converted without a caption, and what they are good for."""
+    shown = ", ".join(repr(name) for name in names[:5]) + (", ..." if len(names) > 5 else "")
+    return (f"Warning: {len(names)} sequence(s) have no caption ({shown}) and were kept with an empty one: tokenizer and RL "
+            "training use them, while SSM, language-model and retrieval training refuse them. To caption them, put a "
+            "labels.csv (file,text columns) beside the clips or pass --text \"a person ...\"\n")  # fmt: skip
+
+
 @app.command()
 def inspect(
     file: Path = typer.Argument(..., help="A myo28 .h5 dataset."),
     as_json: bool = typer.Option(False, "--json", help="Print the facts as one JSON document on stdout."),
-    samples: int = typer.Option(5, "--samples", min=0, help="How many captions to show."),
+    samples: int = number(5, "--samples", low=0, help="How many captions to show."),
 ) -> None:
     """Summarise a myo28 dataset: sequences, lengths, captions, bone lengths, floor contact, bad values.
 

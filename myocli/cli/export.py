@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from myocli.cli.numbers import MAX_FPS, number
 from myocli.cli.outputs import check_outputs
 from myocli.errors import MyoError
 
@@ -13,8 +14,8 @@ from myocli.errors import MyoError
 def export(
     motion: str = typer.Argument(..., help="A .npy (T, 28, 3) or (T, 84), or a myo28 .h5 as FILE.h5:INDEX or FILE.h5:NAME."),
     bvh: Path = typer.Option(..., "--bvh", help="Output .bvh file (centimetres, Y up, myo28 hierarchy)."),
-    index: int | None = typer.Option(None, "--index", help="Sequence of an .h5 input given without :INDEX or :NAME (default 0)."),
-    fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of a .npy motion (default 20; an .h5 says its own)."),
+    index: int | None = number(None, "--index", low=0, help="Sequence of an .h5 input given without :INDEX or :NAME (default 0)."),
+    fps: float | None = number(None, "--fps", low=1, high=MAX_FPS, help="Frame rate of a .npy motion (default 20; an .h5 says its own)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output if it exists."),
 ) -> None:
     """Export a motion as BVH: joint rotations solved by inverse kinematics on the myo28 hierarchy.

@@ -7,6 +7,11 @@ Each motion sample is written as STEM_I.npy, (T, 28, 3) float32 metres at the mo
 frame rate, with STEM_I.json beside it (prompt, task, model, seed, fps, ...), and
 STEM_I.mp4 with --mp4. Sample I is drawn with seed + I, so it does not depend on
 --num-samples. Motion-to-text prints one line of text per sample.
+
+Numbers are checked as the options are read (cli/numbers.py), before any model loads. A model
+makes lengths in whole steps (0.2 s for both kinds at 20 fps): --seconds below one step is a
+usage error naming the shortest; one between two steps is rounded to the nearest, with a note on
+stderr saying to what.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from pathlib import Path
 
 import typer
 
+from myocli.cli.numbers import SEED_MAX, number
 from myocli.cli.outputs import check_outputs, check_stem, input_stem, prompt_stem
 from myocli.errors import MyoError
 from myocli.lm.sampling import DEFAULT_REFINE_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
@@ -61,11 +67,8 @@ def _default_model(task: Task) -> tuple[str, str]:
     return DEFAULT_MODEL, f"Using the built-in model {ref.label} (no generator of yours under {registry.home()}; choose with --model)\n"
 
 
-def _check_options(prompt: str | None, task: Task, motion: str | None, seconds: float | None, top_p: float, output: str | None, mp4: bool) -> None:
-    if seconds is not None and seconds <= 0:
-        raise typer.BadParameter(f"{seconds:g}: the length of the motion must be above 0 seconds", param_hint="--seconds")
-    if not 0 < top_p <= 1:
-        raise typer.BadParameter(f"{top_p:g}: a probability mass in (0, 1]", param_hint="--top-p")
+def _check_options(prompt: str | None, task: Task, motion: str | None, seconds: float | None, output: str | None, mp4: bool) -> None:
+    """How the options go together (each number's own range is checked where it is declared, cli/numbers.py)."""
     if task == Task.t2m:
         if prompt is None or not prompt.strip():
             raise typer.BadParameter('the text prompt is empty; describe the motion, e.g. myo generate "a person walks forward"', param_hint="PROMPT")
@@ -88,18 +91,18 @@ def generate(
     motion: str | None = typer.Option(None, "--motion", help="Input motion of m2t, predict and inbetween: a .npy (T, 28, 3) at the model's frame rate, or FILE.h5:INDEX or FILE.h5:NAME."),
     model: str | None = typer.Option(None, "--model", help="lm/NAME or ssm/NAME (a language model or a state-space generator), optionally @VERSION, or a checkpoint folder (default: your newest language model, instruction-tuned first, else your newest state-space generator, else the built-in ssm/myo-base)."),
     output: str | None = typer.Option(None, "--output", "-o", help="Path stem of the outputs: STEM_0.npy, STEM_0.json, ... (default: from the prompt or the input, in the current folder)."),
-    num_samples: int = typer.Option(1, "--num-samples", "-n", min=1, max=1000, help="Samples to draw; sample I uses seed + I."),
-    seed: int = typer.Option(0, "--seed", help="Random seed of sample 0."),
-    seconds: float | None = typer.Option(None, "--seconds", help="Length of the motion (t2m), of the continuation (predict) or of the middle (inbetween); default: the model decides (inbetween: as long as the original middle)."),
-    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", min=0.0, help="Language models: sampling temperature; 0 is greedy decoding, higher gives more varied (and more often wrong) motions."),
-    top_k: int = typer.Option(0, "--top-k", min=0, help="Language models: sample among the k likeliest tokens (0: all)."),
-    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", help="Language models: sample among the likeliest tokens holding this much probability (1: all)."),
-    guidance: float | None = typer.Option(None, "--guidance", min=0.0, help="SSM models: classifier-free guidance scale (default: the model's; 1 is none, higher follows the text more closely)."),
-    steps: int | None = typer.Option(None, "--steps", min=1, max=1000, help="SSM models: flow integration steps (default: the model's; more is slower and smoother)."),
-    refine_steps: int | None = typer.Option(None, "--refine-steps", min=0, max=1000, help=f"Gradient steps of physics refinement of each motion, which stop feet sliding on the floor and keep joints above it (default: {DEFAULT_REFINE_STEPS}, unless an SSM model's config says otherwise; 0 turns it off)."),
+    num_samples: int = number(1, "--num-samples", "-n", low=1, high=1000, help="Samples to draw; sample I uses seed + I."),
+    seed: int = number(0, "--seed", low=0, high=SEED_MAX, help="Random seed of sample 0."),
+    seconds: float | None = number(None, "--seconds", above=0, help="Length of the motion (t2m), of the continuation (predict) or of the middle (inbetween); default: the model decides (inbetween: as long as the original middle). Models make lengths in steps (0.2 s for the built-in): a length between two is rounded to the nearest, with a note on stderr; one below the shortest is refused."),
+    temperature: float = number(DEFAULT_TEMPERATURE, "--temperature", low=0, help="Language models: sampling temperature; 0 is greedy decoding, higher gives more varied (and more often wrong) motions."),
+    top_k: int = number(0, "--top-k", low=0, help="Language models: sample among the k likeliest tokens (0: all)."),
+    top_p: float = number(DEFAULT_TOP_P, "--top-p", above=0, high=1, help="Language models: sample among the likeliest tokens holding this much probability (1: all)."),
+    guidance: float | None = number(None, "--guidance", low=0, help="SSM models: classifier-free guidance scale (default: the model's; 1 is none, higher follows the text more closely)."),
+    steps: int | None = number(None, "--steps", low=1, high=1000, help="SSM models: flow integration steps (default: the model's; more is slower and smoother)."),
+    refine_steps: int | None = number(None, "--refine-steps", low=0, high=1000, help=f"Gradient steps of physics refinement of each motion, which stop feet sliding on the floor and keep joints above it (default: {DEFAULT_REFINE_STEPS}, unless an SSM model's config says otherwise; 0 turns it off)."),
     mp4: bool = typer.Option(False, "--mp4", help="Also render each motion sample to STEM_I.mp4 beside its .npy."),
     physics: str | None = typer.Option(None, "--physics", help="Replay each motion in the physics simulator under a tracking policy (rl/NAME) and write the simulated motion beside it as STEM_I_physics.npy (and .mp4 with --mp4); foot skating and penetration are given for both motions over the frames simulated (up to a fall)."),
-    physics_search: int | None = typer.Option(None, "--physics-search", min=1, max=1024, help=f"With --physics: every 0.1 s, try this many copies of the body around the policy's actions and keep the one the policy's own reward and critic rate best (1: the policy alone, faster). Default: {DEFAULT_PHYSICS_SEARCH} for a controller trained with a skating penalty (`--config generated`; on 77 generated walks it skated about 40% less than 1), else 1. The noise is drawn from each sample's seed."),
+    physics_search: int | None = number(None, "--physics-search", low=1, high=1024, help=f"With --physics: every 0.1 s, try this many copies of the body around the policy's actions and keep the one the policy's own reward and critic rate best (1: the policy alone, faster). Default: {DEFAULT_PHYSICS_SEARCH} for a controller trained with a skating penalty (`--config generated`; on 77 generated walks it skated about 40% less than 1), else 1. The noise is drawn from each sample's seed."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the output paths and metadata (the text, for m2t)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
@@ -108,7 +111,7 @@ def generate(
 
     Example: myo generate "a person does one squat" --seconds 3 --num-samples 2 --mp4
     """
-    _check_options(prompt, task, motion, seconds, top_p, output, mp4)
+    _check_options(prompt, task, motion, seconds, output, mp4)
     if physics is not None and task == Task.m2t:
         raise typer.BadParameter("motion-to-text makes no motion to simulate", param_hint="--physics")
     if physics_search is not None and physics is None:
@@ -137,9 +140,8 @@ def generate(
     if task == Task.inbetween and not engine.config.instruction_tuned:
         raise MyoError(f"{engine.lm.ref.label} was only pretrained; in-betweening needs an instruction-tuned model (`myo lm instruct`)")
 
-    if seconds is not None:
-        engine.codes_for_seconds(seconds)  # within what this model can make
-    sys.stderr.write(note)  # only once the model is known to fit the request
+    length_note = _check_length(seconds, engine.config.seconds_per_token, engine.codes_for_seconds)  # within what this model makes
+    sys.stderr.write(note + length_note)  # only once the model is known to fit the request
     sampling = Sampling(temperature, top_k, top_p, seed, DEFAULT_REFINE_STEPS if refine_steps is None else refine_steps)
     results, motions = [], []
     for sample in range(num_samples):  # every sample first: a failure then leaves no outputs at all
@@ -188,6 +190,23 @@ def _check_files(stem: Path, task: Task, motion: str | None, num_samples: int, m
     check_outputs(files, overwrite, inputs=[parse_spec(motion)[0]] if motion else [])
 
 
+def _check_length(seconds: float | None, step: float, count) -> str:
+    """--seconds against what the loaded model makes: whole steps of `step` seconds (0.2 s for the SSM's
+    patches and the LM's tokens at 20 fps), counted by the engine's own `count(seconds)`, which refuses a
+    length beyond the model's longest. One below a single step is a usage error naming the shortest; one
+    between two steps is rounded to the nearest, and the returned note (for stderr) says so: the
+    motion will not last what was asked."""
+    if seconds is None:
+        return ""
+    if seconds < step - 1e-9:
+        raise typer.BadParameter(f"{seconds:g}: the shortest motion this model makes is {step:g} s (it makes lengths in steps of {step:g} s)",
+                                 param_hint="--seconds")  # fmt: skip
+    made = count(seconds) * step
+    if abs(made - seconds) < 1e-6:
+        return ""
+    return f"Note: --seconds {seconds:g} rounded to {made:g} s (this model makes lengths in steps of {step:g} s)\n"
+
+
 def _kind_of(spec: str) -> str:
     from myocli import registry
 
@@ -201,9 +220,8 @@ def _generate_ssm(spec: str, prompt: str, stem: Path, num_samples: int, seed: in
     from myocli.ssm.engine import SSMEngine
 
     engine = SSMEngine.load(spec)
-    if seconds is not None:
-        engine.patches_for_seconds(seconds)  # within what this model can make
-    sys.stderr.write(note)  # only once the model is known to fit the request
+    length_note = _check_length(seconds, engine.config.patch_frames / engine.fps, engine.patches_for_seconds)  # within what this model makes
+    sys.stderr.write(note + length_note)  # only once the model is known to fit the request
     known = _known_check(engine, prompt)
     results, motions = [], []
     for sample in range(num_samples):  # every sample first: a failure then leaves no outputs at all

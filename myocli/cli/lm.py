@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from myocli.cli import training as t
+from myocli.cli.numbers import SEED_MAX, number
 from myocli.lm.sampling import DEFAULT_REFINE_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
 
 app = typer.Typer(
@@ -122,11 +123,11 @@ def evaluate(
     checkpoint: str = typer.Argument(..., help="lm/NAME, NAME, NAME@VERSION or a checkpoint folder."),
     data: Path = typer.Option(..., "--data", help="A held-out myo28 .h5 set with captions (at the model's frame rate)."),
     tasks: str = typer.Option("t2m,m2t,predict,inbetween", "--tasks", help="Comma-separated tasks to measure."),
-    limit: int | None = typer.Option(None, "--limit", min=1, help="Measure only the first N clips."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sampled answers (clip K uses seed + K)."),
-    temperature: float = typer.Option(DEFAULT_TEMPERATURE, "--temperature", min=0.0, help="Sampling temperature of motion answers (captions are decoded greedily)."),
-    top_p: float = typer.Option(DEFAULT_TOP_P, "--top-p", min=0.01, max=1.0, help="Nucleus sampling mass of motion answers."),
-    refine_steps: int = typer.Option(DEFAULT_REFINE_STEPS, "--refine-steps", min=0, max=1000, help="Physics refinement steps of motion answers, as `myo generate` takes them (0: the raw decoded codes)."),
+    limit: int | None = number(None, "--limit", low=1, help="Measure only the first N clips."),
+    seed: int = number(0, "--seed", low=0, high=SEED_MAX, help="Seed of the sampled answers (clip K uses seed + K)."),
+    temperature: float = number(DEFAULT_TEMPERATURE, "--temperature", low=0, help="Sampling temperature of motion answers (captions are decoded greedily)."),
+    top_p: float = number(DEFAULT_TOP_P, "--top-p", above=0, high=1, help="Nucleus sampling mass of motion answers."),
+    refine_steps: int = number(DEFAULT_REFINE_STEPS, "--refine-steps", low=0, high=1000, help="Physics refinement steps of motion answers, as `myo generate` takes them (0: the raw decoded codes)."),
     retrieval: str | None = typer.Option(None, "--retrieval", help="A retrieval evaluator (retrieval/NAME, from `myo retrieval train`): adds R@1/2/3, MM-Dist and FID of the t2m motions, and of the real clips."),
     as_json: bool = typer.Option(False, "--json", help="Print the figures as one JSON document."),
 ) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from myocli.cli.numbers import MAX_FPS, number
 from myocli.cli.outputs import check_outputs, input_stem
 
 
@@ -22,8 +23,8 @@ def _size(text: str) -> tuple[int, int]:
 def render(
     inputs: list[str] = typer.Argument(..., help="Motions: a .npy (T, 28, 3) or (T, 84), or a myo28 .h5 as FILE.h5:INDEX or FILE.h5:NAME. Several render side by side."),
     output: Path | None = typer.Option(None, "--output", "-o", help="Output: .mp4 (H.264), .gif, or .png (a contact sheet of 8 frames). Default: NAME.mp4 after the first input."),
-    index: int | None = typer.Option(None, "--index", help="Sequence of an .h5 input given without :INDEX or :NAME (default 0)."),
-    fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of the motion and the video (default: the dataset's, else 20)."),
+    index: int | None = number(None, "--index", low=0, help="Sequence of an .h5 input given without :INDEX or :NAME (default 0)."),
+    fps: float | None = number(None, "--fps", low=1, high=MAX_FPS, help="Frame rate of the motion and the video (default: the dataset's, else 20)."),
     size: str = typer.Option("640x480", "--size", help="Size of each panel, WIDTHxHEIGHT."),
     camera: str = typer.Option("follow", "--camera", help="follow (keeps the body in frame on long walks) or fixed."),
     caption: list[str] | None = typer.Option(None, "--caption", help="Text drawn on a panel (repeat once per input; default: the dataset's text, or the file name)."),

@@ -10,6 +10,7 @@ from pathlib import Path
 import typer
 
 from myocli.cli import training as t
+from myocli.cli.numbers import MAX_FPS, SEED_MAX, number
 
 
 class Environment(str, Enum):
@@ -32,13 +33,13 @@ def train(
     env: Environment = typer.Option(Environment.tracking, "--env", help="tracking (the myo28 humanoid following --data), or humanoid-v5 (Gymnasium's Humanoid, to compare with published PPO)."),
     config: str | None = typer.Option(None, "--config", help="Preset (tracking; generated: for generated motions, following pose rather than place and rewarding planted feet; humanoid-v5) or a YAML file with model: and train: sections (default: the preset named after --env)."),
     init: str | None = typer.Option(None, "--init", help="Start from this tracking policy's weights and observation statistics (rl/NAME, or rl/NAME@VERSION), e.g. to train a walker longer at a lower --lr, or to carry a policy over to a changed humanoid (same hinges)."),
-    num_envs: int | None = typer.Option(None, "--num-envs", min=1, help="Simulated copies stepped together (default: the config's)."),
-    total_steps: int | None = typer.Option(None, "--total-steps", min=1, help="Environment steps over all copies (default: the config's)."),
+    num_envs: int | None = number(None, "--num-envs", low=1, help="Simulated copies stepped together (default: the config's)."),
+    total_steps: int | None = number(None, "--total-steps", low=1, help="Environment steps over all copies (default: the config's)."),
     lr: t.LearningRate = None,
     seed: t.Seed = None,
     max_minutes: t.MaxMinutes = None,
-    save_every: int = typer.Option(20, "--save-every", min=1, help="Save the training state every N PPO iterations."),
-    log_every: int = typer.Option(1, "--log-every", min=1, help="Print a progress line every N iterations when stderr is not a terminal."),
+    save_every: int = number(20, "--save-every", low=1, help="Save the training state every N PPO iterations."),
+    log_every: int = number(1, "--log-every", low=1, help="Print a progress line every N iterations when stderr is not a terminal."),
     resume: t.Resume = False,
     debug: t.Debug = False,
     keep_state: t.KeepState = False,
@@ -75,9 +76,9 @@ def evaluate(
     motion: str = typer.Option(..., "--motion", help="Motion to track: a .npy (T, 28, 3), or FILE.h5:INDEX or FILE.h5:NAME (a sequence by its name)."),
     mp4: Path | None = typer.Option(None, "--mp4", help="Also render the simulated motion (beside the reference) to this .mp4."),
     output: Path | None = typer.Option(None, "-o", "--output", help="Also save the simulated motion as a .npy."),
-    fps: float | None = typer.Option(None, "--fps", min=1.0, help="Frame rate of a .npy motion (default 20; an .h5 says its own)."),
-    search: int = typer.Option(1, "--search", min=1, max=1024, help="Every 0.1 s, try this many copies of the body around the policy's actions and keep the one its reward and critic rate best (1: the policy alone, which measures the policy; `myo generate --physics` uses 32 for a controller trained with a skating penalty)."),
-    seed: int = typer.Option(0, "--seed", help="Random seed of the --search noise (with --search above 1)."),
+    fps: float | None = number(None, "--fps", low=1, high=MAX_FPS, help="Frame rate of a .npy motion (default 20; an .h5 says its own)."),
+    search: int = number(1, "--search", low=1, high=1024, help="Every 0.1 s, try this many copies of the body around the policy's actions and keep the one its reward and critic rate best (1: the policy alone, which measures the policy; `myo generate --physics` uses 32 for a controller trained with a skating penalty)."),
+    seed: int = number(0, "--seed", low=0, high=SEED_MAX, help="Random seed of the --search noise (with --search above 1)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing output files."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document: tracking error per joint, time before falling, floor contact by both engines."),
 ) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from myocli.cli import training as t
+from myocli.cli.numbers import number
 from myocli.cli.outputs import check_outputs
 from myocli.errors import MyoError
 
@@ -25,7 +26,7 @@ def train(
     name: str = typer.Option(..., "--name", callback=t.check_name, help="Registry name: the checkpoint becomes tokenizer/NAME@<next version>."),
     val: Path | None = typer.Option(None, "--val", help="Validation set, measured every --eval-every steps and recorded in the manifest."),
     config: str = typer.Option("tiny", "--config", callback=t.config_callback("tokenizer"), help="Preset (tiny, paper) or a YAML file with model: and train: sections."),
-    num_quantizers: int | None = typer.Option(None, "--num-quantizers", min=1, help="Codebooks; > 1 is residual VQ (MoMask style)."),
+    num_quantizers: int | None = number(None, "--num-quantizers", low=1, help="Codebooks; > 1 is residual VQ (MoMask style)."),
     gpus: t.Gpus = 1,
     num_machines: t.NumMachines = 1,
     machine_rank: t.MachineRank = 0,
@@ -75,7 +76,7 @@ def train(
 def evaluate(
     checkpoint: str = typer.Argument(..., help="tokenizer/NAME, NAME, NAME@VERSION or a checkpoint folder."),
     data: Path = typer.Option(..., "--data", help="A myo28 .h5 set to reconstruct (held-out data for a fair figure)."),
-    num_quantizers: int | None = typer.Option(None, "--num-quantizers", min=1, help="Decode with only the first N codebooks of a residual VQ."),
+    num_quantizers: int | None = number(None, "--num-quantizers", low=1, help="Decode with only the first N codebooks of a residual VQ."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as one JSON document."),
 ) -> None:
     """Reconstruct a dataset through the tokenizer: MPJPE, PA-MPJPE, acceleration error (mm), codebook usage, perplexity.
@@ -119,7 +120,7 @@ def encode(
     checkpoint: str = typer.Argument(..., help="tokenizer/NAME, NAME, NAME@VERSION or a checkpoint folder."),
     data: Path = typer.Option(..., "--data", help="A myo28 .h5 dataset."),
     output: Path = typer.Option(..., "--output", "-o", help="Token file (.h5) for the language-model stages."),
-    offsets: int = typer.Option(1, "--offsets", min=1, help="Also encode each sequence started 1..N-1 frames later (N up to the tokenizer's frames per token): N different token sequences of every motion, to augment a language model's training set."),
+    offsets: int = number(1, "--offsets", low=1, help="Also encode each sequence started 1..N-1 frames later (N up to the tokenizer's frames per token): N different token sequences of every motion, to augment a language model's training set."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace the output file if it exists."),
 ) -> None:
     """Turn every sequence of a dataset into motion tokens, recording which tokenizer made them.
@@ -137,6 +138,8 @@ def encode(
     if offsets > model.config.downsample:
         raise typer.BadParameter(f"{offsets} is more than {ref.label}'s {model.config.downsample} frames per token; later starts repeat earlier ones", param_hint="--offsets")
     dataset = read_dataset(data)
+    # Token files are for the language model, whose training refuses uncaptioned clips: say so now, not after encoding.
+    dataset.require_captions(f"--data {data}", "a token file (language-model training)")
     tok.check_dataset_fits(model, dataset, str(data))
     kept, skipped = [], []  # (sequence, name, codes)
     for seq in dataset.sequences:

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from myocli.cli.numbers import SEED_MAX, number
 from myocli.errors import MyoError
 
 
@@ -20,21 +21,21 @@ class Precision(str, Enum):
     fp16 = "fp16"
 
 
-Gpus = Annotated[int, typer.Option("--gpus", min=1, help="Processes per machine; N > 1 re-launches through `accelerate launch` (CPU processes with gloo when there is no CUDA).")]
-NumMachines = Annotated[int, typer.Option("--num-machines", min=1, help="Machines in a multi-node run (passed to accelerate launch).")]
-MachineRank = Annotated[int, typer.Option("--machine-rank", min=0, help="This machine's rank in a multi-node run.")]
+Gpus = Annotated[int, number("--gpus", low=1, help="Processes per machine; N > 1 re-launches through `accelerate launch` (CPU processes with gloo when there is no CUDA).")]
+NumMachines = Annotated[int, number("--num-machines", low=1, help="Machines in a multi-node run (passed to accelerate launch).")]
+MachineRank = Annotated[int, number("--machine-rank", low=0, help="This machine's rank in a multi-node run.")]
 MainProcessIp = Annotated[str | None, typer.Option("--main-process-ip", help="Address of the rank-0 machine in a multi-node run.")]
-MainProcessPort = Annotated[int | None, typer.Option("--main-process-port", help="Port of the rank-0 machine in a multi-node run (on one machine a free port is picked).")]
+MainProcessPort = Annotated[int | None, number("--main-process-port", low=1, high=65535, help="Port of the rank-0 machine in a multi-node run (on one machine a free port is picked).")]
 MixedPrecision = Annotated[Precision | None, typer.Option("--mixed-precision", help="no, bf16 or fp16 (fp16 needs a CUDA GPU); default: the config's, else no.")]
-GradAccum = Annotated[int | None, typer.Option("--grad-accum", min=1, help="Micro-batches per optimizer step (default: the config's, else 1).")]
-MaxSteps = Annotated[int | None, typer.Option("--max-steps", min=1, help="Optimizer steps (default: the config's).")]
-MaxMinutes = Annotated[float | None, typer.Option("--max-minutes", min=0.0, help="Stop cleanly and save after this many minutes (0: no limit).")]
-BatchSize = Annotated[int | None, typer.Option("--batch-size", min=1, help="Samples per process per micro-batch (default: the config's).")]
-LearningRate = Annotated[float | None, typer.Option("--lr", min=0.0, help="Peak learning rate (default: the config's).")]
-Seed = Annotated[int | None, typer.Option("--seed", help="Seed of initialisation and data order (default: the config's, else 0).")]
-SaveEvery = Annotated[int | None, typer.Option("--save-every", min=1, help="Save the training state every N steps.")]
-EvalEvery = Annotated[int | None, typer.Option("--eval-every", min=1, help="Validate every N steps.")]
-LogEvery = Annotated[int | None, typer.Option("--log-every", min=1, help="Log (TensorBoard, and stderr when not a terminal) every N steps.")]
+GradAccum = Annotated[int | None, number("--grad-accum", low=1, help="Micro-batches per optimizer step (default: the config's, else 1).")]
+MaxSteps = Annotated[int | None, number("--max-steps", low=1, help="Optimizer steps (default: the config's).")]
+MaxMinutes = Annotated[float | None, number("--max-minutes", low=0, help="Stop cleanly and save after this many minutes (0: no limit).")]
+BatchSize = Annotated[int | None, number("--batch-size", low=1, help="Samples per process per micro-batch (default: the config's).")]
+LearningRate = Annotated[float | None, number("--lr", low=0, help="Peak learning rate (default: the config's; 0 keeps the weights as they are).")]
+Seed = Annotated[int | None, number("--seed", low=0, high=SEED_MAX, help="Seed of initialisation and data order (default: the config's, else 0).")]
+SaveEvery = Annotated[int | None, number("--save-every", low=1, help="Save the training state every N steps.")]
+EvalEvery = Annotated[int | None, number("--eval-every", low=1, help="Validate every N steps.")]
+LogEvery = Annotated[int | None, number("--log-every", low=1, help="Log (TensorBoard, and stderr when not a terminal) every N steps.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the newest saved training state of --name: rerun the command that started it, with --resume added. Without --resume, a --name whose earlier run still runs, or stopped unfinished with a state saved (interrupted, failed, or stale: its process vanished), is refused: go on with it with --resume, or remove it with `myo ckpt remove KIND/NAME@N`.")]
 Debug = Annotated[bool, typer.Option("--debug", help="A few steps on a few sequences, to check a setup end to end.")]
 KeepState = Annotated[bool, typer.Option("--keep-state", help="Keep the training state (optimizer, RNG) after finishing, to train on later with --resume.")]

@@ -3,8 +3,9 @@
 Sources are files, folders (searched recursively for clips) and glob patterns, plus the alias
 `@pybullet` for the 15 DeepMimic humanoid clips inside the pybullet wheel. A clip that fails
 is reported by name with its reason and skipped; with `strict` the first failure stops the
-run. Nothing is written unless at least one clip converted, and every file is written
-atomically.
+run. A clip with no caption at all is kept with an empty one, and listed in the report (the
+tokenizer and RL training need no caption; the trainers that do refuse such a set, naming them).
+Nothing is written unless at least one clip converted, and every file is written atomically.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import numpy as np
 from myocli import skeleton as sk
 from myocli.data import captions as cap
 from myocli.data.converters import acclaim, bvh, deepmimic, myo28
-from myocli.data.h5 import Sequence, write_dataset
+from myocli.data.h5 import Sequence, has_caption, write_dataset
 from myocli.data.retarget import SourceClip, normalise
 from myocli.errors import MyoError
 
@@ -51,6 +52,7 @@ class ConvertReport:
     sequences: list[Sequence] = field(default_factory=list)
     failures: list[tuple[Path, str]] = field(default_factory=list)
     files: int = 0
+    uncaptioned: list[str] = field(default_factory=list)  # names of the sequences kept with an empty caption
 
 
 def pybullet_clips() -> list[Path]:
@@ -151,13 +153,10 @@ def convert_file(path: Path, options: ConvertOptions) -> list[Sequence]:
     pieces = [cut_piece(clip, piece, path) for clip in clips for piece in labels.pieces]
     sequences = []
     for clip in whole + pieces:
-        captions = clip.captions or labels.captions or ([options.text] if options.text else [])
-        if not captions:
-            raise MyoError(
-                f"{path}: no caption for clip {clip.name!r}; add a labels.csv (file,text columns) beside it, "
-                "or pass --text \"a person ...\""
-            )
-        captions = [" ".join(c.split()) for c in captions]
+        # Blank captions count as none (a myo28 .h5 records an uncaptioned clip as [""]).
+        own = [c for c in clip.captions if c.strip()]
+        captions = own or labels.captions or ([options.text] if options.text else [])
+        captions = [" ".join(c.split()) for c in captions] or [""]  # [""]: uncaptioned, the caller says so
         motion = normalise(clip, options.fps, options.keep_proportions)
         source = f"{labels.dataset}/{clip.source}" if labels.dataset not in ("", clip.source) else clip.source
         license_text = options.license or clip.license or labels.license
@@ -178,7 +177,9 @@ def convert(
     report = ConvertReport(files=len(paths))
     for path in paths:
         try:
-            report.sequences.extend(convert_file(path, options))
+            sequences = convert_file(path, options)
+            report.sequences.extend(sequences)
+            report.uncaptioned.extend(s.name for s in sequences if not has_caption(s.captions))
         except MyoError as exc:
             message = str(exc) if str(path) in str(exc) else f"{path}: {exc}"
             if options.strict:

@@ -4,7 +4,7 @@ Layout (docs/data.md, "The dataset file"). Required, and all that the seed layou
 
     motion   float32 (N, T_max, 84)  global joint positions, myo28 order, metres; zero past each length
     lengths  int32   (N,)            valid frames of each sequence
-    text     utf-8   (N,)            the first caption of each sequence
+    text     utf-8   (N,)            the first caption of each sequence ("" for one without a caption)
 
 Always written, optional when reading:
 
@@ -46,7 +46,8 @@ H5_ERRORS = (OSError, RuntimeError, KeyError, ValueError, TypeError, MemoryError
 
 @dataclass
 class Sequence:
-    """One motion with its captions and provenance."""
+    """One motion with its captions and provenance. A clip without a caption (a BVH brought back
+    from another tool, say) has captions [""]: the tokenizer and RL training need none."""
 
     name: str
     motion: np.ndarray  # (T, 28, 3) float32, metres
@@ -57,6 +58,24 @@ class Sequence:
 
     def __len__(self) -> int:
         return len(self.motion)
+
+
+def has_caption(captions: list[str]) -> bool:
+    """Whether a sequence's captions say anything ([""] is how an uncaptioned one is recorded)."""
+    return any(c.strip() for c in captions)
+
+
+def require_captions(names: list[str], captions: list[list[str]], where: str, needed_by: str) -> None:
+    """Refuse, in one MyoError, a set where some sequence has no caption: `needed_by` (e.g. "text-to-motion
+    training") learns from captions, and an uncaptioned clip would teach it that "" means a motion.
+    Names the first few such sequences and the count, and says how to caption them."""
+    missing = [name for name, caps in zip(names, captions, strict=True) if not has_caption(caps)]
+    if not missing:
+        return
+    shown = ", ".join(repr(name) for name in missing[:5]) + (", ..." if len(missing) > 5 else "")
+    raise MyoError(f"{where}: {len(missing)} of {len(names)} sequences have no caption ({shown}), and {needed_by} needs one "
+                   "for every clip; convert them again with captions (a labels.csv with file,text columns beside the clips, "
+                   "or --text \"a person ...\"), or leave them out")  # fmt: skip
 
 
 @dataclass
@@ -73,6 +92,10 @@ class MotionDataset:
 
     def __getitem__(self, index: int) -> Sequence:
         return self.sequences[index]
+
+    def require_captions(self, where: str, needed_by: str) -> None:
+        """`require_captions` for this set's sequences."""
+        require_captions([s.name for s in self.sequences], [s.captions for s in self.sequences], where, needed_by)
 
     def named(self, name: str, path: str | Path, asked_by: str = "") -> Sequence:
         """The sequence called `name`; one not in the file is a MyoError that names the file, the
@@ -180,9 +203,7 @@ def read_dataset(path: str | Path, check_values: bool = True) -> MotionDataset:
         if check_values and bad.any():
             frame = int(np.argwhere(bad)[0][0])
             raise MyoError(f"{where}: NaN or Inf in motion at frame {frame}; re-convert or drop this sequence")
-        caption_list = [c.strip() for c in captions[i].split("\n") if c.strip()]
-        if not caption_list:
-            raise MyoError(f"{where}: empty text; every sequence needs a caption")
+        caption_list = [c.strip() for c in captions[i].split("\n") if c.strip()] or [""]  # [""]: uncaptioned
         sequences.append(
             Sequence(
                 name=names[i] if names else f"seq{i:06d}",
@@ -235,8 +256,6 @@ def write_dataset(path: str | Path, sequences: list[Sequence], fps: float = DEFA
     for i, seq in enumerate(sequences):
         if np.asarray(seq.motion).shape[1:] not in ((sk.NUM_JOINTS, 3), (sk.NUM_FEATURES,)) or len(seq) < 1:
             raise MyoError(f"{path}: sequence {i} ({seq.name!r}) is shaped {np.shape(seq.motion)}, not (T, 28, 3)")
-        if not any(c.strip() for c in seq.captions):
-            raise MyoError(f"{path}: sequence {i} ({seq.name!r}) has no caption")
     with atomic_path(path) as tmp_path:  # made first: a folder that takes no file fails before the work
         tmp_path.write_bytes(_file_image(sequences, fps, attrs))
 
@@ -263,7 +282,7 @@ def _file_image(sequences: list[Sequence], fps: float, attrs: dict | None) -> me
         for i, seq in enumerate(sequences):
             motion[i, : len(seq)] = np.asarray(seq.motion, dtype=np.float32).reshape(len(seq), -1)
         handle["lengths"] = np.array([len(s) for s in sequences], dtype=np.int32)
-        handle.create_dataset("text", data=[s.captions[0] for s in sequences], dtype=string)
+        handle.create_dataset("text", data=[(s.captions or [""])[0] for s in sequences], dtype=string)
         handle.create_dataset("captions", data=["\n".join(s.captions) for s in sequences], dtype=string)
         for name, values in (
             ("names", [s.name for s in sequences]),

@@ -2,7 +2,7 @@
 
     tokens         int16 (N, L_max, Q)  code indices; -1 past each length; Q codebooks (1 without residual VQ)
     token_lengths  int32 (N,)           tokens of each sequence (frames // downsample)
-    text, captions, names, group        as in the motion file (captions: one per line); with
+    text, captions, names, group        as in the motion file (captions: one per line, "" for none); with
                                         `encode --offsets N`, a sequence also appears started k
                                         frames later as NAME+k (k < N), in the same group
 
@@ -48,7 +48,7 @@ def write_tokens(path: str | Path, tokens: TokenSet) -> None:
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
         handle.create_dataset("tokens", data=table, compression="gzip", compression_opts=1)
         handle["token_lengths"] = np.array([len(t) for t in tokens.tokens], dtype=np.int32)
-        handle.create_dataset("text", data=[c[0] for c in tokens.captions], dtype=string)
+        handle.create_dataset("text", data=[(c or [""])[0] for c in tokens.captions], dtype=string)  # "": uncaptioned
         handle.create_dataset("captions", data=["\n".join(c) for c in tokens.captions], dtype=string)
         handle.create_dataset("names", data=tokens.names, dtype=string)
         handle.create_dataset("group", data=tokens.groups, dtype=string)
@@ -70,7 +70,7 @@ def read_tokens(path: str | Path) -> TokenSet:
             raise MyoError(f"{path}: no {', '.join(missing)} dataset(s); the token file is damaged, re-run `myo tokenizer encode`")
         table = handle["tokens"][()]
         lengths = handle["token_lengths"][()]
-        captions = [c.split("\n") for c in read_strings(handle["captions"])]
+        captions = [[line for line in c.split("\n") if line.strip()] or [""] for c in read_strings(handle["captions"])]
         names, groups = read_strings(handle["names"]), read_strings(handle["group"])
     codebook = int(attrs.get("codebook_size", 0))
     sequences = []

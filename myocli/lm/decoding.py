@@ -88,6 +88,17 @@ def pick(logits: torch.Tensor, temperature: float, top_k: int, top_p: float, gen
     return int(torch.multinomial(probabilities, 1, generator=generator))
 
 
+def new_cache():
+    """An empty KV cache for an encoder-decoder (T5): decoder self-attention and cross-attention.
+
+    Handed to the model from the first step on, as transformers' Cache API asks: when a T5 made the
+    cache itself, transformers 4.4x returned it as legacy tuples and warned on every call that those
+    are deprecated (every `myo generate` with a language model printed it)."""
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    return EncoderDecoderCache(DynamicCache(), DynamicCache())
+
+
 @torch.no_grad()
 def decode(
     model,
@@ -103,16 +114,18 @@ def decode(
     encoder_outputs = model.get_encoder()(input_ids=torch.tensor([input_ids], device=device))
     written: list[int] = []
     next_input = model.config.decoder_start_token_id
-    past = None
+    cache = new_cache()
     eos = rule.vocab.eos
     for _ in range(rule.max_tokens):
+        # The decoder sees one new token a step; the cache holds the keys and values of the answer so far
+        # (and, filled at the first step, those of the prompt for cross-attention), and grows in place.
         out = model(
             encoder_outputs=encoder_outputs,
             decoder_input_ids=torch.tensor([[next_input]], device=device),
-            past_key_values=past,
+            past_key_values=cache,
             use_cache=True,
         )
-        past = out.past_key_values
+        cache = out.past_key_values  # the same object, in the versions that fill it in place
         logits = out.logits[0, -1].float().cpu() + rule.mask(written)
         next_input = pick(logits, temperature, top_k, top_p, generator)
         written.append(next_input)

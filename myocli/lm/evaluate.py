@@ -42,6 +42,8 @@ def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampli
     """Figures per task over the clips long enough for every task (3 codes or more); `evaluator`
     (a retrieval.Evaluator) adds retrieval scores of the real and the generated t2m motions."""
     down, fps = engine.config.downsample, engine.fps
+    if {"t2m", "m2t"} & set(tasks):  # both compare with the clips' captions
+        dataset.require_captions(where, "evaluating text-to-motion and motion-to-text")
     clips = []
     for sequence in dataset.sequences:
         if len(sequence.motion) >= 3 * down:

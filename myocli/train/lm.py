@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from myocli import registry
+from myocli.data.h5 import require_captions
 from myocli.errors import MyoError
 from myocli.lm import prompts
 from myocli.train import runs
@@ -115,7 +116,8 @@ def _read_tokens(path: Path, debug: bool, limit: int):
 
     tokens = read_tokens(path)
     if debug:
-        tokens.tokens, tokens.captions = tokens.tokens[:limit], tokens.captions[:limit]
+        tokens.tokens, tokens.captions, tokens.names, tokens.groups = (
+            tokens.tokens[:limit], tokens.captions[:limit], tokens.names[:limit], tokens.groups[:limit])  # fmt: skip
     return tokens
 
 
@@ -196,6 +198,9 @@ def train_lm(run: LMRun) -> dict | None:
     tokens = _read_tokens(run.tokens, run.debug, runs.DEBUG_SEQUENCES)
     origin = _tokenizer_of(tokens, run.tokens)
     val = _read_tokens(run.val_tokens, run.debug, runs.DEBUG_SEQUENCES // 2) if run.val_tokens else None
+    for option, path, token_set in (("--tokens", run.tokens, tokens), ("--val-tokens", run.val_tokens, val)):
+        if token_set is not None:  # before the run exists: nothing to clean up
+            require_captions(token_set.names, token_set.captions, f"{option} {path}", "language-model training")
     if val is not None and _tokenizer_of(val, run.val_tokens)["tokenizer_sha256"] != origin["tokenizer_sha256"]:
         raise MyoError(f"--val-tokens {run.val_tokens} was made with another tokenizer than --tokens {run.tokens}")
     state = PartialState(cpu=not torch.cuda.is_available())

@@ -111,6 +111,9 @@ def train_ssm(run: SSMRun) -> dict | None:
     """Train (or resume) and register an SSM generator; returns a summary for the CLI (None on other ranks)."""
     preflight(run)
     train_set, val_set = runs.read_splits(run.data, run.val, run.debug)
+    for option, path, dataset in (("--data", run.data, train_set), ("--val", run.val, val_set)):
+        if dataset is not None:  # before the run exists: nothing to clean up
+            dataset.require_captions(f"{option} {path}", "text-to-motion training")
     ref, settings, state = runs.open_dataset_run(KIND, run, lambda: _settings(run))
     with runs.removed_if_nothing_saved(ref, state):
         return _train(run, ref, settings, train_set, val_set)
