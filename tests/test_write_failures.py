@@ -90,6 +90,14 @@ def test_export_to_a_full_disk_names_the_bvh_and_the_cause(work):
     assert_nothing_left(work, before)
 
 
+def test_tokenizer_encode_to_a_full_disk_names_the_token_file_and_the_cause(work, cmu_walk_h5):
+    before = set(os.listdir(work))
+    output = work / "tokens.h5"
+    result = myo_limited("tokenizer", "encode", "myo-base", "--data", str(cmu_walk_h5), "-o", str(output), cwd=work, file_size=FILE_SIZE_LIMIT)
+    assert_refused(result, output, "file too large", "no space")
+    assert_nothing_left(work, before)
+
+
 def test_data_convert_to_a_full_disk_names_the_dataset_and_the_cause(work, walk_bvh):
     """Before: HDF5 failed deep in its driver; exit 1 with the temporary file's name, then a crash at exit."""
     before = set(os.listdir(work))

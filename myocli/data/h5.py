@@ -256,52 +256,59 @@ def write_dataset(path: str | Path, sequences: list[Sequence], fps: float = DEFA
     for i, seq in enumerate(sequences):
         if np.asarray(seq.motion).shape[1:] not in ((sk.NUM_JOINTS, 3), (sk.NUM_FEATURES,)) or len(seq) < 1:
             raise MyoError(f"{path}: sequence {i} ({seq.name!r}) is shaped {np.shape(seq.motion)}, not (T, 28, 3)")
-    with atomic_path(path) as tmp_path:  # made first: a folder that takes no file fails before the work
-        tmp_path.write_bytes(_file_image(sequences, fps, attrs))
+    write_h5(path, lambda handle: _fill_dataset(handle, sequences, fps, attrs))
 
 
-def _file_image(sequences: list[Sequence], fps: float, attrs: dict | None) -> memoryview:
-    """The whole dataset file, built in memory.
+def write_h5(path: str | Path, fill) -> None:
+    """Write an HDF5 file atomically: `fill(handle)` builds it in memory, then one plain write.
 
     Built in memory so that a full disk or a read-only folder is an ordinary OSError of one
     plain write (which atomic_path reports by the output's name): HDF5 writing to a disk that
-    refuses fails deep inside its driver, and can crash the process at exit. The file is
-    smaller than the motions it holds, which are in memory already."""
+    refuses fails deep inside its driver, and can crash the process at exit. Our files are
+    smaller than the arrays they hold, which are in memory already."""
     import io
 
     import h5py
 
+    with atomic_path(path) as tmp_path:  # made first: a folder that takes no file fails before the work
+        buffer = io.BytesIO()
+        with h5py.File(buffer, "w") as handle:
+            fill(handle)
+        tmp_path.write_bytes(buffer.getbuffer())  # the file as closed: complete
+
+
+def _fill_dataset(handle, sequences: list[Sequence], fps: float, attrs: dict | None) -> None:
+    """The datasets and attributes of a myo28 dataset file (the layout in docs/data.md)."""
+    import h5py
+
     t_max = max(len(s) for s in sequences)
     string = h5py.string_dtype("utf-8")
-    buffer = io.BytesIO()
-    with h5py.File(buffer, "w") as handle:
-        motion = handle.create_dataset(
-            "motion", shape=(len(sequences), t_max, sk.NUM_FEATURES), dtype=np.float32,
-            chunks=(1, t_max, sk.NUM_FEATURES), compression="gzip", compression_opts=1,
-        )  # fmt: skip
-        for i, seq in enumerate(sequences):
-            motion[i, : len(seq)] = np.asarray(seq.motion, dtype=np.float32).reshape(len(seq), -1)
-        handle["lengths"] = np.array([len(s) for s in sequences], dtype=np.int32)
-        handle.create_dataset("text", data=[(s.captions or [""])[0] for s in sequences], dtype=string)
-        handle.create_dataset("captions", data=["\n".join(s.captions) for s in sequences], dtype=string)
-        for name, values in (
-            ("names", [s.name for s in sequences]),
-            ("group", [s.group or s.name for s in sequences]),
-            ("source", [s.source for s in sequences]),
-            ("license", [s.license for s in sequences]),
-        ):
-            handle.create_dataset(name, data=values, dtype=string)
-        handle.attrs.update(
-            {
-                "format": FORMAT,
-                "format_version": FORMAT_VERSION,
-                "skeleton": sk.NAME,
-                "joint_names": json.dumps(sk.JOINT_NAMES),
-                "fps": float(fps),
-                "units": "m",
-                "up_axis": "y",
-                "myo_version": __version__,
-                **(attrs or {}),
-            }
-        )
-    return buffer.getbuffer()  # the file as closed: complete
+    motion = handle.create_dataset(
+        "motion", shape=(len(sequences), t_max, sk.NUM_FEATURES), dtype=np.float32,
+        chunks=(1, t_max, sk.NUM_FEATURES), compression="gzip", compression_opts=1,
+    )  # fmt: skip
+    for i, seq in enumerate(sequences):
+        motion[i, : len(seq)] = np.asarray(seq.motion, dtype=np.float32).reshape(len(seq), -1)
+    handle["lengths"] = np.array([len(s) for s in sequences], dtype=np.int32)
+    handle.create_dataset("text", data=[(s.captions or [""])[0] for s in sequences], dtype=string)
+    handle.create_dataset("captions", data=["\n".join(s.captions) for s in sequences], dtype=string)
+    for name, values in (
+        ("names", [s.name for s in sequences]),
+        ("group", [s.group or s.name for s in sequences]),
+        ("source", [s.source for s in sequences]),
+        ("license", [s.license for s in sequences]),
+    ):
+        handle.create_dataset(name, data=values, dtype=string)
+    handle.attrs.update(
+        {
+            "format": FORMAT,
+            "format_version": FORMAT_VERSION,
+            "skeleton": sk.NAME,
+            "joint_names": json.dumps(sk.JOINT_NAMES),
+            "fps": float(fps),
+            "units": "m",
+            "up_axis": "y",
+            "myo_version": __version__,
+            **(attrs or {}),
+        }
+    )

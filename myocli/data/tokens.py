@@ -18,7 +18,6 @@ from pathlib import Path
 
 import numpy as np
 
-from myocli.atomic import atomic_path
 from myocli.errors import MyoError
 
 FORMAT = "myo-tokens"
@@ -37,6 +36,8 @@ class TokenSet:
 def write_tokens(path: str | Path, tokens: TokenSet) -> None:
     import h5py
 
+    from myocli.data.h5 import write_h5
+
     if not tokens.tokens:
         raise MyoError(f"{path}: nothing to write (no token sequences)")
     count, quantizers = len(tokens.tokens), tokens.tokens[0].shape[-1]
@@ -45,7 +46,8 @@ def write_tokens(path: str | Path, tokens: TokenSet) -> None:
     for i, t in enumerate(tokens.tokens):
         table[i, : len(t)] = t
     string = h5py.string_dtype("utf-8")
-    with atomic_path(path) as tmp, h5py.File(tmp, "w") as handle:
+
+    def fill(handle) -> None:
         handle.create_dataset("tokens", data=table, compression="gzip", compression_opts=1)
         handle["token_lengths"] = np.array([len(t) for t in tokens.tokens], dtype=np.int32)
         handle.create_dataset("text", data=[(c or [""])[0] for c in tokens.captions], dtype=string)  # "": uncaptioned
@@ -53,6 +55,8 @@ def write_tokens(path: str | Path, tokens: TokenSet) -> None:
         handle.create_dataset("names", data=tokens.names, dtype=string)
         handle.create_dataset("group", data=tokens.groups, dtype=string)
         handle.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, **tokens.attrs})
+
+    write_h5(path, fill)  # built in memory, one plain write: a full disk is one clear error
 
 
 def read_tokens(path: str | Path) -> TokenSet:
