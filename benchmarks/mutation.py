@@ -46,8 +46,10 @@ def scratch_copy(folder: Path) -> None:
     """The committed tree (HEAD: what the figures describe, whatever is being edited) into folder."""
     archive = subprocess.run(["git", "archive", "--format=tar", "HEAD"], cwd=REPO, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-xf", "-"], cwd=folder, input=archive, check=True)
-    # The tests find the shared mocap at ../shared/data beside the repository.
-    (folder.parent / "shared").symlink_to(REPO.parent / "shared")
+    # The tests find the shared mocap at ../shared/data beside the repository, and mutmut runs them
+    # from its mutants/ folder inside it: the data is linked beside both.
+    for beside in (folder.parent, folder):
+        (beside / "shared").symlink_to(REPO.parent / "shared")
 
 
 def run_module(name: str, children: int) -> dict:
