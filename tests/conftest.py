@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from helpers import TINY_TOKENIZER, myo, ok
+from helpers import TINY_LM, TINY_TOKENIZER, myo, ok
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -98,3 +98,16 @@ def trained_tiny_tokenizer(tmp_path_factory, motion_sets) -> Path:
     ok(myo("tokenizer", "train", "--data", str(motion_sets["train"]), "--config", str(root / "tok.yaml"), "--name", "tok",
            env={"MYO_HOME": str(root / "home")}))  # fmt: skip
     return root / "home"
+
+
+@pytest.fixture(scope="session")
+def tiny_lm_tokens(tmp_path_factory, motion_sets, trained_tiny_tokenizer) -> dict[str, Path]:
+    """Token files of the train and val clips made once by the tiny tokenizer (valid in any registry
+    holding a copy of it: add_tiny_tokenizer), and the tiny LM recipe as a YAML file."""
+    root = tmp_path_factory.mktemp("tiny_lm_tokens")
+    paths = {"config": root / "lm.yaml", "train": root / "train_tokens.h5", "val": root / "val_tokens.h5"}
+    paths["config"].write_text(TINY_LM)
+    for split in ("train", "val"):
+        ok(myo("tokenizer", "encode", "tok", "--data", str(motion_sets[split]), "-o", str(paths[split]),
+               env={"MYO_HOME": str(trained_tiny_tokenizer)}))  # fmt: skip
+    return paths

@@ -71,3 +71,14 @@ train:
 def add_tiny_tokenizer(trained_home: Path, home: Path) -> None:
     """Copy the trained tiny tokenizer (tokenizer/tok@1) into another registry home."""
     shutil.copytree(trained_home / "tokenizer" / "tok", home / "tokenizer" / "tok")
+
+
+# A language model small enough to pretrain and instruction-tune for a few steps in a test.
+TINY_LM = """\
+model:
+  t5: {d_model: 64, d_ff: 128, d_kv: 16, num_heads: 4, num_layers: 1, num_decoder_layers: 1, dropout_rate: 0.1}
+  max_motion_tokens: 40
+  max_text_tokens: 60
+train: {max_steps: 12, batch_size: 8, learning_rate: 1.0e-3, log_every: 4, eval_every: 6, save_every: 6}
+instruct: {max_steps: 8, batch_size: 8, learning_rate: 5.0e-4, log_every: 4, eval_every: 4, save_every: 4}
+"""

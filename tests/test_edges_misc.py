@@ -11,14 +11,6 @@ import pytest
 import torch
 from helpers import add_tiny_tokenizer, assert_clean_failure, myo, ok
 
-TINY_LM = """\
-model:
-  t5: {d_model: 64, d_ff: 128, d_kv: 16, num_heads: 4, num_layers: 1, num_decoder_layers: 1, dropout_rate: 0.1}
-  max_motion_tokens: 40
-  max_text_tokens: 60
-train: {max_steps: 2, batch_size: 8, learning_rate: 1.0e-3, log_every: 1, eval_every: 2, save_every: 2}
-"""
-
 
 def _commands():
     """(words after `myo`, click command) of every command and group, the root included."""
@@ -109,15 +101,14 @@ def test_a_length_the_model_cannot_make_is_refused_or_rounded_aloud(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def tiny_lm(tmp_path_factory, motion_sets, trained_tiny_tokenizer):
-    """A registry with the tiny tokenizer, its token file of pybullet's clips, and lm/pre (2 steps of pretraining)."""
+def tiny_lm(tmp_path_factory, trained_tiny_tokenizer, tiny_lm_tokens):
+    """A registry with the tiny tokenizer and lm/pre (2 steps of pretraining on pybullet's clips)."""
     root = tmp_path_factory.mktemp("edges_lm")
     env = {"MYO_HOME": str(root / "home")}
     add_tiny_tokenizer(trained_tiny_tokenizer, root / "home")
-    (root / "lm.yaml").write_text(TINY_LM)
-    ok(myo("tokenizer", "encode", "tok", "--data", str(motion_sets["train"]), "-o", str(root / "tokens.h5"), env=env))
-    ok(myo("lm", "pretrain", "--tokens", str(root / "tokens.h5"), "--config", str(root / "lm.yaml"), "--name", "pre", env=env))
-    return {"root": root, "env": env}
+    ok(myo("lm", "pretrain", "--tokens", str(tiny_lm_tokens["train"]), "--config", str(tiny_lm_tokens["config"]), "--max-steps", "2",
+           "--name", "pre", env=env))  # fmt: skip
+    return {"root": root, "env": env, "tokens": tiny_lm_tokens}
 
 
 def test_decoding_hands_the_model_a_cache_object_from_the_first_step():
@@ -220,10 +211,10 @@ def test_the_tokenizer_trains_on_uncaptioned_clips_but_token_files_refuse_them(m
 def test_language_model_training_refuses_an_uncaptioned_token_file(tiny_lm, tmp_path):
     from myocli.data.tokens import read_tokens, write_tokens
 
-    tokens = read_tokens(tiny_lm["root"] / "tokens.h5")
+    tokens = read_tokens(tiny_lm["tokens"]["train"])
     tokens.captions[2] = [""]
     write_tokens(tmp_path / "blank.h5", tokens)
-    result = myo("lm", "pretrain", "--tokens", str(tmp_path / "blank.h5"), "--config", str(tiny_lm["root"] / "lm.yaml"), "--name", "blank",
+    result = myo("lm", "pretrain", "--tokens", str(tmp_path / "blank.h5"), "--config", str(tiny_lm["tokens"]["config"]), "--name", "blank",
                  env=tiny_lm["env"])  # fmt: skip
     assert_clean_failure(result, "--tokens", "blank.h5", f"1 of {len(tokens.names)} sequences have no caption ({tokens.names[2]!r})")
     assert not (Path(tiny_lm["env"]["MYO_HOME"]) / "lm" / "blank").exists()

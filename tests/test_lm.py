@@ -17,29 +17,17 @@ from helpers import add_tiny_tokenizer, assert_clean_failure, assert_resume_matc
 
 from myocli import skeleton as sk
 
-TINY_LM = """\
-model:
-  t5: {d_model: 64, d_ff: 128, d_kv: 16, num_heads: 4, num_layers: 1, num_decoder_layers: 1, dropout_rate: 0.1}
-  max_motion_tokens: 40
-  max_text_tokens: 60
-train: {max_steps: 12, batch_size: 8, learning_rate: 1.0e-3, log_every: 4, eval_every: 6, save_every: 6}
-instruct: {max_steps: 8, batch_size: 8, learning_rate: 5.0e-4, log_every: 4, eval_every: 4, save_every: 4}
-"""
-
 
 @pytest.fixture(scope="module")
-def lm_home(tmp_path_factory, motion_sets, trained_tiny_tokenizer):
+def lm_home(tmp_path_factory, trained_tiny_tokenizer, tiny_lm_tokens):
     """A registry with a tokenizer, its token files, a pretrained and an instruction-tuned LM."""
     root = tmp_path_factory.mktemp("lm")
     env = {"MYO_HOME": str(root / "home")}
     add_tiny_tokenizer(trained_tiny_tokenizer, root / "home")
-    (root / "lm.yaml").write_text(TINY_LM)
-    for split in ("train", "val"):
-        ok(myo("tokenizer", "encode", "tok", "--data", str(motion_sets[split]), "-o", str(root / f"{split}_tokens.h5"), env=env))
-    common = ["--tokens", str(root / "train_tokens.h5"), "--val-tokens", str(root / "val_tokens.h5"), "--json"]
-    pretrained = json.loads(ok(myo("lm", "pretrain", *common, "--config", str(root / "lm.yaml"), "--name", "pre", env=env)).stdout)
+    common = ["--tokens", str(tiny_lm_tokens["train"]), "--val-tokens", str(tiny_lm_tokens["val"]), "--json"]
+    pretrained = json.loads(ok(myo("lm", "pretrain", *common, "--config", str(tiny_lm_tokens["config"]), "--name", "pre", env=env)).stdout)
     tuned = json.loads(ok(myo("lm", "instruct", "pre", *common, "--name", "it", env=env)).stdout)
-    return {"root": root, "env": env, "pretrained": pretrained, "tuned": tuned}
+    return {"root": root, "env": env, "tokens": tiny_lm_tokens, "pretrained": pretrained, "tuned": tuned}
 
 
 def test_pretrain_and_instruct_register_models_with_their_parents(lm_home):
@@ -106,6 +94,7 @@ def test_eval_reports_every_task(lm_home, motion_sets):
     assert 0 <= report["real"]["foot_skating_ratio"] <= 1 and report["real"]["penetration_mm"] == 0  # converted clips sit on the floor
 
 
+@pytest.mark.slow  # 20-50 s of training on two cores: in CI's second step
 def test_eval_with_a_retrieval_evaluator_scores_generated_and_real_motion(lm_home, motion_sets):
     env = lm_home["env"]
     ok(myo("retrieval", "train", "--data", str(motion_sets["train"]), "--name", "ev", "--debug", env=env))
@@ -122,6 +111,7 @@ def test_eval_with_a_retrieval_evaluator_scores_generated_and_real_motion(lm_hom
     assert_clean_failure(one_caption, str(motion_sets["test"]), "two distinct captions", "--retrieval")
 
 
+@pytest.mark.slow  # 20-50 s of training on two cores: in CI's second step
 def test_base_model_from_a_local_t5_keeps_its_weights_and_adds_motion_tokens(lm_home, tmp_path):
     import torch
     from safetensors.torch import load_file, save_file
@@ -138,8 +128,8 @@ def test_base_model_from_a_local_t5_keeps_its_weights_and_adds_motion_tokens(lm_
     save_file(weights, base / "model.safetensors", metadata={"format": "pt"})
     settings = json.loads((base / "config.json").read_text()) | {"tie_word_embeddings": False}
     (base / "config.json").write_text(json.dumps(settings))
-    root, env = lm_home["root"], lm_home["env"]
-    result = json.loads(ok(myo("lm", "pretrain", "--tokens", str(root / "train_tokens.h5"), "--base-model", str(base),
+    env = lm_home["env"]
+    result = json.loads(ok(myo("lm", "pretrain", "--tokens", str(lm_home["tokens"]["train"]), "--base-model", str(base),
                                "--name", "from-base", "--max-steps", "2", "--lr", "0", "--json", env=env)).stdout)  # fmt: skip
     folder = Path(result["path"])
     manifest = json.loads((folder / "manifest.json").read_text())
@@ -177,8 +167,8 @@ def test_a_checkpoint_from_before_text_encoders_still_loads(lm_home, tmp_path):
 
 @pytest.mark.slow  # two training processes through accelerate: the longest tests
 def test_two_processes_through_gpus_2_keep_identical_weights(lm_home):
-    root, env = lm_home["root"], lm_home["env"]
-    result = json.loads(ok(myo("lm", "pretrain", "--tokens", str(root / "train_tokens.h5"), "--config", str(root / "lm.yaml"),
+    env = lm_home["env"]
+    result = json.loads(ok(myo("lm", "pretrain", "--tokens", str(lm_home["tokens"]["train"]), "--config", str(lm_home["tokens"]["config"]),
                                "--name", "ddp", "--gpus", "2", "--max-steps", "2", "--json", env=env)).stdout)  # fmt: skip
     training = json.loads((Path(result["path"]) / "manifest.json").read_text())["training"]
     assert training["num_processes"] == 2 and training["steps_done"] == 2
@@ -186,11 +176,12 @@ def test_two_processes_through_gpus_2_keep_identical_weights(lm_home):
     assert len(digests) == 2 and digests[0] == digests[1]  # gradients were averaged across the ranks
 
 
+@pytest.mark.slow  # 20-50 s of training on two cores: in CI's second step
 def test_resume_matches_an_uninterrupted_run(lm_home):
     from safetensors.torch import load_file
 
-    root, env = lm_home["root"], lm_home["env"]
-    common = ["--tokens", str(root / "train_tokens.h5"), "--config", str(root / "lm.yaml")]
+    env = lm_home["env"]
+    common = ["--tokens", str(lm_home["tokens"]["train"]), "--config", str(lm_home["tokens"]["config"])]
     ok(myo("lm", "pretrain", *common, "--name", "straight", "--max-steps", "6", env=env))
     ok(myo("lm", "pretrain", *common, "--name", "split", "--max-steps", "3", "--keep-state", env=env))
     ok(myo("lm", "pretrain", *common, "--name", "split", "--max-steps", "6", "--resume", env=env))
@@ -221,6 +212,6 @@ def test_bad_input_gives_one_clear_error_and_writes_nothing(lm_home, motion_sets
     shutil.rmtree(broken / "tokenizer")
     missing = myo("generate", "a person walks", "--model", "lm/it", "-o", str(tmp_path / "y"), env={"MYO_HOME": str(broken)})
     assert_clean_failure(missing, "lm/it@1", "tokenizer/tok@1", "put that checkpoint back")
-    tokens_without = myo("lm", "pretrain", "--tokens", str(lm_home["root"] / "train_tokens.h5"), "--name", "z", env={"MYO_HOME": str(broken)})
+    tokens_without = myo("lm", "pretrain", "--tokens", str(lm_home["tokens"]["train"]), "--name", "z", env={"MYO_HOME": str(broken)})
     assert_clean_failure(tokens_without, "tokenizer/tok@1", "not in the registry")
     assert not (broken / "lm" / "z").exists()

@@ -1,6 +1,6 @@
 """The language model reading its text through the static text encoder (`myo lm pretrain --text-encoder`).
 
-A tiny LM (test_lm.TINY_LM) is pretrained and instruction-tuned a few steps on the real clips,
+A tiny LM (helpers.TINY_LM) is pretrained and instruction-tuned a few steps on the real clips,
 reading through the encoder the built-in models ship: what the checkpoints hold, that they load
 and answer with no network, that a word the captions never used lands near its synonym, and
 that a tampered encoder is refused. As in test_lm.py, the machinery is checked, not the quality.
@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 import torch
 from helpers import add_tiny_tokenizer, assert_clean_failure, myo, ok
-from test_lm import TINY_LM
 
 from myocli import registry
 from myocli import skeleton as sk
@@ -28,15 +27,13 @@ OFFLINE = {"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
 
 
 @pytest.fixture(scope="module")
-def words_home(tmp_path_factory, motion_sets, trained_tiny_tokenizer):
+def words_home(tmp_path_factory, trained_tiny_tokenizer, tiny_lm_tokens):
     """A registry with a tokenizer, a pretrained LM reading through the static encoder (lm/words) and its instruction-tuned child (lm/words-it)."""
     root = tmp_path_factory.mktemp("lm_words")
     env = {"MYO_HOME": str(root / "home")}
     add_tiny_tokenizer(trained_tiny_tokenizer, root / "home")
-    (root / "lm.yaml").write_text(TINY_LM)
-    tokens = root / "train_tokens.h5"
-    ok(myo("tokenizer", "encode", "tok", "--data", str(motion_sets["train"]), "-o", str(tokens), env=env))
-    pretrain = ("lm", "pretrain", "--tokens", str(tokens), "--config", str(root / "lm.yaml"), "--text-encoder", str(ENCODER), "--name", "words", "--json")
+    tokens = tiny_lm_tokens["train"]
+    pretrain = ("lm", "pretrain", "--tokens", str(tokens), "--config", str(tiny_lm_tokens["config"]), "--text-encoder", str(ENCODER), "--name", "words", "--json")
     pretrained = json.loads(ok(myo(*pretrain, env=env)).stdout)
     tuned = json.loads(ok(myo("lm", "instruct", "words", "--tokens", str(tokens), "--name", "words-it", "--json", env=env)).stdout)
     return {"root": root, "env": env, "tokens": tokens, "pretrained": pretrained, "tuned": tuned}

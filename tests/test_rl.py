@@ -509,6 +509,7 @@ def test_rl_train_and_eval(cmu_walk_h5, policy_home, tmp_path):
     assert report["search"] == 1 and json.loads(searched.stdout)["search"] == 3
 
 
+@pytest.mark.slow  # 20-50 s of training on two cores: in CI's second step
 def test_rl_train_from_another_policy(cmu_walk_h5, policy_home):
     from safetensors.torch import load_file
 

@@ -259,6 +259,7 @@ def home(tmp_path):
     return {"MYO_HOME": str(tmp_path / "home")}
 
 
+@pytest.mark.slow  # 20-50 s of training on two cores: in CI's second step
 def test_cli_cosine_schedule_and_a_max_minutes_stop_resumed_mid_schedule(motion_sets, home, tmp_path):
     """`myo tokenizer train` with a warm-up + cosine config logs the hand-computed rate at each step;
     --max-minutes (a limit already passed after step 1) registers the checkpoint at step 1, marked
@@ -289,6 +290,7 @@ def test_cli_cosine_schedule_and_a_max_minutes_stop_resumed_mid_schedule(motion_
                           load_file(version_dir(home, "split", 2) / "model.safetensors"))  # fmt: skip
 
 
+@pytest.mark.slow  # 20-50 s of training on two cores: in CI's second step
 def test_cli_grad_accum_and_bf16_reach_the_loop(motion_sets, tiny_tokenizer_config, home):
     """--grad-accum 2 makes 2 optimizer steps of --max-steps 2 (not 4); --mixed-precision bf16 is
     recorded, changes the arithmetic (other weights than the float32 run) and still saves float32 weights."""
