@@ -310,12 +310,15 @@ def save(ref: CheckpointRef, config: dict, state_dict: dict, extra_files: Sequen
     `extra_files` are files already in ref.path (relative paths, such as a text tokenizer's)
     that belong to the checkpoint: the manifest hashes them like the weights."""
     import torch
-    from safetensors.torch import save_file
+    from safetensors.torch import save
 
     tensors = {k: v.detach().to("cpu").contiguous() for k, v in state_dict.items() if isinstance(v, torch.Tensor)}
     _write_json(ref.path / CONFIG, config)
+    # Serialised in memory, then one plain write: a full disk is an OSError that atomic_path reports
+    # by the weights' name (safetensors' own writer raises its own error type, with no path).
+    weights = save(tensors, metadata={"format": "pt", "type": config.get("type", "")})
     with atomic_path(ref.path / WEIGHTS) as tmp:
-        save_file(tensors, str(tmp), metadata={"format": "pt", "type": config.get("type", "")})
+        tmp.write_bytes(weights)
     files = {f: {"sha256": sha256(ref.path / f), "bytes": (ref.path / f).stat().st_size} for f in (CONFIG, WEIGHTS, *extra_files)}
     manifest = {
         "format": FORMAT,

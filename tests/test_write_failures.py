@@ -98,6 +98,18 @@ def test_tokenizer_encode_to_a_full_disk_names_the_token_file_and_the_cause(work
     assert_nothing_left(work, before)
 
 
+@pytest.mark.parametrize("steps", ["6", "1"], ids=["training-state", "final-weights"])
+def test_training_on_a_full_disk_names_what_it_could_not_save(work, motion_sets, tiny_tokenizer_config, steps):
+    """A training state (saved every 2 steps) or the checkpoint's weights (after 1 step, the only save)
+    that do not fit give one Error line naming them, not a serializer's error."""
+    result = myo_limited("tokenizer", "train", "--data", str(motion_sets["train"]), "--config", str(tiny_tokenizer_config),
+                         "--name", "t", "--max-steps", steps, cwd=work, file_size=FILE_SIZE_LIMIT, env={"MYO_HOME": str(work / "home")})  # fmt: skip
+    last = result.stderr.strip().splitlines()[-1]  # after the run's progress lines
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert last.startswith("Error: cannot write") and str(work / "home" / "tokenizer" / "t" / "v1") in last and "File too large" in last, last
+    assert "unexpected" not in result.stderr
+
+
 def test_data_convert_to_a_full_disk_names_the_dataset_and_the_cause(work, walk_bvh):
     """Before: HDF5 failed deep in its driver; exit 1 with the temporary file's name, then a crash at exit."""
     before = set(os.listdir(work))

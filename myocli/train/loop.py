@@ -145,14 +145,21 @@ def save_training_state(accelerator, state_dir: Path, step: int) -> None:
     process is done, so a crash while saving never leaves a mix of old and new files."""
     import shutil
 
+    from safetensors import SafetensorError
+
     fresh = state_dir.with_name(state_dir.name + ".saving")
     if accelerator.is_main_process:
         shutil.rmtree(fresh, ignore_errors=True)
     accelerator.wait_for_everyone()
-    accelerator.save_state(str(fresh), safe_serialization=True)
-    accelerator.wait_for_everyone()
+    try:
+        accelerator.save_state(str(fresh), safe_serialization=True)
+        accelerator.wait_for_everyone()
+        if accelerator.is_main_process:
+            (fresh / PROGRESS_FILE).write_text(json.dumps({"step": step}) + "\n")
+    except (OSError, RuntimeError, SafetensorError) as exc:  # a full disk surfaces as any of these (torch, safetensors)
+        shutil.rmtree(fresh, ignore_errors=True)
+        raise MyoError(f"cannot write the training state {state_dir}: {exc}") from exc
     if accelerator.is_main_process:
-        (fresh / PROGRESS_FILE).write_text(json.dumps({"step": step}) + "\n")
         swap_in(fresh, state_dir)
     accelerator.wait_for_everyone()
 
