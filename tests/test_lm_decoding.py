@@ -152,3 +152,74 @@ def test_cached_greedy_decoding_matches_full_passes_over_the_whole_prefix(engine
             torch.testing.assert_close(cached, full, rtol=0, atol=tolerance, msg=lambda m, step=step: f"step {step}: {m}")
             assert answer[step] == int(torch.argmax(full + rule.mask(answer[:step]))), f"step {step}"
             prefix.append(answer[step])
+
+
+def allowed(mask: torch.Tensor) -> set[int]:
+    return set(torch.nonzero(torch.isfinite(mask)).flatten().tolist())
+
+
+def test_motion_rule_allows_the_end_exactly_from_min_codes_to_max_codes(tiny):
+    """Guards MotionRule.mask step by step: start, then codes only until `min_codes` are written,
+    then codes or <motion_end>, then only <motion_end> at `max_codes`, then </s>."""
+    _, vocab, _ = tiny
+    codes = set(range(vocab.offset, vocab.offset + CODES))
+    rule = MotionRule(vocab, min_codes=2, max_codes=4)
+    code = vocab.offset + 3
+    assert allowed(rule.mask([])) == {vocab.start}
+    assert allowed(rule.mask([vocab.start])) == codes
+    assert allowed(rule.mask([vocab.start, code])) == codes
+    assert allowed(rule.mask([vocab.start, code, code])) == codes | {vocab.end}
+    assert allowed(rule.mask([vocab.start, code, code, code])) == codes | {vocab.end}
+    assert allowed(rule.mask([vocab.start, code, code, code, code])) == {vocab.end}
+    assert allowed(rule.mask([vocab.start, code, code, vocab.end])) == {vocab.eos}
+    # One code is enough when min_codes is 1.
+    assert allowed(MotionRule(vocab, 1, 4).mask([vocab.start, code])) == codes | {vocab.end}
+
+
+def test_text_rule_forces_eos_only_at_the_last_token(tiny):
+    """Guards TextRule.mask's length limit: an answer of `max_tokens` may hold `max_tokens - 1`
+    text tokens before </s>, so </s> is forced only when that many are written."""
+    _, vocab, _ = tiny
+    rule = TextRule(vocab, max_tokens=5)
+    text = 65
+    assert vocab.eos not in allowed(rule.mask([]))
+    assert text in allowed(rule.mask([text] * 3)) and vocab.eos in allowed(rule.mask([text] * 3))
+    assert allowed(rule.mask([text] * 4)) == {vocab.eos}
+
+
+def draws(logits, temperature, top_k, top_p, seed, n=200) -> list[int]:
+    generator = torch.Generator().manual_seed(seed)
+    return [pick(logits, temperature, top_k, top_p, generator) for _ in range(n)]
+
+
+def test_temperature_divides_the_logits():
+    """Guards `logits / temperature`: sampling at temperature T draws what temperature 1 draws
+    from logits / T, with the same random numbers."""
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    for temperature in (0.5, 3.0):
+        assert draws(logits, temperature, 0, 1.0, 4) == draws(logits / temperature, 1.0, 0, 1.0, 4)
+    assert draws(logits, 0.5, 0, 1.0, 4) != draws(logits, 1.0, 0, 1.0, 4)  # and it matters
+
+
+def test_top_k_keeps_exactly_the_k_best():
+    """Guards the top-k threshold (the k-th best logit) and top_k = 1 (greedy at any temperature)."""
+    logits = torch.log(torch.tensor([0.5, 0.3, 0.15, 0.05]))
+    assert set(draws(logits, 1.0, 1, 1.0, 0)) == {0}
+    assert set(draws(logits, 1.0, 3, 1.0, 0, n=400)) == {0, 1, 2}
+
+
+def test_top_p_keeps_the_smallest_prefix_that_reaches_it():
+    """Guards `>= top_p` in the nucleus: of four equally likely tokens, top_p = 0.5 keeps two
+    (their mass reaches 0.5), not three."""
+    assert len(set(draws(torch.zeros(4), 1.0, 0, 0.5, 0, n=400))) == 2
+    assert len(set(draws(torch.zeros(4), 1.0, 0, 0.75, 0, n=400))) == 3
+
+
+def test_pick_draws_from_its_own_generator_not_the_global_one():
+    """Guards `generator=generator` in the draw: a seeded generator gives the same picks whatever
+    the global torch seed is (what makes `--seed` reproducible per sample)."""
+    logits = torch.zeros(8)
+    torch.manual_seed(1)
+    first = draws(logits, 1.0, 0, 1.0, 9, n=50)
+    torch.manual_seed(2)
+    assert draws(logits, 1.0, 0, 1.0, 9, n=50) == first

@@ -144,3 +144,79 @@ def test_padding_frames_do_not_count(walk):
     alone = terms(walk[:real_frames], walk[:real_frames])
     for name, value in alone.items():
         assert padded[name] == pytest.approx(value, abs=1e-9), name
+
+
+def test_each_sample_of_a_batch_gets_its_own_terms(walk):
+    """Guards the per-sample sums in `_masked_mean`: a batch of two clips of different lengths
+    and breaks gives each the terms it gets alone (no sum over the batch)."""
+    sunk = walk - 0.03 * UP
+    lifted = stretch(walk, range(1, sk.NUM_JOINTS), 0.01) + 0.05 * UP
+    predicted = torch.cat([as_features(sunk), as_features(lifted)])
+    real = torch.cat([as_features(walk), as_features(walk)])
+    mask = torch.zeros(2, len(walk), dtype=torch.bool)
+    mask[0, :] = True
+    mask[1, :30] = True
+    batch = physics_terms(predicted, real, mask)
+    alone = [terms(sunk, walk), terms(lifted, walk, 30)]
+    for i, expected in enumerate(alone):
+        for name, value in expected.items():
+            assert float(batch[name][i]) == pytest.approx(value, rel=1e-9, abs=1e-12), (i, name)
+
+
+def test_a_clip_of_one_real_frame_is_that_frames_own_value(walk):
+    """Guards the denominator's floor of 1 frame: with one real frame the mean is that frame's
+    value, not half of it."""
+    sunk = walk - 0.03 * UP
+    depth_cm = 100 * np.maximum(-sunk[0, :, 1], 0.0)
+    assert depth_cm.sum() > 0
+    assert terms(sunk, walk, real_frames=1)["penetration"] == pytest.approx(depth_cm.sum(), rel=1e-9)
+
+
+def held_with_contacts(walk, contacts) -> tuple[np.ndarray, torch.Tensor]:
+    """A pose of the walk held for 20 frames, and its features with the foot contacts (20, 4) set."""
+    held = np.repeat(walk[:1], 20, axis=0)
+    real = as_features(held)
+    real[0, :, feat.FOOT_CONTACTS] = torch.as_tensor(contacts, dtype=real.dtype)
+    return held, real
+
+
+def physics_of(predicted: np.ndarray, real: torch.Tensor) -> dict[str, float]:
+    mask = torch.ones(1, real.shape[1], dtype=torch.bool)
+    return {name: float(value[0]) for name, value in physics_terms(as_features(predicted), real, mask).items()}
+
+
+def test_skating_needs_contact_in_both_frames_of_a_step(walk):
+    """Guards the pairing of frame t with frame t-1: a foot in contact only in every other frame
+    never slides on the floor, however far it moves; in contact in every frame, it does."""
+    slide = FORWARD * 0.05 * np.arange(20)[:, None, None]
+    alternate = np.repeat((np.arange(20) % 2 == 0)[:, None], 4, axis=1).astype(float)
+    held, real = held_with_contacts(walk, alternate)
+    assert physics_of(held + slide, real)["skating"] == 0.0
+    held, real = held_with_contacts(walk, np.ones((20, 4)))
+    assert physics_of(held + slide, real)["skating"] == pytest.approx(5.0, abs=1e-3)
+
+
+def test_one_foot_point_in_contact_is_standing(walk):
+    """Guards `contact.sum(-1) > 0`: the real motion on its left heel alone stands, so lifting
+    the prediction 5 cm floats it 5 cm."""
+    held, real = held_with_contacts(walk, np.tile([1.0, 0.0, 0.0, 0.0], (20, 1)))
+    assert physics_of(held + 0.05 * UP, real)["floating"] == pytest.approx(5.0, abs=1e-6)
+
+
+def test_a_contact_feature_counts_only_above_one_half(walk):
+    """Guards the strict `> 0.5`: a contact feature of exactly 0.5 (halfway between frames with
+    and without contact) is not contact; just above it is."""
+    held, real = held_with_contacts(walk, np.full((20, 4), 0.5))
+    assert physics_of(held + 0.05 * UP, real)["floating"] == 0.0
+    held, real = held_with_contacts(walk, np.full((20, 4), 0.5 + 1e-6))
+    assert physics_of(held + 0.05 * UP, real)["floating"] == pytest.approx(5.0, abs=1e-6)
+
+
+def test_terms_are_computed_on_the_predictions_device():
+    """Guards the constants (bone lengths, parents) following the prediction to its device: the
+    meta device stands in for a GPU, where a CPU constant would raise a device mismatch."""
+    predicted = torch.zeros(2, 5, feat.FEATURE_DIM, device="meta")
+    mask = torch.ones(2, 5, dtype=torch.bool, device="meta")
+    result = physics_terms(predicted, predicted, mask)
+    for name, value in result.items():
+        assert value.device.type == "meta" and value.shape == (2,), name

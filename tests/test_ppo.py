@@ -262,9 +262,12 @@ def test_learning_rate_anneals_linearly_towards_zero_over_the_iterations():
     assert [e["charts/learning_rate"] for e in logs] == [1e-3] * 3
 
 
-@pytest.mark.parametrize("target_kl, minibatch_updates, stopped", [(None, 8, 0.0), (0.05, 4, 1.0), (0.1, 8, 0.0)])
+@pytest.mark.parametrize(
+    "target_kl, minibatch_updates, stopped", [(None, 8, 0.0), (0.05, 4, 1.0), (0.08, 8, 1.0), (0.1, 8, 0.0)]
+)
 def test_target_kl_stops_the_update_after_the_epoch_whose_kl_exceeds_it(monkeypatch, target_kl, minibatch_updates, stopped):  # fmt: skip
-    """4 epochs x 2 minibatches with scripted KLs: the first epoch ending above target_kl is the last one run."""
+    """4 epochs x 2 minibatches with scripted KLs: the first epoch ending above target_kl is the last one run
+    (an epoch ending exactly at target_kl, 0.08, is not above it)."""
     kls, real = iter([0.0, 0.01, 0.02, 0.08, 0.0, 0.01, 0.03, 0.09]), ppo.ppo_losses
     calls = []
 
@@ -293,3 +296,272 @@ def test_humanoid_v5_trains_through_a_time_limit_truncation():
     config = PPOConfig(total_steps=8, num_envs=2, num_steps=4, num_minibatches=2, update_epochs=1)
     ppo.train(envs, state, config, lambda *_: None)
     assert state.iteration == 1 and len(state.recent) == 2  # both copies' 3-step episodes ended and were counted
+
+
+# -- the losses on exact inputs, by hand ---------------------------------------------------------
+
+
+def _losses(
+    ratios, advantages, new_value, old_value, returns, entropy, old_logprob=None, **settings
+) -> dict[str, float]:
+    config = PPOConfig(**{"norm_adv": False, "clip_coef": 0.2} | settings)
+    old = torch.zeros(len(ratios)) if old_logprob is None else torch.tensor(old_logprob, dtype=torch.float32)
+    new = old + torch.log(torch.tensor(ratios, dtype=torch.float32))
+    tensors = [torch.tensor(v, dtype=torch.float32) for v in (advantages, new_value, old_value, returns, entropy)]
+    losses = ppo.ppo_losses(new, old, tensors[0], tensors[1], tensors[2], tensors[3], tensors[4], config)
+    return {name: value.item() for name, value in losses.items()}
+
+
+def test_policy_loss_clips_the_ratio_on_both_sides_and_reads_only_the_log_ratio():
+    """The clipped objective mean(max(-A r, -A clip(r, 1 - eps, 1 + eps))), by hand for a ratio above and
+    below the clip with each sign of advantage; the log-probabilities matter only through their difference."""
+    ratios, advantages = [1.5, 0.5, 1.5, 0.5, 1.1], [1.0, -1.0, -1.0, 1.0, 2.0]
+    # Per sample: clipped at 1.2 (-1.2); clipped at 0.8 (0.8); unclipped (1.5); unclipped (-0.5); inside (-2.2).
+    expected = np.mean([-1.2, 0.8, 1.5, -0.5, -2.2])
+    zeros = [0.0] * 5
+    assert _losses(ratios, advantages, zeros, zeros, zeros, zeros)["policy_loss"] == pytest.approx(expected, rel=1e-6)
+    old = [0.3, -2.0, 1.0, -0.5, 4.0]
+    assert _losses(ratios, advantages, zeros, zeros, zeros, zeros, old)["policy_loss"] == pytest.approx(
+        expected, rel=1e-6
+    )
+
+
+def test_advantages_of_a_minibatch_of_two_are_normalised_and_a_near_constant_one_stays_bounded():
+    """norm_adv applies from two samples on; with a spread near 1e-8 the +1e-8 keeps the scale bounded."""
+    ratios = [1.0, 1.1]
+    zeros = [0.0, 0.0]
+    # Two advantages normalise to -+1/sqrt(2) (sample std): loss -(-0.7071 * 1.0 + 0.7071 * 1.1) / 2.
+    loss = _losses(ratios, [1.0, 3.0], zeros, zeros, zeros, zeros, norm_adv=True)["policy_loss"]
+    assert loss == pytest.approx(-0.05 / np.sqrt(2), rel=1e-5)
+    tiny = np.array([0.0, 2e-8], dtype=np.float32)
+    std = float(torch.tensor(tiny).std())
+    normalised = (tiny - tiny.mean()) / (std + 1e-8)
+    expected = -np.mean(normalised * ratios)
+    assert _losses(ratios, tiny.tolist(), zeros, zeros, zeros, zeros, norm_adv=True)["policy_loss"] == pytest.approx(
+        expected, rel=1e-4
+    )
+
+
+def test_clipped_value_loss_by_hand():
+    """0.5 * mean(max((V - R)^2, (V_old + clip(V - V_old, -eps, eps) - R)^2)), with the value moved past the
+    clip both ways, inside it, and where the unclipped error is the larger."""
+    old = [1.0, 1.0, 1.0, 1.0]
+    new = [1.5, 0.5, 1.1, 1.5]
+    returns = [2.0, 0.0, 1.0, 0.0]
+    # clipped values: 1.2, 0.8, 1.1, 1.2; squared errors unclipped 0.25, 0.25, 0.01, 2.25; clipped 0.64, 0.64, 0.01, 1.44.
+    expected = 0.5 * np.mean([0.64, 0.64, 0.01, 2.25])
+    losses = _losses([1.0] * 4, [0.0] * 4, new, old, returns, [0.0] * 4)
+    assert losses["value_loss"] == pytest.approx(expected, rel=1e-6)
+    unclipped = _losses([1.0] * 4, [0.0] * 4, new, old, returns, [0.0] * 4, clip_vloss=False)
+    assert unclipped["value_loss"] == pytest.approx(0.5 * np.mean([0.25, 0.25, 0.01, 2.25]), rel=1e-6)
+
+
+def test_clip_fraction_counts_ratios_strictly_outside_the_clip():
+    """clip_fraction is the share of |r - 1| > eps: ratios exactly on the boundary (exact in float32) are inside."""
+    zeros = [0.0] * 6
+    ratios = [1.25, 0.75, 1.5, 0.5, 1.0, 1.1]
+    assert _losses(ratios, zeros, zeros, zeros, zeros, zeros, clip_coef=0.25)["clip_fraction"] == pytest.approx(2 / 6)
+
+
+def test_total_loss_combines_the_terms_with_their_coefficients():
+    """loss = policy_loss - ent_coef * entropy + vf_coef * value_loss."""
+    losses = _losses(
+        [1.5, 0.5], [1.0, -1.0], [1.5, 0.0], [1.0, 0.0], [2.0, 1.0], [1.0, 3.0], ent_coef=0.1, vf_coef=0.25
+    )
+    assert losses["entropy"] == pytest.approx(2.0)
+    expected = losses["policy_loss"] - 0.1 * 2.0 + 0.25 * losses["value_loss"]
+    assert losses["loss"] == pytest.approx(expected, rel=1e-6)
+    assert losses["value_loss"] == pytest.approx(0.5 * np.mean([0.64, 1.0]), rel=1e-6)
+
+
+# -- the policy network ---------------------------------------------------------------------------
+
+
+def test_running_statistics_of_a_float32_batch_are_computed_in_float64():
+    """A float32 batch updates the statistics exactly as its float64 copy does."""
+    batch = torch.tensor([[0.1], [0.2], [0.7], [1.3], [2.9]], dtype=torch.float32)
+    single, double = RunningMeanStd((1,)), RunningMeanStd((1,))
+    single.update(batch)
+    double.update(batch.to(torch.float64))
+    assert torch.equal(single.mean, double.mean) and torch.equal(single.var, double.var)
+
+
+def _singular_values(layer: torch.nn.Linear) -> np.ndarray:
+    return torch.linalg.svdvals(layer.weight.detach()).numpy()
+
+
+def test_layers_are_orthogonal_with_cleanrls_gains():
+    """Hidden layers: orthogonal with gain sqrt(2); the critic's head gain 1, the actor's 0.01; all biases 0;
+    every hidden layer kept, in order."""
+    agent = Agent(PolicyConfig(observation_dim=4, action_dim=2, hidden=[8, 6]))
+    for network, head_gain, outputs in ((agent.critic, 1.0, 1), (agent.actor_mean, 0.01, 2)):
+        linear = [m for m in network if isinstance(m, torch.nn.Linear)]
+        assert [tuple(m.weight.shape) for m in linear] == [(8, 4), (6, 8), (outputs, 6)]
+        for layer in linear[:-1]:
+            np.testing.assert_allclose(_singular_values(layer), np.sqrt(2), rtol=1e-5)
+        np.testing.assert_allclose(_singular_values(linear[-1]), head_gain, rtol=1e-5)
+        assert all((m.bias == 0).all() for m in linear)
+
+
+def test_a_constant_observation_normalises_to_zero_not_nan():
+    """The +1e-8 under the square root: a feature that never varies (its variance shrinks below 1e-8) still
+    normalises to a finite value."""
+    agent = Agent(PolicyConfig(observation_dim=1, action_dim=1, hidden=[]))
+    agent.obs_rms.update(torch.zeros(100_000, 1, dtype=torch.float64))
+    assert agent.obs_rms.var.item() < 1e-8
+    assert agent.normalize(torch.zeros(1, 1, dtype=torch.float64)).item() == 0.0
+
+
+def test_log_probability_and_entropy_are_per_sample():
+    """get_action_and_value gives one log-probability and one entropy per observation, summed over action
+    dimensions only."""
+    torch.manual_seed(0)
+    agent = Agent(PolicyConfig(observation_dim=2, action_dim=3, hidden=[4]))
+    observations = torch.tensor([[0.0, 1.0], [2.0, -1.0], [0.5, 0.5]], dtype=torch.float64)
+    actions = torch.tensor([[0.1, -0.2, 0.3], [1.0, 0.0, -1.0], [0.0, 0.0, 0.0]])
+    _, logprob, entropy, value = agent.get_action_and_value(observations, actions)
+    with torch.no_grad():
+        mean = agent.actor_mean(agent.normalize(observations))
+        normal = torch.distributions.Normal(mean, agent.actor_logstd.exp().expand_as(mean))
+        assert logprob.shape == entropy.shape == (3,) and value.shape == (3, 1)
+        torch.testing.assert_close(logprob, normal.log_prob(actions).sum(1))
+        torch.testing.assert_close(entropy, normal.entropy().sum(1))
+
+
+# -- what `train` logs and feeds the update, on a scripted environment -----------------------------
+
+
+class DetailedEnvs(ScriptedEnvs):
+    """ScriptedEnvs with every observation moved by 0.1 (not exact in float32), a joint error per copy
+    ((t + 1) cm and 3 cm at script step t), the reset seeds recorded, and optionally no episode ends."""
+
+    def __init__(self, ends: bool = True):
+        super().__init__()
+        self.ends, self.seeds = ends, []
+
+    def reset(self, seed=None):
+        self.seeds.append(seed)
+        observation, info = super().reset(seed)
+        return observation + 0.1, info
+
+    def step(self, actions):
+        t = self.t % len(SCRIPT_OBS)
+        observation, reward, terminated, truncated, info = super().step(actions)
+        if not self.ends:
+            terminated, truncated, info = terminated & False, truncated & False, {}
+        if "final_obs" in info:
+            info["final_obs"] = info["final_obs"] + 0.1
+        return (
+            observation + 0.1,
+            reward,
+            terminated,
+            truncated,
+            info | {"joint_error": np.array([0.01 * (t + 1), 0.03])},
+        )
+
+
+def _run(envs, iterations: int = 1, global_step: int = 0, **settings):
+    """Train the V(s) = s agent on `envs`; (state, [(step, log entry)], states passed to on_iteration)."""
+    config = PPOConfig(total_steps=iterations * 2 * 4, num_envs=2, num_steps=4, num_minibatches=2,
+                       gamma=0.5, gae_lambda=0.5, **{"update_epochs": 1, "learning_rate": 1e-3} | settings)  # fmt: skip
+    np.random.seed(0)
+    agent = _value_is_the_observation_agent()
+    state = TrainingState(agent, torch.optim.Adam(agent.parameters(), lr=1e-3), global_step=global_step)
+    logs, seen = [], []
+    ppo.train(envs, state, config, lambda entry, step: logs.append((step, entry)), on_iteration=seen.append)
+    return state, logs, seen
+
+
+LOG_KEYS = {
+    "charts/learning_rate", "charts/episodic_return", "charts/episodic_length", "charts/steps_per_second",
+    "losses/value_loss", "losses/policy_loss", "losses/entropy", "losses/approx_kl", "losses/clip_fraction",
+    "losses/explained_variance", "losses/stopped_early", "charts/joint_error_mm",
+}  # fmt: skip
+
+
+def test_each_iteration_logs_its_episodes_speed_joint_error_and_explained_variance(monkeypatch, gae_calls):
+    """Two iterations of a run resumed at step 1000, with a fake clock: the log's keys, the global step it is
+    logged at, the finished episodes' mean return and length (returns and lengths restart at 0 after an end),
+    steps per second since the run (re)started, the mean joint error of the iteration in mm, the critic's
+    explained variance, the reset seed, and the state handed to on_iteration."""
+    clock = iter([100.0, 104.0, 110.0])  # start, first log, second log
+    monkeypatch.setattr(ppo, "time", type("Clock", (), {"perf_counter": staticmethod(lambda: next(clock))}))
+    envs = DetailedEnvs()
+    state, logs, seen = _run(envs, iterations=2, global_step=1000, seed=7)
+    assert envs.seeds == [7]
+    assert [step for step, _ in logs] == [1008, 1016]
+    assert all(set(entry) == LOG_KEYS for _, entry in logs)
+    # Episodes: copy 0 truncated after 2 steps (0.5 + 2.0), copy 1 terminated after 3 (1.0 + 1.5 + 3.0); then,
+    # from the restart, copy 0 after 4 more (1.0 + 0.25 + 0.5 + 2.0) and copy 1 after 4 (0.75 + 1.0 + 1.5 + 3.0).
+    assert state.recent == [(2.5, 2), (5.5, 3), (3.75, 4), (6.25, 4)]
+    entries = [entry for _, entry in logs]
+    assert [e["charts/episodic_return"] for e in entries] == [4.0, 4.5]
+    assert [e["charts/episodic_length"] for e in entries] == [2.5, 3.25]
+    assert [e["charts/steps_per_second"] for e in entries] == [8 / 4.0, 16 / 10.0]
+    for e in entries:  # per step the mean of the two copies: 20, 25, 30, 35 mm
+        assert e["charts/joint_error_mm"] == pytest.approx(27.5, rel=1e-12)
+    for e, call in zip(entries, gae_calls, strict=True):
+        returns, values = call["returns"].reshape(-1), call["values"].reshape(-1)
+        expected = 1 - np.var(returns - values) / np.var(returns)
+        assert e["losses/explained_variance"] == pytest.approx(expected, rel=1e-6)
+    assert len(seen) == 2 and all(s is state for s in seen)
+
+
+def test_an_iteration_without_finished_episodes_logs_nan_without_warnings():
+    """No episode ended yet: the mean return and length are NaN, without numpy's empty-mean warning."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, logs, _ = _run(DetailedEnvs(ends=False))
+    ((_, entry),) = logs
+    assert np.isnan(entry["charts/episodic_return"]) and np.isnan(entry["charts/episodic_length"])
+
+
+def test_explained_variance_is_nan_when_the_returns_do_not_vary(monkeypatch):
+    """With every return equal, explained variance is undefined: NaN, not -inf."""
+    monkeypatch.setattr(ppo, "compute_gae", lambda rewards, values, *rest: (torch.zeros_like(values), torch.ones_like(values)))  # fmt: skip
+    _, logs, _ = _run(ScriptedEnvs())
+    assert np.isnan(logs[0][1]["losses/explained_variance"])
+
+
+def test_the_last_100_episodes_are_kept_and_the_log_averages_the_last_20():
+    """After 60 iterations (120 episodes) the run keeps 100, and logs the mean return of the last 20."""
+    state, logs, _ = _run(ScriptedEnvs(), iterations=60)
+    assert len(state.recent) == 100
+    last_20, last_21 = (np.mean([r for r, _ in state.recent[-n:]]) for n in (20, 21))
+    assert last_21 != pytest.approx(last_20)  # so the 21st from the end would show
+    assert logs[-1][1]["charts/episodic_return"] == pytest.approx(last_20)
+
+
+def test_every_epoch_updates_on_each_step_taken_once_with_its_own_observation_and_action(monkeypatch):
+    """The update's minibatches (2 of 4) cover the 8 (observation, action) pairs of the rollout exactly once
+    per epoch, observations exactly as acted on (float64) and actions as taken, not resampled."""
+    agent = _value_is_the_observation_agent()
+    real = agent.get_action_and_value
+    taken, updates = [], []
+
+    def recording(observation, action=None):
+        result = real(observation, action)
+        rows = [tuple(o) + tuple(a) for o, a in zip(observation.tolist(), result[0].tolist(), strict=True)]
+        (taken if action is None else updates).append((observation.dtype, rows))
+        return result
+
+    monkeypatch.setattr(agent, "get_action_and_value", recording)
+    config = PPOConfig(total_steps=8, num_envs=2, num_steps=4, num_minibatches=2, update_epochs=2)
+    np.random.seed(0)
+    ppo.train(
+        DetailedEnvs(), TrainingState(agent, torch.optim.Adam(agent.parameters(), lr=1e-3)), config, lambda *_: None
+    )
+    rollout = sorted(row for _, rows in taken for row in rows)
+    assert len(rollout) == 8 and len(updates) == 4
+    for epoch in (updates[:2], updates[2:]):
+        assert [len(rows) for _, rows in epoch] == [4, 4]
+        assert all(dtype == torch.float64 for dtype, _ in epoch)
+        assert sorted(row for _, rows in epoch for row in rows) == rollout
+
+
+def test_an_environment_without_joint_errors_logs_none():
+    """charts/joint_error_mm is logged only by environments that report a joint error (tracking, not Humanoid-v5)."""
+    _, logs, _ = _run(ScriptedEnvs())
+    assert set(logs[0][1]) == LOG_KEYS - {"charts/joint_error_mm"}

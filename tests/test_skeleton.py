@@ -73,3 +73,69 @@ def test_as_joints_accepts_both_layouts_and_refuses_others():
         assert "84" in str(exc)
     else:
         raise AssertionError("a (7, 78) array must be refused")
+
+
+def test_as_joints_reshapes_a_batch_of_flattened_motions():
+    """Guards the flattened layout with more than one leading axis: (B, T, 84) -> (B, T, 28, 3),
+    joint-major, the same values."""
+    motion = np.arange(2 * 5 * 84, dtype=np.float64).reshape(2, 5, 84)
+    joints = sk.as_joints(motion)
+    assert joints.shape == (2, 5, 28, 3)
+    np.testing.assert_array_equal(joints[1, 3, 7], motion[1, 3, 21:24])
+
+
+def test_forward_kinematics_computes_in_float64_whatever_the_input_dtype():
+    """Guards the float64 cast of the local rotations: float32 rotations give exactly what their
+    float64 copies give, as float64."""
+    rng = np.random.default_rng(2)
+    local = euler_to_matrix(rng.uniform(-90, 90, (4, 28, 3)), "zyx").astype(np.float32)
+    root = rng.normal(size=(4, 3))
+    positions, rotations = sk.forward_kinematics(root, local)
+    expected_positions, expected_rotations = sk.forward_kinematics(root, local.astype(np.float64))
+    assert positions.dtype == rotations.dtype == np.float64
+    np.testing.assert_array_equal(positions, expected_positions)
+    np.testing.assert_array_equal(rotations, expected_rotations)
+
+
+def test_forward_kinematics_takes_per_frame_offsets():
+    """Guards offsets shaped (T, 28, 3): each frame is posed with its own skeleton, as if it were
+    posed alone with (28, 3) offsets."""
+    rng = np.random.default_rng(3)
+    frames = 5
+    local = euler_to_matrix(rng.uniform(-90, 90, (frames, 28, 3)), "zyx")
+    root = rng.normal(size=(frames, 3))
+    offsets = sk.REST_OFFSETS * rng.uniform(0.8, 1.2, (frames, 28, 1))
+    positions, rotations = sk.forward_kinematics(root, local, offsets)
+    assert positions.shape == (frames, 28, 3) and rotations.shape == (frames, 28, 3, 3)
+    for t in range(frames):
+        alone, alone_rotations = sk.forward_kinematics(root[t], local[t], offsets[t])
+        np.testing.assert_allclose(positions[t], alone, atol=1e-12)
+        np.testing.assert_allclose(rotations[t], alone_rotations, atol=1e-12)
+    np.testing.assert_allclose(sk.bone_lengths(positions), np.linalg.norm(offsets[:, 1:], axis=-1), atol=1e-12)
+
+
+def test_chain_from_directions_rebuilds_a_moving_motion():
+    """Guards the batch shape and the root slot: frames with different roots and directions are
+    rebuilt exactly, root included."""
+    rng = np.random.default_rng(4)
+    local = euler_to_matrix(rng.uniform(-90, 90, (6, 28, 3)), "zyx")
+    motion, _ = sk.forward_kinematics(rng.normal(size=(6, 3)) + 5.0, local)
+    bones = motion[:, 1:] - motion[:, sk.PARENTS[1:]]
+    rebuilt = sk.chain_from_directions(motion[:, 0], bones / np.linalg.norm(bones, axis=-1, keepdims=True))
+    np.testing.assert_allclose(rebuilt, motion, atol=1e-12)
+
+
+def test_facing_does_not_depend_on_where_the_body_stands():
+    """Guards the across vector (left minus right at hips and shoulders): moving the rest pose
+    across the floor leaves it facing +Z."""
+    moved = sk.rest_pose() + np.array([1.0, 0.0, 2.0])
+    np.testing.assert_allclose(sk.facing_directions(moved), [0, 0, 1], atol=1e-12)
+
+
+def test_mirror_negates_x_only():
+    """Guards mirror's sign flip: the symmetric rest pose is its own mirror image, and a pose moved
+    to +X, up and forward mirrors to -X at the same height and depth."""
+    rest = sk.rest_pose()
+    np.testing.assert_allclose(sk.mirror(rest), rest, atol=1e-12)
+    shift = np.array([0.5, 0.25, 2.0])
+    np.testing.assert_allclose(sk.mirror(rest + shift), rest + shift * [-1, 1, 1], atol=1e-12)
