@@ -110,24 +110,15 @@ def test_generate_refuses_to_replace_its_input_motion(walk_files, tmp_path, home
     _assert_kept(motion, before)
 
 
-def test_render_refuses_an_output_that_links_to_its_input(walk_files, tmp_path):
+@pytest.mark.parametrize(("command", "option", "suffix"), [("render", "-o", ".png"), ("export", "--bvh", ".bvh")])
+def test_an_output_that_links_to_the_input_is_refused(walk_files, tmp_path, command, option, suffix):
+    """`render`/`export` to a link pointing at the input would replace the user's link: refused, both kept."""
     npy = walk_files["npy"]
     before = npy.read_bytes()
-    link = tmp_path / "link.png"
+    link = tmp_path / f"link{suffix}"
     link.symlink_to(npy)
-    result = myo("render", str(npy), "-o", str(link), "--overwrite")
+    result = myo(command, str(npy), option, str(link), "--overwrite")
     assert_clean_failure(result, f"{link} is the input {npy}")
-    assert link.is_symlink()
-    _assert_kept(npy, before)
-
-
-def test_export_refuses_an_output_that_links_to_its_input(walk_files, tmp_path):
-    npy = walk_files["npy"]
-    before = npy.read_bytes()
-    link = tmp_path / "link.bvh"
-    link.symlink_to(npy)
-    result = myo("export", str(npy), "--bvh", str(link), "--overwrite")
-    assert_clean_failure(result, f"--bvh: {link} is the input {npy}")
     assert link.is_symlink()
     _assert_kept(npy, before)
 
