@@ -193,15 +193,16 @@ def test_auto_falls_back_when_mujoco_has_no_gl(motion_sets, tmp_path):
 def test_input_specs_and_default_names(tmp_path, motion_sets):
     from pathlib import Path
 
-    from myocli.data.motion_input import default_name, load_motion, parse_spec
+    from myocli.cli.outputs import input_stem
+    from myocli.data.motion_input import load_motion, parse_spec
     from myocli.errors import MyoError
 
     assert parse_spec("a/take.v2.h5:3") == (Path("a/take.v2.h5"), 3)
     assert parse_spec("DATA.HDF5:-1") == (Path("DATA.HDF5"), -1)
     assert parse_spec("walk.npy", None) == (Path("walk.npy"), None)
     assert parse_spec("a/walks.h5:02_01") == (Path("a/walks.h5"), "02_01")
-    assert default_name("a/take.v2.h5:3", None, ".mp4") == Path("take.v2_3.mp4")
-    assert default_name("walks.h5:02_01", None, ".mp4") == Path("walks_02_01.mp4")
+    assert Path(input_stem("a/take.v2.h5:3") + ".mp4") == Path("take.v2_3.mp4")  # the default names of render's outputs
+    assert Path(input_stem("walks.h5:02_01") + ".mp4") == Path("walks_02_01.mp4")
     # A sequence by name is the same motion as by its index, caption and all.
     dataset = read_dataset(motion_sets["train"])
     third = dataset.sequences[3]

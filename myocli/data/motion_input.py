@@ -35,12 +35,6 @@ def parse_spec(spec: str, index: int | None = None) -> tuple[Path, int | str | N
     return Path(match.group(1)), int(chosen) if re.fullmatch(r"-?[0-9]+", chosen) else chosen
 
 
-def default_name(spec: str, index: int | None, suffix: str) -> Path:
-    """`walks.h5:3` -> walks_3.mp4 in the current directory; `motion.npy` -> motion.mp4."""
-    path, chosen = parse_spec(spec, index)
-    return Path(path.stem + (f"_{chosen}" if chosen is not None else "") + suffix)
-
-
 def load_motion(spec: str, index: int | None = None) -> MotionInput:
     path, index = parse_spec(spec, index)
     if not path.is_file():
