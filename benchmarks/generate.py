@@ -51,7 +51,7 @@ def main() -> None:
         start = time.perf_counter()
         engine, generate, model = _load(kind, args.model, args)
         loads.append(time.perf_counter() - start)
-    model.to(args.device)
+    engine.to(args.device)
     generate(CAPTIONS[0], 0)  # warm-up
     per_motion = []
     for sample in range(args.samples):
@@ -93,16 +93,15 @@ def main() -> None:
 
 
 def _load(kind: str, spec: str, args):
-    """(engine, generate(caption, sample) -> positions, the torch module to move to the device)."""
+    """(engine, generate(caption, sample) -> positions, the network whose parameters are counted)."""
     if kind == "ssm":
         from myocli.ssm.engine import SSMEngine
 
-        engine = SSMEngine.load(spec).to(args.device)
+        engine = SSMEngine.load(spec)
         return engine, lambda caption, sample: engine.text_to_motion(caption, args.seconds, sample, args.steps, scan=args.scan, refine_steps=args.refine_steps), engine.model
     from myocli.lm.engine import LMEngine, Sampling
 
     engine = LMEngine.load(spec)
-    engine.tokenizer.to(args.device)
     sampling = Sampling(seed=0)
     return engine, lambda caption, sample: engine.text_to_motion(caption, args.seconds, sampling, sample), engine.lm.model
 

@@ -42,6 +42,17 @@ def test_pretrain_and_instruct_register_models_with_their_parents(lm_home):
     ok(myo("ckpt", "verify", "lm/it", env=lm_home["env"]))
 
 
+def test_engine_moves_every_weight_it_uses_to_the_device(lm_home, monkeypatch):
+    """`LMEngine.to(device)` is how a GPU gets a model: the T5 and the tokenizer decoding its codes
+    must follow together (checked on the meta device, which holds no data)."""
+    from myocli.lm.engine import LMEngine
+
+    monkeypatch.setenv("MYO_HOME", lm_home["env"]["MYO_HOME"])
+    engine = LMEngine.load("lm/it").to("meta")
+    tensors = [t for m in (engine.lm.model, engine.tokenizer) for t in (*m.parameters(), *m.buffers())]
+    assert len(tensors) > 50 and {t.device.type for t in tensors} == {"meta"}
+
+
 def test_generate_all_four_tasks(lm_home, motion_sets, tmp_path):
     env = lm_home["env"]
     out = json.loads(ok(myo("generate", "a person walks forward", "--seconds", "2", "-n", "2", "--seed", "5",

@@ -62,6 +62,40 @@ def test_scan_kernels_match_the_recurrence_and_their_gradients_check(method):
     assert torch.autograd.gradcheck(lambda a, b: ssm.parallel_linear_scan(a, b, method), (a, b))
 
 
+def test_the_gpu_scan_runs_through_the_whole_model_on_a_cpu(monkeypatch):
+    """On a GPU `auto` picks the doubling scan; made to pick it here, the model's output and its
+    gradients equal the loop's (the CPU's pick), so the GPU path is exercised without a GPU."""
+    model = _model()
+    x = torch.randn(2, 40, feat.FEATURE_DIM, dtype=torch.float64)
+    cond = model.text_condition(ssm.byte_ids(["a person walks", "kick"], 160)).detach()  # once: the text encoder has dropout
+    t = torch.tensor([0.2, 0.8], dtype=torch.float64)
+    mask = torch.arange(10) < torch.tensor([10, 6]).unsqueeze(-1)
+
+    def run(method: str):
+        monkeypatch.setattr(ssm, "auto_scan_method", lambda a: method)
+        model.zero_grad()
+        out = model.velocity(x, t, cond, mask, ssm.PARALLEL)
+        out.square().sum().backward()
+        return out.detach(), [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    loop, loop_grads = run("loop")
+    doubling, doubling_grads = run("doubling")
+    assert loop.abs().mean() > 0.1 and len(loop_grads) > 10
+    assert torch.allclose(doubling, loop, atol=1e-12, rtol=0)
+    assert all(torch.allclose(d, g, atol=1e-10, rtol=1e-9) for d, g in zip(doubling_grads, loop_grads, strict=True))
+
+
+def test_engine_moves_every_weight_it_uses_to_the_device():
+    """`SSMEngine.to(device)` is how a GPU gets the built-in model: every parameter and buffer of the
+    generator and of the tokenizer decoder it samples through must follow (checked on the meta device)."""
+    from myocli.ssm.engine import SSMEngine
+
+    engine = SSMEngine.load("ssm/myo-base").to("meta")
+    modules = [engine.model, engine.latent.model]
+    tensors = [t for m in modules for t in (*m.parameters(), *m.buffers())]
+    assert len(tensors) > 50 and {t.device.type for t in tensors} == {"meta"}
+
+
 def test_padding_leaves_the_real_frames_unchanged():
     model = _model()
     x = torch.randn(2, 80, feat.FEATURE_DIM, dtype=torch.float64)

@@ -84,6 +84,12 @@ class LMEngine:
         lm = load_lm(spec)
         return cls(lm, parent_tokenizer(lm.config, lm.ref.label)[1])
 
+    def to(self, device) -> LMEngine:
+        """Run on `device` ("cpu", "cuda"): the language model and the tokenizer that turns its codes into motion."""
+        self.lm.model.to(device)
+        self.tokenizer.to(device)
+        return self
+
     # Motions <-> codes.
     @property
     def fps(self) -> float:

@@ -138,11 +138,17 @@ def _loop_scan(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return h
 
 
+def auto_scan_method(a: torch.Tensor) -> str:
+    """The kernel `auto` picks: doubling on a GPU (log depth), the loop on a CPU (faster there). A
+    test swaps this to run the GPU's choice through the whole model on a CPU."""
+    return "doubling" if a.is_cuda else "loop"
+
+
 def linear_scan_kernel(a: torch.Tensor, b: torch.Tensor, method: str = "auto") -> torch.Tensor:
-    """h_t = a_t * h_{t-1} + b_t along dim 1, without autograd; method auto (doubling on a GPU,
-    the loop on a CPU), doubling or loop. All three give the same numbers to rounding."""
+    """h_t = a_t * h_{t-1} + b_t along dim 1, without autograd; method auto (auto_scan_method),
+    doubling or loop. All three give the same numbers to rounding."""
     if method == "auto":
-        method = "doubling" if a.is_cuda else "loop"
+        method = auto_scan_method(a)
     return _doubling_scan(a, b) if method == "doubling" else _loop_scan(a, b)
 
 

@@ -25,3 +25,10 @@ def make_accelerator(mixed_precision: str, grad_accum: int, log_dir: Path | None
         # The sample stream is already deterministic (myocli.data.windows): shard it as is.
         dataloader_config=DataLoaderConfiguration(split_batches=False, even_batches=True),
     )
+
+
+def peak_gpu_memory_mib() -> float | None:
+    """The most GPU memory this process's tensors held so far (MiB), for the manifest; None without CUDA."""
+    import torch
+
+    return round(torch.cuda.max_memory_allocated() / 2**20, 1) if torch.cuda.is_available() else None

@@ -239,7 +239,7 @@ def train_rl(run: RLRun) -> dict:
 
     from myocli.rl import humanoid as hu
     from myocli.rl.ppo import Agent, PolicyConfig, PPOConfig, ReturnScaler, TrainingState, train
-    from myocli.train.accelerator import make_accelerator
+    from myocli.train.accelerator import make_accelerator, peak_gpu_memory_mib
     from myocli.train.loop import StopSignals, TrainingInterrupted, progress_bar
 
     trained_on = runs.trained_on({"data": run.data}, run.debug, 1)
@@ -309,6 +309,7 @@ def train_rl(run: RLRun) -> dict:
             metrics["tracking"] = evaluate_clips(agent.eval(), policy_config, references)
         training = settings["train"] | {"steps_done": state.global_step, "iterations_done": state.iteration,
                                         "stopped_early": state.iteration < config.iterations, "seconds": round(seconds, 1),
+                                        "peak_gpu_memory_mib": peak_gpu_memory_mib(),
                                         "config_source": settings["config_source"], "debug": run.debug, "env": settings["env"],
                                         "clips": [r.name for r in references] if references else []}  # fmt: skip
         registry.save(ref, policy_config.to_dict(), agent.state_dict(), training=training,

@@ -29,6 +29,7 @@ from pathlib import Path
 
 from myocli import registry
 from myocli.errors import MyoError
+from myocli.train.accelerator import peak_gpu_memory_mib
 from myocli.train.launch import is_main_rank
 from myocli.train.loop import PROGRESS_FILE, TrainingInterrupted
 
@@ -271,6 +272,7 @@ def training_record(settings: dict, result, accelerator, debug: bool) -> dict:
         "num_processes": accelerator.num_processes,
         "rank_weights_sha256": result.rank_digests,
         "device": str(accelerator.device),
+        "peak_gpu_memory_mib": peak_gpu_memory_mib(),
         "config_source": settings["config_source"],
         "debug": debug,
     }
