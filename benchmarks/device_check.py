@@ -125,7 +125,9 @@ def main() -> int:
             "env": json.loads(environment.stdout) if environment else None,
         }
         if device == "cpu":
-            check.skip("cuda", "no CUDA device: every stage ran on the CPU at tiny sizes, without bf16, EGL or --gpus")
+            check.skip(
+                "cuda", "no CUDA device: every stage ran on the CPU instead, at tiny sizes, in float32, one process"
+            )
         run_stages(check, device, plan, gpus)
         report |= {"stages": check.stages, "total_s": round(time.perf_counter() - started, 1)}
     args.out.write_text(json.dumps(report, indent=2) + "\n")
@@ -191,7 +193,8 @@ def print_table(report: dict) -> None:
     for name, stage in report["stages"].items():
         figures = ", ".join(f"{key} {_short(stage[key])}" for key in headline if stage.get(key) is not None)
         detail = figures or stage.get("reason") or stage.get("error") or ""
-        print(f"  {name:24s} {stage['status']:8s} {stage.get('wall_s', ''):>7} s  {detail}")
+        wall = f"{stage['wall_s']:7.1f} s" if "wall_s" in stage else " " * 9
+        print(f"  {name:24s} {stage['status']:8s} {wall}  {detail}")
 
 
 def _short(value) -> str:
