@@ -1,4 +1,4 @@
-"""Shared fixtures: where the real mocap lives, and converted copies of it built once per run."""
+"""Shared fixtures: where the real mocap lives, converted copies of it built once per run, and what the demo's tests need."""
 
 from __future__ import annotations
 
@@ -13,13 +13,11 @@ SHARED_DATA = REPO.parent / "shared" / "data"
 
 
 # CI has the data: there (MYO_REQUIRE_DATA=1, set in .ci/run) a missing input fails the tests that
-# need it instead of skipping them.
-REQUIRE_DATA = os.environ.get("MYO_REQUIRE_DATA", "") not in ("", "0")
-
-
-def _missing(what: str) -> None:
-    if REQUIRE_DATA:
-        pytest.fail(f"{what}, and MYO_REQUIRE_DATA is set")
+# need it instead of skipping them. Likewise CI installs the demo extra and Chromium for its slow step:
+# there (MYO_REQUIRE_DEMO=1) a test of `myo demo`'s server, API or page fails when they are missing.
+def _missing(what: str, variable: str = "MYO_REQUIRE_DATA") -> None:
+    if os.environ.get(variable, "") not in ("", "0"):
+        pytest.fail(f"{what}, and {variable} is set")
     pytest.skip(what)
 
 
@@ -111,3 +109,30 @@ def tiny_lm_tokens(tmp_path_factory, motion_sets, trained_tiny_tokenizer) -> dic
         ok(myo("tokenizer", "encode", "tok", "--data", str(motion_sets[split]), "-o", str(paths[split]),
                env={"MYO_HOME": str(trained_tiny_tokenizer)}))  # fmt: skip
     return paths
+
+
+@pytest.fixture(scope="session")
+def gradio():
+    """Gradio and its client, from the demo extra."""
+    try:
+        import gradio
+        import gradio_client  # noqa: F401
+    except ImportError:
+        _missing('gradio is not installed (pip install -e ".[demo]")', "MYO_REQUIRE_DEMO")
+    return gradio
+
+
+@pytest.fixture(scope="session")
+def chromium() -> dict[str, str]:
+    """Headless Chromium for the demo's browser test: Debian's `chromium` and `chromium-driver`, driven by selenium."""
+    import shutil
+
+    browser = next((shutil.which(name) for name in ("chromium", "chromium-browser") if shutil.which(name)), None)
+    driver = shutil.which("chromedriver")
+    try:
+        import selenium  # noqa: F401
+    except ImportError:
+        _missing('selenium is not installed (pip install -e ".[dev]")', "MYO_REQUIRE_DEMO")
+    if browser is None or driver is None:
+        _missing("Chromium and its driver are not installed (apt-get install chromium chromium-driver)", "MYO_REQUIRE_DEMO")
+    return {"browser": browser, "driver": driver}

@@ -19,6 +19,7 @@ from myocli import __version__
 from myocli.atomic import received_signal, stop_on_signals
 from myocli.cli.ckpt import app as ckpt_app
 from myocli.cli.data import app as data_app
+from myocli.cli.demo import demo
 from myocli.cli.env import env
 from myocli.cli.export import export
 from myocli.cli.generate import generate
@@ -72,6 +73,7 @@ app.add_typer(ckpt_app, name="ckpt")
 app.command(help="Generate motion from text (and text from motion, continuations, in-betweens) with a trained model.")(generate)
 app.command(help="Render motions to .mp4, .gif or a .png contact sheet, side by side when several are given.")(render)
 app.command(help="Export a motion as BVH (joint rotations by inverse kinematics) for Blender, Maya, MotionBuilder.")(export)
+app.command(help="Serve a web page (and API) to try a model in a browser: text in, video and .npy/.json/.bvh out (needs the demo extra).")(demo)
 app.command(help="Print the versions, devices, renderer, video encoder and checkpoints myo sees (for bug reports).")(env)
 
 

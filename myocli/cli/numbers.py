@@ -9,10 +9,13 @@ starts, and the range is stated in the option's help.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable
 
 import typer
+
+from myocli.errors import OptionError
 
 # Seeds reach numpy's legacy seeding (accelerate's set_seed), which takes 0 .. 2**32 - 1.
 SEED_MAX = 2**32 - 1
@@ -28,6 +31,17 @@ def number(*decls, low: float | None = None, high: float | None = None, above: f
     An option left out (None) is not checked."""
     check = _checker(low, high, above, below)
     return typer.Option(*decls, callback=check, help=f"{help} ({check.described})" if check.described else help, **options)
+
+
+def check_option(command: Callable, name: str, value):
+    """`value` for the parameter `name` of `command`, checked as the command line checks it (a `number`
+    option's range, the same message): for a front end that takes the value elsewhere (`myo demo`'s page).
+    Returns the value; raises OptionError naming the option."""
+    option = inspect.signature(command).parameters[name].default
+    try:
+        return option.callback(value) if option.callback else value
+    except typer.BadParameter as exc:
+        raise OptionError(exc.message, option.param_decls[0]) from exc
 
 
 def _checker(low, high, above, below) -> Callable:
