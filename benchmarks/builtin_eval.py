@@ -68,7 +68,7 @@ def main() -> None:
     from myocli.builtin.build import SAMPLING, read_captions
     from myocli.data.h5 import read_dataset
     from myocli.lm.evaluate import plausibility
-    from myocli.retrieval import Evaluator
+    from myocli.retrieval.evaluator import Evaluator
     from myocli.ssm.engine import SSMEngine
 
     engine, evaluator = SSMEngine.load(args.model), Evaluator.load(args.retrieval)

@@ -41,7 +41,7 @@ def main() -> None:
     from myocli.gl import load_mujoco
     from myocli.rl import humanoid as hu
     from myocli.rl.env import TrackingEnv
-    from myocli.train.rl import load_references
+    from myocli.rl.train import load_references
 
     mujoco = load_mujoco()
     references, _ = load_references(Path(args.data), [])

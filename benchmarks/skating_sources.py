@@ -38,10 +38,10 @@ WALKING_SPEED_M_S = 0.3  # a root slower than this on average is standing about 
 def tokenizer_reconstructions(data: str, tokenizers: list[str], clips: int) -> None:
     import numpy as np
 
-    from myocli import tokenizer as tok
     from myocli.data.h5 import read_dataset
     from myocli.lm.evaluate import plausibility
     from myocli.motion import features as feat
+    from myocli.tokenizer import codec as tok
 
     dataset = read_dataset(data)
     chosen = [s for s in dataset.sequences if len(s) >= dataset.fps and s.captions][:clips]

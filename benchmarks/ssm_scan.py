@@ -1,4 +1,4 @@
-"""Benchmark the selective scan of myocli/models/ssm.py: which way of running it is fastest where.
+"""Benchmark the selective scan of myocli/ssm/model.py: which way of running it is fastest where.
 
 Three measurements, each the median of --repeats runs:
   1. the bare scan kernel h_t = a_t h_{t-1} + b_t: a time loop vs Hillis-Steele doubling;
@@ -42,7 +42,7 @@ def main() -> None:
     import torch
 
     from myocli.config import load_config
-    from myocli.models import ssm
+    from myocli.ssm import model as ssm
 
     device, repeats = args.device, args.repeats
     print(f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads, {device}")

@@ -7,7 +7,7 @@ per model, next to the real clips: foot skating ratio (GMD/OmniControl, docs/eva
 penetration and floating in mm, bone-length error in mm (the measures of `myo lm eval`),
 and seconds per 4-second motion on this machine (median of --timing samples, load excluded).
 With --retrieval retrieval/NAME (`myo retrieval train`), also R@1/R@3 among the set's distinct
-captions, MM-Dist and FID against the real clips (myocli/retrieval.py), the real clips' own
+captions, MM-Dist and FID against the real clips (myocli/retrieval/evaluator.py), the real clips' own
 R@k being the ceiling.
 
 Run from the repository root (models in ./checkpoints or $MYO_HOME):
@@ -75,7 +75,7 @@ def main() -> None:
     real = [c.motion.astype(np.float64) for c in clips]
     evaluator = None
     if args.retrieval:
-        from myocli.retrieval import Evaluator
+        from myocli.retrieval.evaluator import Evaluator
 
         evaluator = Evaluator.load(args.retrieval)
         real_embedded = evaluator.embed_motions(real, dataset.fps)

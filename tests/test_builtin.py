@@ -143,10 +143,10 @@ def test_the_build_trains_on_permissive_clips_only_with_every_clip_captioned(sha
 
 
 def test_builtin_tokenizer_reproduces_a_held_out_performer(shared_data):
-    from myocli import tokenizer as tok
     from myocli.data.convert import ConvertOptions, convert_file
     from myocli.motion import metrics
     from myocli.motion.features import from_features
+    from myocli.tokenizer import codec as tok
 
     _, model, _ = tok.load_tokenizer("tokenizer/myo-base")
     clip = convert_file(shared_data / "hdm05" / "amc" / "HDM_mm_kickLFront1Reps_019_120.amc", ConvertOptions())[0].motion
@@ -159,7 +159,7 @@ def test_builtin_tokenizer_reproduces_a_held_out_performer(shared_data):
 
 def test_builtin_evaluator_tells_a_walk_from_a_cartwheel(pybullet_motions):
     from myocli.data.convert import ConvertOptions, convert_file
-    from myocli.retrieval import Evaluator
+    from myocli.retrieval.evaluator import Evaluator
 
     evaluator = Evaluator.load("retrieval/myo-base")
     motions = [convert_file(pybullet_motions / f"humanoid3d_{name}.txt", ConvertOptions(loop=4.0))[0].motion for name in ("walk", "cartwheel")]

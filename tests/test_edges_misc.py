@@ -116,9 +116,9 @@ def test_decoding_hands_the_model_a_cache_object_from_the_first_step():
     (Letting the model make its own cache printed a deprecation warning with transformers 4.4x.)"""
     from transformers.cache_utils import Cache
 
+    from myocli.lm import model as lm
     from myocli.lm import prompts
     from myocli.lm.decoding import MotionRule, decode
-    from myocli.models import lm
 
     config = lm.LMConfig(t5={"d_model": 32, "d_ff": 64, "d_kv": 8, "num_heads": 4, "num_layers": 1, "num_decoder_layers": 1}, codebook_size=32)
     text_tokenizer = lm.byte_tokenizer()

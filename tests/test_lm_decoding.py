@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from myocli.lm import decoding, prompts
+from myocli.lm import model as lm
 from myocli.lm.decoding import MotionRule, TextRule, decode, pick
 from myocli.lm.engine import LMEngine, LoadedLM
 from myocli.lm.sampling import Sampling
-from myocli.models import lm
 
 CODES = 32
 
@@ -90,7 +90,7 @@ def test_splits_leave_something_to_generate():
 
 
 def test_pairs_are_a_pure_function_of_their_index(tiny):
-    from myocli.train.lm import PairDataset
+    from myocli.lm.train import PairDataset
 
     _, _, prompter = tiny
     codes = [np.arange(n) % CODES for n in (3, 9, 150)]

@@ -40,9 +40,9 @@ def words_home(tmp_path_factory, trained_tiny_tokenizer, tiny_lm_tokens):
 
 
 def test_fresh_model_reads_words_through_the_frozen_table_and_can_still_write_text():
+    from myocli.lm import model as lm
     from myocli.lm import static_text
     from myocli.lm.decoding import TextRule, decode
-    from myocli.models import lm
     from myocli.ssm import text as text_encoders
 
     config = lm.LMConfig(t5={"d_model": 32, "d_ff": 64, "d_kv": 8, "num_heads": 4, "num_layers": 1, "num_decoder_layers": 1}, codebook_size=16)

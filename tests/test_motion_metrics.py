@@ -84,7 +84,7 @@ def test_reconstruction_errors_hand_computed():
 def test_tokenizer_eval_reports_the_mpjpe_of_its_own_reconstruction(trained_tiny_tokenizer, motion_sets, monkeypatch):
     """The figure `myo tokenizer eval --json` prints is the mean over every frame of every clip of the mean
     distance of the 28 joints from the real clip's, pelvis on pelvis (mpjpe_mm), or as they stand (global_mpjpe_mm)."""
-    from myocli import tokenizer as tok
+    from myocli.tokenizer import codec as tok
 
     env = {"MYO_HOME": str(trained_tiny_tokenizer)}
     evaluation = ok(myo("tokenizer", "eval", "tok", "--data", str(motion_sets["val"]), "--json", env=env))

@@ -1,6 +1,6 @@
 """PPO's maths on small exact inputs (rl/ppo.py), each against a numpy or hand computation.
 
-The pure pieces (RunningMeanStd, ReturnScaler, compute_gae, ppo_losses) are called directly. What
+The pure pieces (the policy's RunningMeanStd, ReturnScaler, compute_gae, ppo_losses) are called directly. What
 lives inside `train`'s loop (the truncation bootstrap, what the normaliser sees, learning-rate
 annealing, the target_kl stop) is driven through a scripted vector environment: 2 copies, a
 1-number observation, observations, rewards and episode ends that ignore the actions, and a
@@ -14,7 +14,8 @@ import pytest
 import torch
 
 from myocli.rl import ppo
-from myocli.rl.ppo import Agent, PolicyConfig, PPOConfig, ReturnScaler, RunningMeanStd, TrainingState
+from myocli.rl.policy import Agent, PolicyConfig, RunningMeanStd
+from myocli.rl.ppo import PPOConfig, ReturnScaler, TrainingState
 
 
 def numpy_statistics(samples) -> tuple[np.ndarray, np.ndarray]:

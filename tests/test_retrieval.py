@@ -46,7 +46,7 @@ def test_scores_rank_the_true_caption_above_a_swapped_one(trained, motion_sets, 
     """The same motions scored against their own captions and against captions shuffled between
     clips: R@1 and MM-Dist must both get worse."""
     from myocli.data.h5 import read_dataset
-    from myocli.retrieval import Evaluator, captioned
+    from myocli.retrieval.evaluator import Evaluator, captioned
 
     monkeypatch.setenv("MYO_HOME", trained["env"]["MYO_HOME"])
     evaluator = Evaluator.load("retrieval/ev")
@@ -69,7 +69,7 @@ def test_scores_rank_the_true_caption_above_a_swapped_one(trained, motion_sets, 
 
 
 def test_frechet_distance_matches_closed_forms():
-    from myocli.retrieval import frechet_distance
+    from myocli.retrieval.evaluator import frechet_distance
 
     rng = np.random.default_rng(0)
     a = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6))

@@ -15,7 +15,8 @@ from myocli.gl import load_mujoco
 from myocli.rl import humanoid as hu
 from myocli.rl import reference as rf
 from myocli.rl.env import BALLS, FEET, PLANTED_HEIGHT, TrackingEnv, TrackingOptions
-from myocli.rl.ppo import Agent, PolicyConfig, PPOConfig, TrainingState, compute_gae, ppo_losses, train
+from myocli.rl.policy import Agent, PolicyConfig
+from myocli.rl.ppo import PPOConfig, TrainingState, compute_gae, ppo_losses, train
 
 mujoco = load_mujoco()
 
@@ -442,7 +443,7 @@ def test_ppo_resumes_to_the_same_weights(env_name, walk_reference, tmp_path):
     and the episodes in progress at the save go on rather than restart (their returns match)."""
     from myocli.rl.gym_humanoid import HumanoidEnvs
     from myocli.rl.ppo import ReturnScaler
-    from myocli.train.rl import load_state, save_state
+    from myocli.rl.train import load_state, save_state
 
     # Humanoid-v5 with CleanRL's reward scaling: its running statistics are saved too.
     config = PPOConfig(total_steps=4 * 64, num_envs=2, num_steps=32, num_minibatches=2, update_epochs=2,

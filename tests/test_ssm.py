@@ -16,11 +16,11 @@ from helpers import add_tiny_tokenizer, assert_clean_failure, assert_resume_matc
 
 from myocli import skeleton as sk
 from myocli.data.h5 import read_dataset
-from myocli.models import ssm
 from myocli.motion import features as feat
 from myocli.motion.metrics import foot_skating_ratio
 from myocli.motion.physics_loss import contact_terms, physics_terms
 from myocli.motion.refine import refine
+from myocli.ssm import model as ssm
 
 TINY_SSM = """\
 model: {width: 32, depth: 2, state_size: 4, text_width: 32, text_layers: 1, max_frames: 80, sample_steps: 4}
@@ -244,8 +244,8 @@ def test_bad_input_gives_one_clear_error_and_writes_nothing(ssm_home, motion_set
 
 
 def test_latent_mode_generates_through_the_tokenizers_decoder(ssm_home, motion_sets, trained_tiny_tokenizer, tmp_path):
-    from myocli import tokenizer as tok
     from myocli.ssm.latent import LatentSpace
+    from myocli.tokenizer import codec as tok
 
     env, common = ssm_home["env"], ssm_home["common"]
     add_tiny_tokenizer(trained_tiny_tokenizer, Path(env["MYO_HOME"]))
@@ -298,8 +298,8 @@ def test_the_trainer_optimises_the_physics_terms_times_their_weight(motion_sets,
     """`myo ssm train` minimises flow + length_weight * length + physics_weight * (sum of the physics terms it
     logs): the loss function the trainer hands to the training loop is taken from two runs, physics weight
     0 and 2, and called on one batch with the same flow times and noise."""
+    from myocli.ssm import train as trainer
     from myocli.train import loop
-    from myocli.train import ssm as trainer
 
     class Captured(Exception):
         pass

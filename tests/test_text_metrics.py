@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from myocli.motion.text_metrics import bleu4, rouge_l, words
-from myocli.retrieval import Evaluator
+from myocli.retrieval.evaluator import Evaluator
 
 
 def test_words_lowercases_and_splits_on_punctuation():
@@ -127,7 +127,7 @@ def test_empty_corpus_scores_zero(metric):
     assert metric([], []) == 0.0
 
 
-# --- retrieval figures of text-to-motion (myocli/retrieval.py) -----------------------------------------------
+# --- retrieval figures of text-to-motion (myocli/retrieval/evaluator.py) -------------------------------------
 
 
 def retrieval_scores(motions_at: list[float], captions: list[str], captions_at: dict[str, float]) -> dict:

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from myocli import tokenizer as tok
 from myocli.data.h5 import read_dataset
 from myocli.data.windows import FeatureWindows
-from myocli.models.vqvae import VQVAE, EMAQuantizer, VQVAEConfig
 from myocli.motion.stats import feature_stats
+from myocli.tokenizer import codec as tok
+from myocli.tokenizer.model import VQVAE, EMAQuantizer, VQVAEConfig
 
 TINY = dict(width=32, depth=1, codebook_size=32, code_dim=16)
 

@@ -37,7 +37,7 @@ def _report(summary: dict | None, as_json: bool) -> None:
 
 def _run(stage: str, options: dict, **run_fields) -> None:
     """Build the run from the command's parameters (`options`: its locals()), check it, launch, train, report."""
-    from myocli.train.lm import LMRun, preflight, train_lm
+    from myocli.lm.train import LMRun, preflight, train_lm
 
     run = LMRun(
         stage=stage, tokens=options["tokens"], name=options["name"], config=options["config"], val_tokens=options["val_tokens"],
@@ -138,12 +138,12 @@ def evaluate(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from myocli import tokenizer as tok
     from myocli.data.h5 import read_dataset
     from myocli.errors import MyoError
     from myocli.lm.engine import LMEngine, Sampling
     from myocli.lm.evaluate import evaluate as run_eval
     from myocli.lm.prompts import TASKS
+    from myocli.tokenizer import codec as tok
 
     chosen = tuple(dict.fromkeys(t.strip() for t in tasks.split(",") if t.strip()))
     unknown = [t for t in chosen if t not in TASKS]
@@ -156,7 +156,7 @@ def evaluate(
     tok.check_dataset_fits(engine.tokenizer, dataset, str(data))
     evaluator = None
     if retrieval:
-        from myocli.retrieval import Evaluator
+        from myocli.retrieval.evaluator import Evaluator
 
         evaluator = Evaluator.load(retrieval)
         evaluator.check_fps(dataset.fps, str(data))

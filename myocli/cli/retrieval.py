@@ -49,7 +49,7 @@ def train(
     Example: myo retrieval train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --name demo --max-minutes 10
     """
     options = locals()
-    from myocli.train.retrieval import RetrievalRun, preflight, train_retrieval
+    from myocli.retrieval.train import RetrievalRun, preflight, train_retrieval
 
     run = RetrievalRun(data=data, name=name, config=config, val=val, text_encoder=text_encoder, resume=resume, debug=debug, keep_state=keep_state,
                        train_overrides=t.train_overrides(options))  # fmt: skip
@@ -77,7 +77,7 @@ def evaluate(
     Example: myo retrieval eval demo --data datasets/demo_test.h5
     """
     from myocli.data.h5 import read_dataset
-    from myocli.retrieval import Evaluator, captioned, check_rankable
+    from myocli.retrieval.evaluator import Evaluator, captioned, check_rankable
 
     evaluator = Evaluator.load(checkpoint)
     dataset = read_dataset(data)

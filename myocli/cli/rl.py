@@ -49,7 +49,7 @@ def train(
 
     Example: myo rl train --data datasets/cmu_walk.h5 --clip 02_01 --name walker --total-steps 6000000
     """
-    from myocli.train.rl import RLRun, preflight, train_rl
+    from myocli.rl.train import RLRun, preflight, train_rl
 
     if config is not None:
         t.config_callback("rl")(config)

@@ -53,7 +53,7 @@ def train(
     Example: myo ssm train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --name demo --max-minutes 30
     """
     options = locals()
-    from myocli.train.ssm import SSMRun, preflight, train_ssm
+    from myocli.ssm.train import SSMRun, preflight, train_ssm
 
     run = SSMRun(
         data=data, name=name, config=config, val=val, text_encoder=text_encoder, latent=latent, balance=balance, resume=resume, debug=debug, keep_state=keep_state,

@@ -52,7 +52,7 @@ def train(
     Example: myo tokenizer train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --config tiny --name demo --max-minutes 10
     """
     options = locals()
-    from myocli.train.tokenizer import TokenizerRun, preflight, train_tokenizer
+    from myocli.tokenizer.train import TokenizerRun, preflight, train_tokenizer
 
     run = TokenizerRun(
         data=data, name=name, config=config, val=val, resume=resume, debug=debug, keep_state=keep_state,
@@ -83,8 +83,8 @@ def evaluate(
 
     Example: myo tokenizer eval demo --data datasets/demo_test.h5 --json
     """
-    from myocli import tokenizer as tok
     from myocli.data.h5 import read_dataset
+    from myocli.tokenizer import codec as tok
 
     ref, model, _ = tok.load_tokenizer(checkpoint)
     dataset = read_dataset(data)
@@ -128,9 +128,9 @@ def encode(
     Example: myo tokenizer encode demo --data datasets/demo_train.h5 -o datasets/demo_train_tokens.h5
     """
     from myocli import registry
-    from myocli import tokenizer as tok
     from myocli.data.h5 import read_dataset
     from myocli.data.tokens import TokenSet, write_tokens
+    from myocli.tokenizer import codec as tok
 
     # Before the tokenizer loads: a wrong -o fails at once. The tokens must never replace the motions.
     check_outputs([output], overwrite, inputs=[data], suffixes=(".h5", ".hdf5"), contents="an HDF5 token file")

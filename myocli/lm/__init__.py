@@ -1,1 +1,2 @@
-"""The motion language model in use: prompts, constrained decoding, generation and evaluation."""
+"""The motion language model (lm/NAME): the T5 and its vocabulary (model.py), prompts, constrained decoding,
+generation and evaluation, and its training (train.py)."""

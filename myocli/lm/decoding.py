@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import torch
 
-from myocli.models.lm import MotionVocab
+from myocli.lm.model import MotionVocab
 
 
 @dataclass

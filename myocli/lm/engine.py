@@ -21,8 +21,8 @@ import numpy as np
 from myocli import registry
 from myocli.errors import MyoError
 from myocli.lm import prompts
+from myocli.lm.model import LMConfig, MotionVocab
 from myocli.lm.sampling import Sampling
-from myocli.models.lm import LMConfig, MotionVocab
 
 # A continuation is conditioned on at most this share of the answer budget (training used 20-50%).
 MAX_CONTEXT_SHARE = 0.5
@@ -44,7 +44,7 @@ class LoadedLM:
 
 
 def load_lm(spec: str) -> LoadedLM:
-    from myocli.models import lm
+    from myocli.lm import model as lm
     from myocli.ssm import text as text_encoders
 
     ref, config, tensors, manifest = registry.load_model(spec, "lm", LMConfig)
@@ -57,7 +57,7 @@ def load_lm(spec: str) -> LoadedLM:
 
 def parent_tokenizer(config: LMConfig, label: str):
     """The motion tokenizer an LM was trained on: (ref, VQVAE), or a clear error when it is gone or differs."""
-    from myocli import tokenizer as tok
+    from myocli.tokenizer import codec as tok
 
     ref, model = tok.load_parent(config.tokenizer, config.tokenizer_sha256, label, "the codes of")
     if model.config.codebook_size != config.codebook_size or model.config.downsample != config.downsample:
@@ -104,7 +104,7 @@ class LMEngine:
 
     def encode(self, motion: np.ndarray, where: str) -> np.ndarray:
         """A motion (T, 28, 3) at the model's fps -> first-codebook codes (L,)."""
-        from myocli import tokenizer as tok
+        from myocli.tokenizer import codec as tok
 
         if not tok.can_encode(len(motion), self.config.downsample):
             raise MyoError(f"{where}: {len(motion)} frames; the tokenizer needs at least {self.config.downsample}")
@@ -113,8 +113,8 @@ class LMEngine:
     def motion(self, codes: np.ndarray, like: np.ndarray | None = None, refine_steps: int = 0) -> np.ndarray:
         """Codes -> positions on the floor, starting at the origin facing +Z or where `like` starts,
         after `refine_steps` of physics refinement of their latent."""
-        from myocli import tokenizer as tok
         from myocli.motion import features as feat
+        from myocli.tokenizer import codec as tok
 
         start = feat.start_pose(like) if like is not None else (0.0, (0.0, 0.0))
         features = tok.decode(self.tokenizer, np.asarray(codes, dtype=np.int64)[:, None], refine_steps)

@@ -4,7 +4,7 @@
                share of valid motions, length error, and the plausibility measures of the
                generated motion (foot skating ratio, penetration, floating, bone-length error)
                next to the same measures of the real clips; with a retrieval evaluator
-               (`myo retrieval train`), R@1/2/3, MM-Dist and FID too (myocli/retrieval.py).
+               (`myo retrieval train`), R@1/2/3, MM-Dist and FID too (myocli/retrieval/evaluator.py).
     m2t        greedy captions against each clip's captions: BLEU-4 and ROUGE-L.
     predict    the first 20% of the codes as context, the rest generated at its true length:
                ADE and FDE in metres over the generated frames, in the clip's own frame.
@@ -56,7 +56,7 @@ def evaluate(engine: LMEngine, dataset, tasks: tuple[str, ...], sampling: Sampli
     real = [s.motion[: len(c) * down].astype(np.float64) for s, c in clips]
     report["real"] = plausibility(real, fps)
     if evaluator is not None:
-        from myocli.retrieval import check_rankable
+        from myocli.retrieval.evaluator import check_rankable
 
         real_captions = [s.captions[0] for s, _ in clips]
         check_rankable(real_captions, where, "leave --retrieval out")

@@ -22,7 +22,7 @@ from functools import cache
 import numpy as np
 
 from myocli.errors import MyoError
-from myocli.models.lm import MotionVocab
+from myocli.lm.model import MotionVocab
 
 TASKS = ("t2m", "m2t", "predict", "inbetween")
 PRETRAIN_TASKS = ("t2m", "m2t", "predict")

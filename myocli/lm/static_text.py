@@ -4,7 +4,7 @@ The static encoder (myocli/text/static.py) is a word-piece tokenizer and a froze
 128-d rows distilled from a sentence encoder, in which synonyms sit close together. With it:
 
 - the LM's text tokenizer is the encoder's own (its vocabulary), plus an end-of-sequence token
-  (the table's vocabulary has none) and, as always, the motion tokens (models/lm.py);
+  (the table's vocabulary has none) and, as always, the motion tokens (lm/model.py);
 - the T5's input embeddings (shared by its encoder and decoder) are `StaticTextEmbedding`: a
   word piece's vector is its frozen table row mapped into d_model by a learned linear
   projection; only the tokens the table does not describe (padding, unknown, end of sequence,
@@ -87,7 +87,7 @@ class StaticTextEmbedding(nn.Module):
 def read_text_through(model, encoder) -> None:
     """Give a T5 `StaticTextEmbedding` as the input embeddings of its encoder and decoder (in place).
 
-    Its output layer must already have weights of its own (models/lm.py builds it untied)."""
+    Its output layer must already have weights of its own (lm/model.py builds it untied)."""
     encoder = _static(encoder)
     words = len(encoder.table)
     vocab_size = model.config.vocab_size

@@ -78,7 +78,7 @@ def load_policy(spec: str, other_humanoid: bool = False):
     (unless `other_humanoid`: a start for fine-tuning on this one, `myo rl train --init`)."""
     from myocli import registry
     from myocli.rl import humanoid as hu
-    from myocli.rl.ppo import Agent, PolicyConfig
+    from myocli.rl.policy import Agent, PolicyConfig
 
     ref, config, tensors, _ = registry.load_model(spec, "rl", PolicyConfig)
     if config.env != "tracking":

@@ -18,7 +18,7 @@ import numpy as np
 
 from myocli import registry
 from myocli.errors import MyoError
-from myocli.models.ssm import PARALLEL, SSMConfig
+from myocli.ssm.model import PARALLEL, SSMConfig
 
 
 class SSMEngine:
@@ -28,8 +28,8 @@ class SSMEngine:
 
     @classmethod
     def load(cls, spec: str) -> SSMEngine:
-        from myocli.models.ssm import MotionFlow
         from myocli.ssm import text as text_encoders
+        from myocli.ssm.model import MotionFlow
 
         ref, config, tensors, manifest = registry.load_model(spec, "ssm", SSMConfig)
         model = MotionFlow(config)

@@ -29,7 +29,7 @@ class LatentSpace:
     @classmethod
     def load(cls, spec: str) -> LatentSpace:
         """A tokenizer chosen for a new generator (`--latent`)."""
-        from myocli.tokenizer import load_tokenizer
+        from myocli.tokenizer.codec import load_tokenizer
 
         ref, model, manifest = load_tokenizer(spec)
         return cls(ref, model, manifest["files"][registry.WEIGHTS]["sha256"])
@@ -37,7 +37,7 @@ class LatentSpace:
     @classmethod
     def of(cls, config, label: str) -> LatentSpace:
         """The tokenizer a latent-mode generator (its SSMConfig) was trained on, unchanged since."""
-        from myocli.tokenizer import load_parent
+        from myocli.tokenizer.codec import load_parent
 
         ref, model = load_parent(config.latent_tokenizer, config.latent_tokenizer_sha256, label, "the latent of")
         return cls(ref, model, config.latent_tokenizer_sha256)
@@ -59,6 +59,6 @@ class LatentSpace:
 
     def decode(self, latents):
         """Latents (batch, L, code_dim) tensor on the model's device -> unnormalised features (batch, L * frames_per_latent, D), differentiable."""
-        from myocli.tokenizer import latent_features
+        from myocli.tokenizer.codec import latent_features
 
         return latent_features(self.model, latents)

@@ -1,6 +1,6 @@
 """Captions -> the text condition of the SSM generator and the retrieval evaluator.
 
-By default each trains its own small byte-level encoder (`models/ssm.ByteTextEncoder`),
+By default each trains its own small byte-level encoder (`ssm/model.ByteTextEncoder`),
 which needs nothing downloaded. `--text-encoder PATH_OR_HUB_ID` instead takes a frozen
 pretrained encoder, and only a projection of its caption vector is trained:
 - a static table folder (`myocli/text/static.py`; the built-in models use MiniLM distilled
@@ -101,7 +101,7 @@ def load_inside(ref, config):
 
 def text_input(config, pretrained, captions: list[str]):
     """What a model's text side reads for captions: `config.max_text_bytes` byte ids, or the frozen encoder's vectors."""
-    from myocli.models.ssm import byte_ids
+    from myocli.ssm.model import byte_ids
 
     return pretrained.embed(captions) if pretrained is not None else byte_ids(captions, config.max_text_bytes)
 

@@ -1,6 +1,6 @@
 """Using a trained motion tokenizer: load it, turn motions into tokens and back, measure it.
 
-Training lives in myocli/train/tokenizer.py; the network in myocli/models/vqvae.py.
+Training lives in tokenizer/train.py; the network in tokenizer/model.py.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def sequence_features(dataset: MotionDataset) -> list[np.ndarray]:
 
 def load_tokenizer(spec: str):
     """(ref, VQVAE in eval mode, manifest) from the registry, verified; refuses what does not fit."""
-    from myocli.models.vqvae import VQVAE, VQVAEConfig
+    from myocli.tokenizer.model import VQVAE, VQVAEConfig
 
     ref, model_config, tensors, manifest = registry.load_model(spec, "tokenizer", VQVAEConfig)
     if model_config.feature_version != feat.FEATURE_VERSION or model_config.feature_dim != feat.FEATURE_DIM:

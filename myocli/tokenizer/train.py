@@ -34,7 +34,7 @@ class TokenizerRun:
 def _settings(run: TokenizerRun) -> dict:
     """Model config, training options and window for a new run, from the config and overrides."""
     from myocli.config import load_config
-    from myocli.models.vqvae import VQVAEConfig
+    from myocli.tokenizer.model import VQVAEConfig
 
     config, source = load_config(KIND, run.config)
     train = config["train"] | run.train_overrides
@@ -66,7 +66,7 @@ def preflight(run: TokenizerRun) -> None:
 
 def train_tokenizer(run: TokenizerRun) -> dict | None:
     """Train (or resume) and register a tokenizer; returns a summary for the CLI (None on other ranks)."""
-    from myocli import tokenizer as tok
+    from myocli.tokenizer import codec as tok
 
     preflight(run)
     # Read and check all the data before anything is created in the registry.
@@ -82,10 +82,10 @@ def _train(run: TokenizerRun, ref, settings: dict, train_set, train_features, va
     import torch
     from accelerate.utils import set_seed
 
-    from myocli import tokenizer as tok
     from myocli.data.windows import FeatureWindows, keep_batch
-    from myocli.models.vqvae import VQVAE, VQVAEConfig
     from myocli.motion.stats import feature_stats
+    from myocli.tokenizer import codec as tok
+    from myocli.tokenizer.model import VQVAE, VQVAEConfig
     from myocli.train.accelerator import make_accelerator
     from myocli.train.loop import fit
 

@@ -7,7 +7,7 @@ positions in metres, can be scored the same way as a real clip.
 
     motion  features (T, D), normalised -> linear -> two stride-2 convolutions (T/4 steps)
             -> transformer encoder -> masked mean -> linear -> unit vector
-    text    caption bytes -> the SSM's byte-level encoder (models/ssm.ByteTextEncoder)
+    text    caption bytes -> the SSM's byte-level encoder (ssm/model.ByteTextEncoder)
             -> linear -> unit vector; or (text_encoder set) the caption's vector from a
             frozen pretrained encoder (ssm/text.py) -> two-layer MLP -> unit vector
 
@@ -24,8 +24,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from myocli.config import DictConfig
-from myocli.models.ssm import ByteTextEncoder
 from myocli.motion import features as feat
+from myocli.ssm.model import ByteTextEncoder
 
 DOWNSAMPLE = 4  # the two stride-2 convolutions of the motion encoder
 
@@ -103,7 +103,7 @@ class MotionTextRetrieval(nn.Module):
         return F.normalize(self.motion_out(self.motion(x, mask)), dim=-1)
 
     def embed_text(self, text: torch.Tensor) -> torch.Tensor:
-        """Byte ids (B, L) (models/ssm.byte_ids), or the pretrained encoder's vectors (B, text_encoder_dim)
+        """Byte ids (B, L) (ssm/model.byte_ids), or the pretrained encoder's vectors (B, text_encoder_dim)
         -> unit vectors (B, embed_dim)."""
         return F.normalize(self.text_out(self.text(text)), dim=-1)
 

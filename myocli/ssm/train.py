@@ -54,7 +54,7 @@ class SSMRun:
 
 def _settings(run: SSMRun) -> dict:
     from myocli.config import load_config
-    from myocli.models.ssm import SSMConfig
+    from myocli.ssm.model import SSMConfig
 
     config, source = load_config(KIND, run.config)
     if any(key.startswith("latent_") for key in config["model"]):
@@ -101,7 +101,7 @@ def preflight(run: SSMRun) -> None:
 
 def trimmed_features(dataset, patch: int) -> tuple[list[np.ndarray], list[list[str]]]:
     """Each clip's features cut to a whole number of patches, with its captions; clips shorter than one patch are left out."""
-    from myocli import tokenizer as tok
+    from myocli.tokenizer import codec as tok
 
     kept = [(f[: len(f) // patch * patch], s.captions) for f, s in zip(tok.sequence_features(dataset), dataset.sequences, strict=True) if len(f) >= patch]
     return [f for f, _ in kept], [c for _, c in kept]
@@ -125,8 +125,8 @@ def flow_losses(model, batch, config, t, noise, drop, latent=None):
     import torch
     import torch.nn.functional as F
 
-    from myocli.models.ssm import has_text
     from myocli.motion.physics_loss import TERMS, physics_terms
+    from myocli.ssm.model import has_text
 
     data, row_mask, text, rows = batch
     patch_mask = row_mask[:, :: config.rows_per_patch]
@@ -156,10 +156,10 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
     from accelerate.utils import set_seed
 
     from myocli.data.windows import CaptionedWindows, balanced_repeats, keep_batch
-    from myocli.models.ssm import MotionFlow, SSMConfig
     from myocli.motion.physics_loss import TERMS
     from myocli.motion.stats import feature_stats
     from myocli.ssm import text as text_encoders
+    from myocli.ssm.model import MotionFlow, SSMConfig
     from myocli.train.accelerator import make_accelerator
     from myocli.train.loop import fit
 
@@ -171,7 +171,7 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
     latent = None
     if config.latent_tokenizer:
         from myocli.ssm.latent import LatentSpace
-        from myocli.tokenizer import check_dataset_fits
+        from myocli.tokenizer.codec import check_dataset_fits
 
         latent = LatentSpace.of(config, ref.label)
         check_dataset_fits(latent.model, train_set, str(run.data))

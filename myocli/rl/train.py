@@ -1,6 +1,6 @@
 """Train a PPO controller (`myo rl train`) and register it as rl/NAME.
 
-Two environments share the learner (rl/ppo.py):
+Two environments share the learner (rl/ppo.py, training the policy of rl/policy.py):
 - tracking: the myo28 humanoid following clips of a dataset (rl/env.py), the real job;
 - humanoid-v5: Gymnasium's standard Humanoid, to compare the learner with published PPO.
 
@@ -52,7 +52,8 @@ class RLRun:
 
 def _settings(run: RLRun, fps: float | None = None) -> dict:
     from myocli.config import load_config
-    from myocli.rl.ppo import PolicyConfig, PPOConfig
+    from myocli.rl.policy import PolicyConfig
+    from myocli.rl.ppo import PPOConfig
 
     config, source = load_config(KIND, run.config or run.env)
     try:
@@ -238,7 +239,8 @@ def train_rl(run: RLRun) -> dict:
     from accelerate import PartialState
 
     from myocli.rl import humanoid as hu
-    from myocli.rl.ppo import Agent, PolicyConfig, PPOConfig, ReturnScaler, TrainingState, train
+    from myocli.rl.policy import Agent, PolicyConfig
+    from myocli.rl.ppo import PPOConfig, ReturnScaler, TrainingState, train
     from myocli.train.accelerator import make_accelerator, peak_gpu_memory_mib
     from myocli.train.loop import StopSignals, TrainingInterrupted, progress_bar
 

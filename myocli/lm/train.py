@@ -65,7 +65,7 @@ def _parent_lm(run: LMRun) -> tuple[registry.CheckpointRef, dict]:
 def _settings(run: LMRun) -> dict:
     """Model sizes, training options and the model's origin for a new run."""
     from myocli.config import load_config
-    from myocli.models.lm import LMConfig
+    from myocli.lm.model import LMConfig
 
     settings: dict = {"stage": run.stage}
     config_spec = run.config
@@ -212,9 +212,9 @@ def train_lm(run: LMRun) -> dict | None:
 
 def _build(run: LMRun, settings: dict, origin: dict):
     """The model to train, its text tokenizer, vocabulary, config and static text encoder (or None), as the settings say."""
+    from myocli.lm import model as lm
     from myocli.lm import static_text
     from myocli.lm.engine import load_lm
-    from myocli.models import lm
     from myocli.ssm import text as text_encoders
 
     if settings["stage"] == "instruct":
@@ -240,7 +240,7 @@ def _train(run: LMRun, ref, settings: dict, tokens, val, origin: dict) -> dict |
     import torch
     from accelerate.utils import set_seed
 
-    from myocli.models import lm
+    from myocli.lm import model as lm
     from myocli.ssm import text as text_encoders
     from myocli.train.accelerator import make_accelerator
     from myocli.train.loop import fit

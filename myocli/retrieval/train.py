@@ -2,8 +2,8 @@
 
 Samples are windows of up to `max_frames` frames of the training clips (data/windows.CaptionedWindows),
 as normalised features, each with one of its clip's captions; the loss is the contrastive one of
-models/retrieval.py. Validation embeds every whole validation clip and reports R@1/R@3 and
-MM-Dist against the validation set's distinct captions (myocli/retrieval.py), the figures the
+retrieval/model.py. Validation embeds every whole validation clip and reports R@1/R@3 and
+MM-Dist against the validation set's distinct captions (retrieval/evaluator.py), the figures the
 evaluator will later give generated motions. Loop, resume and registry are the shared ones.
 """
 
@@ -36,7 +36,7 @@ class RetrievalRun:
 
 def _settings(run: RetrievalRun) -> dict:
     from myocli.config import load_config
-    from myocli.models.retrieval import DOWNSAMPLE, RetrievalConfig
+    from myocli.retrieval.model import DOWNSAMPLE, RetrievalConfig
 
     config, source = load_config(KIND, run.config)
     try:
@@ -65,8 +65,8 @@ def preflight(run: RetrievalRun) -> None:
 
 def captioned_clips(dataset, where: str) -> tuple[list, list[list[str]]]:
     """(features of each clip that has a caption and at least DOWNSAMPLE frames, their captions)."""
-    from myocli import tokenizer as tok
-    from myocli.models.retrieval import DOWNSAMPLE
+    from myocli.retrieval.model import DOWNSAMPLE
+    from myocli.tokenizer import codec as tok
 
     kept = [(f, [c for c in s.captions if c.strip()]) for f, s in zip(tok.sequence_features(dataset), dataset.sequences, strict=True)]
     kept = [(f, caps) for f, caps in kept if caps and len(f) >= DOWNSAMPLE]
@@ -92,9 +92,9 @@ def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict |
     from accelerate.utils import set_seed
 
     from myocli.data.windows import CaptionedWindows, keep_batch
-    from myocli.models.retrieval import MotionTextRetrieval, RetrievalConfig
     from myocli.motion.stats import feature_stats
-    from myocli.retrieval import Evaluator, captioned, check_rankable
+    from myocli.retrieval.evaluator import Evaluator, captioned, check_rankable
+    from myocli.retrieval.model import MotionTextRetrieval, RetrievalConfig
     from myocli.ssm import text as text_encoders
     from myocli.train.accelerator import make_accelerator
     from myocli.train.loop import fit

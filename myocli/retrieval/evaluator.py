@@ -1,6 +1,6 @@
 """Scoring motions with a trained retrieval evaluator: R-precision, FID, MM-Dist.
 
-The evaluator (models/retrieval.py, trained by `myo retrieval train`) embeds motions and
+The evaluator (retrieval/model.py, trained by `myo retrieval train`) embeds motions and
 captions in one space. Given motions made from captions, this module reports the measures
 text-to-motion papers use, adapted to a held-out set with few distinct captions:
 
@@ -40,7 +40,7 @@ class Evaluator:
 
     @classmethod
     def load(cls, spec: str) -> Evaluator:
-        from myocli.models.retrieval import MotionTextRetrieval, RetrievalConfig
+        from myocli.retrieval.model import MotionTextRetrieval, RetrievalConfig
 
         ref, config, tensors, _ = registry.load_model(spec, KIND, RetrievalConfig)
         if config.feature_version != feat.FEATURE_VERSION or config.feature_dim != feat.FEATURE_DIM:
@@ -68,7 +68,7 @@ class Evaluator:
         """Positions (T, 28, 3) in metres, each at `fps` -> (N, embed_dim) unit vectors."""
         import torch
 
-        from myocli.tokenizer import motion_features
+        from myocli.tokenizer.codec import motion_features
 
         self.check_fps(fps, "the motions given")
         longest = self.model.config.max_frames
@@ -125,7 +125,7 @@ class Evaluator:
 
 def captioned(dataset) -> tuple[list[np.ndarray], list[str]]:
     """The set's clips that have a caption and at least one encoder step of frames, with their first caption."""
-    from myocli.models.retrieval import DOWNSAMPLE
+    from myocli.retrieval.model import DOWNSAMPLE
 
     kept = [(s.motion.astype(np.float64), next(c for c in s.captions if c.strip()))
             for s in dataset.sequences if len(s) >= DOWNSAMPLE and any(c.strip() for c in s.captions)]  # fmt: skip
