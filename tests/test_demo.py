@@ -21,8 +21,8 @@ import pytest
 from helpers import assert_clean_failure, myo, ok
 
 from myocli.builtin import DEFAULT_MODEL
+from myocli.cli.demo_actions import MAX_SAMPLES, Demo, message
 from myocli.cli.generation import Sampling, Task
-from myocli.demo.actions import MAX_SAMPLES, Demo, message
 from myocli.errors import MyoError
 
 PROMPT = "a person walks forward"
@@ -117,14 +117,14 @@ def test_the_page_refuses_more_samples_than_it_shows_and_knobs_of_another_kind(b
 
 def test_an_upload_is_watched_and_exported_and_a_broken_one_named(builtin_demo, tmp_path):
     made = builtin_demo.from_text(PROMPT, seconds=0.6)
-    upload = tmp_path / "gradio_upload_4f2a" / "my walk.npy"  # uploads arrive in a temporary folder under their own name
+    upload = tmp_path / "gradio_upload_4f2a" / "my walk.v2.npy"  # uploads arrive in a temporary folder under their own name
     upload.parent.mkdir()
     upload.write_bytes(made.files[0].read_bytes())
     watched = builtin_demo.from_motion(upload)
-    assert watched.video.suffix == ".mp4" and [p.suffix for p in watched.files] == [".npy", ".bvh"]
+    assert watched.video.name == "my walk.v2.mp4" and [p.name for p in watched.files] == ["my walk.v2.npy", "my walk.v2.bvh"]
     np.testing.assert_array_equal(np.load(watched.files[0]), np.load(made.files[0]))
     exported = builtin_demo.from_motion(watched.files[1])  # the .bvh comes back as the same motion
-    assert exported.summary.startswith("**my walk\\.bvh**: 12 frames at 20 fps")
+    assert exported.summary.startswith("**my walk\\.v2\\.bvh**: 12 frames at 20 fps")
 
     broken = tmp_path / "broken.npy"
     broken.write_bytes(b"\x93NUMPY not really")

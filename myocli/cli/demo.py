@@ -38,8 +38,8 @@ def demo(
                          "(and its CPU or GPU); there is no login. Use the default 127.0.0.1 to keep it to this machine.\n")  # fmt: skip
     _check_port(host, port)  # first: a taken port fails at once, not after Gradio's import and the model's load
     _import_gradio()
-    from myocli.demo.actions import Demo
-    from myocli.demo.page import build, serve
+    from myocli.cli.demo_actions import Demo
+    from myocli.cli.demo_page import build, serve
 
     workdir = Path(tempfile.mkdtemp(prefix="myo-demo-"))  # every action's files; removed when the demo stops
     try:

@@ -1,7 +1,7 @@
-"""`myo demo`'s page: the Gradio layout over demo/actions.py, and serving it.
+"""`myo demo`'s page: the Gradio layout over cli/demo_actions.py, and serving it.
 
 Imported only by `myo demo`, after it found Gradio and turned its telemetry off. A failure of an
-action is shown on the page as `myo generate` words it (actions.message) and the server goes on.
+action is shown on the page as `myo generate` words it (demo_actions.message) and the server goes on.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import gradio as gr
 
+from myocli.cli.demo_actions import EXAMPLES, MAX_SAMPLES, WATCH, Demo, either, message
 from myocli.cli.generation import Sampling, Task
-from myocli.demo.actions import EXAMPLES, MAX_SAMPLES, WATCH, Demo, either, message
 from myocli.errors import MyoError
 
 TASK_LABELS = {

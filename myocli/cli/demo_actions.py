@@ -1,4 +1,5 @@
-"""What `myo demo`'s page does, as plain functions of plain values (no Gradio here, so pytest can call them).
+"""What `myo demo`'s page does, as plain functions of plain values (no Gradio here, so pytest can call them;
+cli/demo_page.py lays them out).
 
 The model is loaded once (`Demo.load`). Each action checks its inputs with the checks and messages of
 `myo generate` (cli/generation.py, the options' ranges in cli/generate.py), draws through the same
@@ -187,7 +188,7 @@ class Demo:
         fps = source.fps or self.generator.fps
         with self._lock:
             stem = self._folder() / input_stem(name)
-            paths = [stem.with_suffix(suffix) for suffix in (".mp4", ".npy", ".bvh")]
+            paths = [Path(f"{stem}{suffix}") for suffix in (".mp4", ".npy", ".bvh")]  # not with_suffix: "take.v2" keeps its ".v2"
             with all_or_none(paths):
                 render_motion(source.motion, paths[0], fps=fps, captions=[name])
                 save_motion(paths[1], source.motion)
