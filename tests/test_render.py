@@ -94,8 +94,8 @@ def test_pybullet_fallback_draws_the_same_scene(clips, tmp_path):
     frames = list(render_frames([walk.motion], size=SIZE, renderer="pybullet"))
     assert len(frames) == len(walk.motion) and frames[0].shape == (SIZE[1], SIZE[0], 3)
     assert all(body_pixels(f).sum() > 30 for f in frames)
+    from myocli.axes import to_mujoco
     from myocli.render.api import AZIMUTH, ELEVATION, open_renderer
-    from myocli.render.scene import to_mujoco
 
     renderer = open_renderer("pybullet", *SIZE)
     far = to_mujoco(walk.motion[0]) + np.array([100.0, 0.0, 0.0])  # the body 100 m away from where the camera looks
@@ -117,8 +117,8 @@ def raised_left_arm() -> np.ndarray:
 
 def empty_scene(renderer_name: str) -> np.ndarray:
     """What the follow camera sees around a body standing at the origin, with the body 100 m away."""
+    from myocli.axes import to_mujoco
     from myocli.render.api import AZIMUTH, ELEVATION, FOLLOW_DISTANCE, LOOKAT_HEIGHT, open_renderer
-    from myocli.render.scene import to_mujoco
 
     renderer = open_renderer(renderer_name, *SIZE)
     try:

@@ -149,7 +149,7 @@ def test_reference_of_a_real_walk_poses_the_humanoid_close_to_the_clip(walk_refe
 
 def _short_legged(clip: np.ndarray) -> np.ndarray:
     """The clip (T, 28, 3) with thigh and shin 7% shorter, 2.8 cm each (a generated walk's: 2.2 and 3.1 cm)."""
-    from myocli.data.retarget import on_floor
+    from myocli.motion.floor import on_floor
 
     bones = clip[:, 1:] - clip[:, sk.PARENTS[1:]]
     lengths = sk.CANONICAL_BONE_LENGTHS.copy()

@@ -14,7 +14,9 @@ Two steps, shared by every converter:
 2. `normalise` resamples to the target frame rate, rebuilds every bone at its canonical length
    along the source's bone direction (HumanML3D's uniform skeleton; the root trajectory is
    scaled by the leg-length ratio so strides match the new legs), puts the lowest foot point of
-   the clip on the floor, turns the body to face +Z at frame 0 and moves the root to the origin.
+   the clip on the floor, turns the body to face +Z at frame 0 and moves the root to the origin
+   (the resampling and the placing are motion/timing.py's and motion/floor.py's, shared with the
+   generators and the simulated humanoid).
 """
 
 from __future__ import annotations
@@ -25,6 +27,8 @@ import numpy as np
 
 from myocli import skeleton as sk
 from myocli.errors import MyoError
+from myocli.motion.floor import place_on_floor_facing_forward
+from myocli.motion.timing import resample
 
 J = sk.JOINT_INDEX
 
@@ -158,18 +162,6 @@ def map_to_myo28(points: dict[str, np.ndarray], joint_map: JointMap) -> np.ndarr
     return positions
 
 
-def resample(positions: np.ndarray, times: np.ndarray, fps: float) -> np.ndarray:
-    """Linear interpolation of (T, ...) samples taken at `times` onto a uniform `fps` grid."""
-    duration = float(times[-1] - times[0])
-    count = int(np.floor(duration * fps + 1e-6)) + 1
-    grid = times[0] + np.arange(count) / fps
-    index = np.clip(np.searchsorted(times, grid, side="right") - 1, 0, len(times) - 2)
-    span = np.maximum(times[index + 1] - times[index], 1e-12)
-    blend = np.clip((grid - times[index]) / span, 0.0, 1.0)
-    blend = blend.reshape(-1, *([1] * (positions.ndim - 1)))
-    return positions[index] + blend * (positions[index + 1] - positions[index])
-
-
 def leg_length(positions: np.ndarray) -> float:
     """Mean hip->knee->ankle length over both legs and all frames."""
     legs = [("left_hip", "left_knee", "left_ankle"), ("right_hip", "right_knee", "right_ankle")]
@@ -192,27 +184,6 @@ def canonical_proportions(positions: np.ndarray) -> np.ndarray:
     # A source bone of zero length has no direction: fall back to the rest direction.
     directions = np.where(norms > 1e-6, bones / np.maximum(norms, 1e-12), rest_directions)
     return sk.chain_from_directions(positions[:, 0] * scale, directions)
-
-
-def on_floor(positions: np.ndarray) -> np.ndarray:
-    """The clip moved up or down so that its lowest foot point (heel or ball) is at y=0."""
-    positions = positions.copy()
-    positions[..., 1] -= positions[:, sk.FOOT_CONTACT_JOINTS, 1].min()
-    return positions
-
-
-def place_on_floor_facing_forward(positions: np.ndarray) -> np.ndarray:
-    """Lowest foot point of the clip at y=0, facing +Z at frame 0, root above the origin at frame 0.
-
-    The floor comes from the feet (heels and balls), not from every joint as HumanML3D does:
-    a source whose torso is shorter than myo28's (CMU's BVH releases drop the thorax) puts the
-    hands of an upside-down body below the feet once the torso is lengthened, and a floor taken
-    from the hands would leave such a clip floating on its feet.
-    """
-    positions = on_floor(positions)
-    rotation = sk.rotation_about_y(-sk.heading_angles(positions[0]))
-    root_xz = positions[0, J["pelvis"]] * np.array([1.0, 0.0, 1.0])
-    return (positions - root_xz) @ rotation.T
 
 
 def normalise(

@@ -1,1 +1,2 @@
-"""Motion representation: myo28 positions <-> model features, their statistics, and motion metrics."""
+"""Motion representation: myo28 positions <-> model features, their statistics, floor placement and frame
+rate (floor.py, timing.py), inverse kinematics, physics terms and refinement, and motion metrics."""

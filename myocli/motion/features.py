@@ -28,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from myocli import skeleton as sk
+from myocli.motion.floor import on_floor
 
 ROOT_YAW_VELOCITY = slice(0, 1)
 ROOT_PLANAR_VELOCITY = slice(1, 3)
@@ -129,8 +130,6 @@ def generated_positions(features: np.ndarray, start=(0.0, (0.0, 0.0))) -> np.nda
     """A generator's features (T, FEATURE_DIM) -> positions (T, 28, 3) float32 on the floor, starting
     at `start` (heading, ground point: see `start_pose`). Frame 0 is placed at the start pose; its own
     step (non-zero when a motion begins mid-stride) would move it one frame further."""
-    from myocli.data.retarget import on_floor
-
     features = np.array(features, dtype=np.float64)
     features[0, ROOT_YAW_VELOCITY] = 0.0
     features[0, ROOT_PLANAR_VELOCITY] = 0.0

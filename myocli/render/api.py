@@ -130,7 +130,7 @@ def render_frames(
     renderer: str = "auto",
 ):
     """Yield frames (H, W * len(motions), 3) uint8; shorter motions hold their last pose."""
-    from myocli.render.scene import to_mujoco
+    from myocli.axes import to_mujoco
 
     width, height = size
     joints = [to_mujoco(sk.as_joints(m)) for m in motions]

@@ -48,16 +48,6 @@ _FLOOR = """
 """
 
 
-def to_mujoco(positions: np.ndarray) -> np.ndarray:
-    """myo28 axes (X left, Y up, Z forward) -> MuJoCo's (x forward, y left, z up): a rotation, not a mirror."""
-    return np.asarray(positions, dtype=np.float64)[..., [2, 0, 1]]
-
-
-def from_mujoco(vectors: np.ndarray) -> np.ndarray:
-    """MuJoCo axes -> myo28 axes (the inverse of to_mujoco)."""
-    return np.asarray(vectors, dtype=np.float64)[..., [1, 2, 0]]
-
-
 def _bone_colour(child: int) -> tuple:
     if child in sk.LEFT_JOINTS:
         return LEFT

@@ -38,7 +38,7 @@ from functools import cache
 import numpy as np
 
 from myocli import skeleton as sk
-from myocli.render.scene import from_mujoco, to_mujoco
+from myocli.axes import from_mujoco, to_mujoco
 
 TIMESTEP = 0.005  # seconds per physics step
 BODY_MASS_KG = 70.0
@@ -96,10 +96,6 @@ def _mirror_name(name: str) -> str:
 def _by_side(table: dict, name: str):
     """A table entry for `name`, looking its left counterpart up for a right_ joint."""
     return table.get(name.replace("right_", "left_"))
-
-
-#: Change of basis for rotation matrices: R_mujoco = AXES @ R_myo28 @ AXES.T
-AXES = to_mujoco(np.eye(3)).T
 
 
 @dataclass(frozen=True)

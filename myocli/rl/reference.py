@@ -20,11 +20,11 @@ import numpy as np
 
 from myocli import rotations
 from myocli import skeleton as sk
-from myocli.data import retarget
+from myocli.axes import TO_MUJOCO, to_mujoco
 from myocli.errors import MyoError
 from myocli.motion import ik
 from myocli.motion.stats import over_centred_window
-from myocli.render.scene import to_mujoco
+from myocli.motion.timing import change_fps
 from myocli.rl import humanoid as hu
 
 CONTROL_STEPS_PER_FRAME = 2  # the controller acts twice per motion frame (40 Hz for 20 fps)
@@ -45,11 +45,6 @@ class Reference:
 
     def __len__(self) -> int:
         return len(self.qpos)
-
-
-def resample(positions: np.ndarray, fps: float, new_fps: float) -> np.ndarray:
-    """A motion at `fps` linearly interpolated to `new_fps` (the converters' resampling)."""
-    return retarget.resample(positions, np.arange(len(positions)) / fps, new_fps)
 
 
 def _hinge_angles(local: np.ndarray) -> np.ndarray:
@@ -91,7 +86,7 @@ def hinge_targets(positions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.nda
     Joints are solved parent first, each relative to the body rotation its parent actually
     got (after clipping to the joint ranges), so the joints below make up for what a parent
     could not do."""
-    world = hu.AXES @ ik.world_rotations(positions) @ hu.AXES.T  # into the MuJoCo frame
+    world = TO_MUJOCO @ ik.world_rotations(positions) @ TO_MUJOCO.T  # into the MuJoCo frame
     points = to_mujoco(positions)
     body = world.copy()  # the simulated bodies' rotations, filled in parent-first
     angles = np.zeros((len(positions), len(hu.HINGE_LIST)))
@@ -142,7 +137,7 @@ def build(positions: np.ndarray, fps: float, name: str = "motion", model=None) -
     if len(positions) < 2:
         raise MyoError(f"{name}: {len(positions)} frame(s); tracking needs at least 2")
     model = model if model is not None else hu.load_model()
-    positions = resample(positions, fps, fps * CONTROL_STEPS_PER_FRAME)
+    positions = change_fps(positions, fps, fps * CONTROL_STEPS_PER_FRAME)
     dt = 1.0 / (fps * CONTROL_STEPS_PER_FRAME)
     root_position, root_rotation, angles = hinge_targets(positions)
     frames = len(positions)

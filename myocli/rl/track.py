@@ -97,7 +97,8 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
     """Simulate the humanoid following `positions` (T, 28, 3) at `fps` under the policy, from its first
     frame; `search` > 1 tries that many copies every 0.1 s (`_try_copies`) and keeps the best (module
     docstring), with the noise drawn from `seed`."""
-    from myocli.render.scene import from_mujoco
+    from myocli.axes import from_mujoco
+    from myocli.motion.timing import change_fps
     from myocli.rl import humanoid as hu
     from myocli.rl import reference as rf
     from myocli.rl.env import TrackingEnv, joint_error_floor, tracking_options
@@ -107,7 +108,7 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
         raise MyoError(f"{name}: the motion contains NaN or Inf; the humanoid cannot track it")
     source_fps = fps
     if abs(fps - config.fps) > 1e-6:  # the policy acts at the rate it was trained at
-        positions = rf.resample(positions, fps, config.fps)
+        positions = change_fps(positions, fps, config.fps)
     reference = rf.build(positions, config.fps, name)
     options = tracking_options(config.to_dict(), random_start=False, autoreset=False)
     env = TrackingEnv([reference], search, options)
@@ -138,7 +139,7 @@ def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion"
     error = np.linalg.norm(simulated - (positions[: len(simulated)] + slid[:, None]), axis=-1).mean(0)
     asked = hu.joint_positions(reference.sites)[:: rf.CONTROL_STEPS_PER_FRAME]
     if abs(source_fps - config.fps) > 1e-6:
-        simulated, asked = (rf.resample(m, config.fps, source_fps) for m in (simulated, asked))
+        simulated, asked = (change_fps(m, config.fps, source_fps) for m in (simulated, asked))
     qpos = np.stack(states)[:: rf.CONTROL_STEPS_PER_FRAME]
     return TrackResult(simulated, error, fell_at, (len(reference) - 1) * reference.dt, joint_error_floor(reference).mean(0), qpos,
                        asked, config.follow_root)

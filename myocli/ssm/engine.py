@@ -12,17 +12,21 @@ does not depend on how many samples are drawn (and refinement never sees padding
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
 
 from myocli import registry
 from myocli.errors import MyoError
+from myocli.motion.refine import DEFAULT_STEPS as DEFAULT_REFINE_STEPS
 from myocli.ssm.model import PARALLEL, SSMConfig
 
 
 class SSMEngine:
     def __init__(self, ref, config: SSMConfig, model, manifest: dict, pretrained=None, latent=None):
+        if config.refine_steps is None:  # a config without the setting: refinement's own default
+            config = dataclasses.replace(config, refine_steps=DEFAULT_REFINE_STEPS)
         self.ref, self.config, self.model, self.manifest, self.pretrained = ref, config, model, manifest, pretrained
         self.latent = latent  # the tokenizer whose latent the flow runs over (latent mode), else None
 

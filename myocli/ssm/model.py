@@ -38,7 +38,6 @@ from torch import nn
 
 from myocli.config import DictConfig
 from myocli.motion import features as feat
-from myocli.motion.refine import DEFAULT_STEPS as DEFAULT_REFINE_STEPS
 
 PARALLEL, RECURRENT = "parallel", "recurrent"
 
@@ -78,7 +77,9 @@ class SSMConfig(DictConfig):
     # Sampling defaults.
     sample_steps: int = 16
     guidance: float = 2.5
-    refine_steps: int = DEFAULT_REFINE_STEPS  # physics refinement after sampling (myocli/motion/refine.py; 0: off)
+    # Physics refinement after sampling, in gradient steps (0: off). None stands for the default of
+    # myocli/motion/refine.py: the trainer writes that number in, the engine reads None as it.
+    refine_steps: int | None = None
     # With a static text encoder: pull a prompt's vector this far towards its nearest training caption's
     # (0: not at all; only prompts near one, text/known.py), so new wording conditions like known wording.
     text_snap: float = 0.0

@@ -54,6 +54,7 @@ class SSMRun:
 
 def _settings(run: SSMRun) -> dict:
     from myocli.config import load_config
+    from myocli.motion.refine import DEFAULT_STEPS as DEFAULT_REFINE_STEPS
     from myocli.ssm.model import SSMConfig
 
     config, source = load_config(KIND, run.config)
@@ -70,7 +71,9 @@ def _settings(run: SSMRun) -> dict:
         latent_overrides = {"latent_tokenizer": latent.ref.label, "latent_tokenizer_sha256": latent.sha256,
                             "latent_dim": latent.dim, "patch_frames": latent.frames_per_latent}  # fmt: skip
     try:
-        model = SSMConfig.from_dict(config["model"] | run.model_overrides | latent_overrides)
+        # The checkpoint records the refinement its engine will use unless told otherwise.
+        defaults = {"refine_steps": DEFAULT_REFINE_STEPS}
+        model = SSMConfig.from_dict(defaults | config["model"] | run.model_overrides | latent_overrides)
         options = TrainOptions.from_dict(config["train"] | run.train_overrides).check()
     except (MyoError, ValueError, TypeError) as exc:
         raise MyoError(f"{source}: {exc}") from exc
