@@ -88,6 +88,16 @@ def cmu_walk_h5(tmp_path_factory, cmu_walk) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def walk_reference(cmu_walk_h5):
+    """The real walk as the simulated humanoid's reference (rl/reference.py), built once per test module."""
+    from myocli.data.h5 import read_dataset
+    from myocli.rl import reference as rf
+
+    sequence = read_dataset(cmu_walk_h5)[0]
+    return rf.build(sequence.motion, 20.0, sequence.name)
+
+
 @pytest.fixture(scope="session")
 def trained_tiny_tokenizer(tmp_path_factory, motion_sets) -> Path:
     """The tiny tokenizer trained once on pybullet's clips: a registry home holding tokenizer/tok@1."""

@@ -15,7 +15,7 @@ import torch
 
 from myocli.rl import ppo
 from myocli.rl.policy import Agent, PolicyConfig, RunningMeanStd
-from myocli.rl.ppo import PPOConfig, ReturnScaler, TrainingState
+from myocli.rl.ppo import PPOConfig, ReturnScaler, TrainingState, compute_gae, ppo_losses
 
 
 def numpy_statistics(samples) -> tuple[np.ndarray, np.ndarray]:
@@ -566,3 +566,50 @@ def test_an_environment_without_joint_errors_logs_none():
     """charts/joint_error_mm is logged only by environments that report a joint error (tracking, not Humanoid-v5)."""
     _, logs, _ = _run(ScriptedEnvs())
     assert set(logs[0][1]) == LOG_KEYS - {"charts/joint_error_mm"}
+
+
+def test_gae_matches_its_definition():
+    rng = np.random.default_rng(0)
+    rewards, values = torch.tensor(rng.normal(size=(5, 2)), dtype=torch.float32), torch.tensor(rng.normal(size=(5, 2)), dtype=torch.float32)
+    dones = torch.zeros(5, 2)
+    dones[3, 1] = 1.0  # the observation at step 3 of copy 1 began a new episode
+    next_value, next_done = torch.tensor([0.5, -0.2]), torch.zeros(2)
+    gamma = 0.9
+    # lambda = 0: one-step TD errors.
+    advantages, returns = compute_gae(rewards, values, dones, next_value, next_done, gamma, 0.0)
+    following = torch.cat([values[1:], next_value[None]])
+    nonterminal = 1.0 - torch.cat([dones[1:], next_done[None]])
+    np.testing.assert_allclose(advantages, rewards + gamma * following * nonterminal - values, atol=1e-6)
+    np.testing.assert_allclose(returns, advantages + values, atol=1e-6)
+    # lambda = 1: discounted return to the end of the episode (bootstrapped at the rollout's end) minus the value.
+    advantages, _ = compute_gae(rewards, values, dones, next_value, next_done, gamma, 1.0)
+    for copy in range(2):
+        for t in range(5):
+            total, discount, step = 0.0, 1.0, t
+            while True:
+                total += discount * rewards[step, copy].item()
+                discount *= gamma
+                step += 1
+                if step == 5:
+                    total += discount * next_value[copy].item()
+                    break
+                if dones[step, copy]:
+                    break
+            assert advantages[t, copy].item() == pytest.approx(total - values[t, copy].item(), abs=1e-5)
+
+
+def test_ppo_losses_clip_the_ratio_and_the_value():
+    config = PPOConfig(norm_adv=False, clip_coef=0.2, ent_coef=0.0, vf_coef=0.5)
+    old = torch.zeros(4)
+    new = torch.log(torch.tensor([1.0, 1.1, 1.5, 0.5])).requires_grad_()
+    advantages = torch.tensor([1.0, 1.0, 1.0, -1.0])
+    value, old_value, returns = torch.tensor([1.0, 2.0, 0.0, 0.0], requires_grad=True), torch.zeros(4), torch.tensor([1.0, 1.0, 0.0, 0.0])
+    losses = ppo_losses(new, old, advantages, value, old_value, returns, torch.zeros(4), config)
+    # Ratios 1.5 (advantage +) and 0.5 (advantage -) are clipped: they add a constant and no gradient.
+    assert losses["policy_loss"].item() == pytest.approx(-(1.0 + 1.1 + 1.2 - 0.8) / 4)
+    assert losses["clip_fraction"].item() == pytest.approx(0.5)
+    losses["loss"].backward()
+    assert new.grad[2] == 0 and new.grad[3] == 0 and new.grad[0] != 0
+    # Value 2.0 against old 0.0 is clipped to 0.2: the larger of the two errors counts.
+    expected_value = 0.5 * np.mean([max((1.0 - 1) ** 2, (0.2 - 1) ** 2), max((2.0 - 1) ** 2, (0.2 - 1) ** 2), 0.0, 0.0])
+    assert losses["value_loss"].item() == pytest.approx(expected_value)
