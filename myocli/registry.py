@@ -444,6 +444,56 @@ def load_model(spec: str, kind: str, config_class) -> tuple[CheckpointRef, objec
     return ref, config, tensors, manifest
 
 
+@dataclass
+class Pretrained:
+    """A checkpoint loaded for use: what `from_pretrained` returns."""
+
+    ref: CheckpointRef
+    config: object  # the kind's config dataclass
+    model: object  # the torch module, weights loaded, in eval mode
+    manifest: dict
+
+
+def from_pretrained(spec: str, kind: str, config_class, build, check=None) -> Pretrained:
+    """The one way every kind loads a checkpoint: verify its files against the manifest, read its config
+    (`load_model`), let `check(ref, config)` refuse what this myo cannot use (an older feature version,
+    another humanoid), build the module with `build(config, ref)` and load the weights into it strictly
+    (`load_weights`). Never unpickles."""
+    ref, config, tensors, manifest = load_model(spec, kind, config_class)
+    if check is not None:
+        check(ref, config)
+    model = build(config, ref)
+    load_weights(model, tensors, ref.label)
+    return Pretrained(ref, config, model.eval(), manifest)
+
+
+def tensors_to_save(model) -> dict:
+    """A module's state dict without the copies of tied weights (safetensors refuses tensors that share
+    memory): a T5 ties its encoder's and decoder's embeddings (and often its output layer) to `shared`."""
+    kept, seen = {}, set()
+    for name, tensor in model.state_dict().items():
+        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
+        if key not in seen:
+            seen.add(key)
+            kept[name] = tensor
+    return kept
+
+
+def load_weights(model, tensors: dict, label: str) -> None:
+    """Load saved weights into a freshly built module, refusing with one error any tensor missing, left
+    over or of another shape. Only the tied copies `tensors_to_save` leaves out may be absent: loading
+    the one tensor they share fills them all."""
+    needed = set(tensors_to_save(model))
+    try:
+        missing, unexpected = model.load_state_dict(tensors, strict=False)
+    except RuntimeError as exc:  # a tensor of another shape; torch's first line only says "Error(s) in loading"
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        raise MyoError(f"checkpoint {label}: its weights do not fit its config.json ({lines[min(1, len(lines) - 1)]})") from exc
+    if unexpected or needed & set(missing):
+        problem = f"unexpected {unexpected[:3]}" if unexpected else f"missing {sorted(needed & set(missing))[:3]}"
+        raise MyoError(f"checkpoint {label}: its weights do not fit its config.json ({problem})")
+
+
 def list_all(builtin: bool = True, verify_files: bool = False) -> list[dict]:
     """One row per version under the registry root, newest last, then (`builtin`) the built-in models.
 

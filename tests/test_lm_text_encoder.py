@@ -55,7 +55,7 @@ def test_fresh_model_reads_words_through_the_frozen_table_and_can_still_write_te
     assert model.get_encoder().embed_tokens is model.get_decoder().embed_tokens is model.shared  # one input path for both sides
     trained = {name for name, p in model.named_parameters() if p.requires_grad}
     assert not any("table" in name for name in trained) and "shared.projection.weight" in trained
-    assert all(t.shape != (WORD_PIECES, 128) for t in lm.tensors_to_save(model).values())  # the table stays in text_encoder/
+    assert all(t.shape != (WORD_PIECES, 128) for t in registry.tensors_to_save(model).values())  # the table stays in text_encoder/
 
     # One optimiser step: a word piece's input vector is still its frozen row through the (moved) projection.
     word = text_tokenizer("walks", add_special_tokens=False)["input_ids"]

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 import pytest
 import torch
 from helpers import assert_clean_failure, myo
 
 from myocli import registry
+from myocli import skeleton as sk
 from myocli.errors import MyoError
 
 
@@ -166,3 +168,79 @@ def test_malformed_checkpoint_files_are_refused_naming_the_file(registry_home, d
     damage(ref)
     with pytest.raises(MyoError, match=message):
         registry.load(str(ref.path), "tokenizer", "vqvae")
+
+
+@dataclass
+class _TinyConfig:
+    """A model config as every kind's: a `type`, the skeleton, and what the module is built from."""
+
+    width: int = 3
+    type: str = "tiny"
+    skeleton: str = sk.NAME
+
+    @classmethod
+    def from_dict(cls, values: dict):
+        return cls(**values)
+
+
+class _Tiny(torch.nn.Module):
+    def __init__(self, config: _TinyConfig, tied: bool = False):
+        super().__init__()
+        self.inp = torch.nn.Linear(config.width, config.width)
+        self.out = torch.nn.Linear(config.width, config.width)
+        if tied:  # as a T5 ties its embeddings: two names, one tensor
+            self.out.weight = self.inp.weight
+
+
+def _save_tiny(weights: dict, width: int = 3) -> registry.CheckpointRef:
+    ref = registry.new_version("ssm", "tiny")
+    registry.save(ref, {"type": "tiny", "skeleton": sk.NAME, "width": width}, weights)
+    return ref
+
+
+def test_from_pretrained_builds_the_module_and_loads_its_weights_in_eval_mode():
+    saved = _Tiny(_TinyConfig())
+    ref = _save_tiny(registry.tensors_to_save(saved))
+    loaded = registry.from_pretrained("ssm/tiny", "ssm", _TinyConfig, lambda config, ref: _Tiny(config))
+    assert loaded.ref.path == ref.path and loaded.config == _TinyConfig() and not loaded.model.training
+    for name, tensor in saved.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[name], tensor), name
+
+
+def test_from_pretrained_runs_the_check_before_building():
+    _save_tiny(registry.tensors_to_save(_Tiny(_TinyConfig())))
+    built = []
+
+    def refuse(ref, config):
+        raise MyoError(f"{ref.label}: too old")
+
+    with pytest.raises(MyoError, match="ssm/tiny@1: too old"):
+        registry.from_pretrained("ssm/tiny", "ssm", _TinyConfig, lambda config, ref: built.append(1) or _Tiny(config), refuse)
+    assert not built
+
+
+def test_tied_weights_are_saved_once_and_fill_both_names_on_loading():
+    saved = _Tiny(_TinyConfig(), tied=True)
+    weights = registry.tensors_to_save(saved)
+    assert sorted(weights) == ["inp.bias", "inp.weight", "out.bias"]  # out.weight is inp.weight
+    _save_tiny(weights)
+    loaded = registry.from_pretrained("ssm/tiny", "ssm", _TinyConfig, lambda config, ref: _Tiny(config, tied=True)).model
+    assert torch.equal(loaded.out.weight, saved.inp.weight) and loaded.out.weight is loaded.inp.weight
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        pytest.param(lambda w: w.pop("out.weight"), r"missing \['out\.weight'\]", id="missing"),
+        pytest.param(lambda w: w.update(extra=torch.zeros(1)), r"unexpected \['extra'\]", id="left-over"),
+        pytest.param(lambda w: w.update({"out.bias": torch.zeros(4)}), "size mismatch", id="other-shape"),
+    ],
+)  # fmt: skip
+def test_weights_that_do_not_fit_the_config_are_refused_with_one_error(change, message):
+    """Every kind loads through from_pretrained, so this one refusal covers the tokenizer, the LM, the SSM,
+    the retrieval evaluator and the policy alike."""
+    weights = registry.tensors_to_save(_Tiny(_TinyConfig()))
+    change(weights)
+    _save_tiny(weights)
+    with pytest.raises(MyoError, match=r"checkpoint ssm/tiny@1: its weights do not fit its config\.json \(.*" + message):
+        registry.from_pretrained("ssm/tiny", "ssm", _TinyConfig, lambda config, ref: _Tiny(config))

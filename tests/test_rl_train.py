@@ -194,7 +194,7 @@ def test_generate_physics_writes_the_simulated_motion_beside(cmu_walk_h5, policy
     physics = record["physics"]
     assert physics["policy"] == "rl/t@1" and physics["penetration_mm_simulated"] >= 0
     # rl/t has no skating penalty in its reward, so it replays alone unless told to search
-    from myocli.cli.generate import DEFAULT_PHYSICS_SEARCH, default_physics_search
+    from myocli.rl.replay import DEFAULT_PHYSICS_SEARCH, default_physics_search
 
     assert physics["search"] == 1 and default_physics_search(PolicyConfig(skate_weight=1.0)) == DEFAULT_PHYSICS_SEARCH
     # The simulated body cannot sink into the floor the way a kinematic motion can.

@@ -111,5 +111,5 @@ def test_saved_tokenizer_loads_identically_and_incompatible_ones_are_refused(win
             tok.load_tokenizer(name)
     wider = VQVAE(VQVAEConfig(**TINY | {"width": 48}))
     registry.save(registry.new_version("tokenizer", "mismatch"), model.config.to_dict(), wider.state_dict())
-    with pytest.raises(MyoError, match="weights do not match its config"):
+    with pytest.raises(MyoError, match="weights do not fit its config"):
         tok.load_tokenizer("mismatch")

@@ -18,6 +18,7 @@ from myocli.cli import generation
 from myocli.cli.generation import Generator, Request, Sampling, Task
 from myocli.cli.numbers import check_option
 from myocli.errors import MyoError, OptionError
+from myocli.rl import replay
 
 # Samples side by side in one video: more panels get too narrow to watch (`myo generate -n` has no such limit).
 MAX_SAMPLES = 4
@@ -62,7 +63,7 @@ class Demo:
         """`model` as `myo generate --model` takes it (None: the same default, said in `note`); `physics`
         an rl/NAME controller for the physics replay (None: none)."""
         spec, note = (model, "") if model else generation.default_model(Task.t2m)
-        controller = generation.load_controller(physics, None)
+        controller = replay.load_controller(physics, None)
         return cls(Generator.load(spec), workdir, controller, note.strip())
 
     # What the page says about the model.
@@ -165,7 +166,7 @@ class Demo:
             records, motions = self.generator.draw(request)
             stem = self._folder() / stem_name
             controller = self.controller if physics else None
-            simulated = generation.simulate(controller, records, motions, self.generator.fps)
+            simulated = replay.simulate(controller, records, motions, self.generator.fps)
             caption = request.prompt or f"{request.task.value}: {request.motion}"
             one = len(motions) == 1  # one sample: `myo generate --mp4`'s own video; several: side by side
             generation.write_all(stem, records, motions, self.generator.fps, one, caption, simulated)

@@ -26,11 +26,12 @@ from pathlib import Path
 import typer
 
 from myocli.cli import generation
-from myocli.cli.generation import DEFAULT_PHYSICS_SEARCH, Request, Sampling, Task, default_physics_search  # noqa: F401 (default_physics_search: this command's default, tests ask it here)
+from myocli.cli.generation import Request, Sampling, Task
 from myocli.cli.numbers import SEED_MAX, number
 from myocli.cli.outputs import check_outputs, check_stem
 from myocli.errors import OptionError
 from myocli.lm.sampling import DEFAULT_REFINE_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
+from myocli.rl import replay
 
 
 def generate(
@@ -50,7 +51,7 @@ def generate(
     refine_steps: int | None = number(None, "--refine-steps", low=0, high=1000, help=f"Gradient steps of physics refinement of each motion, which stop feet sliding on the floor and keep joints above it (default: {DEFAULT_REFINE_STEPS}, unless an SSM model's config says otherwise; 0 turns it off)."),
     mp4: bool = typer.Option(False, "--mp4", help="Also render each motion sample to STEM_I.mp4 beside its .npy."),
     physics: str | None = typer.Option(None, "--physics", help="Replay each motion in the physics simulator under a tracking policy (rl/NAME) and write the simulated motion beside it as STEM_I_physics.npy (and .mp4 with --mp4); foot skating and penetration are given for both motions over the frames simulated (up to a fall)."),
-    physics_search: int | None = number(None, "--physics-search", low=1, high=1024, help=f"With --physics: every 0.1 s, try this many copies of the body around the policy's actions and keep the one the policy's own reward and critic rate best (1: the policy alone, faster). Default: {DEFAULT_PHYSICS_SEARCH} for a controller trained with a skating penalty (`--config generated`; on 77 generated walks it skated about 40% less than 1), else 1. The noise is drawn from each sample's seed."),
+    physics_search: int | None = number(None, "--physics-search", low=1, high=1024, help=f"With --physics: every 0.1 s, try this many copies of the body around the policy's actions and keep the one the policy's own reward and critic rate best (1: the policy alone, faster). Default: {replay.DEFAULT_PHYSICS_SEARCH} for a controller trained with a skating penalty (`--config generated`; on 77 generated walks it skated about 40% less than 1), else 1. The noise is drawn from each sample's seed."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the output paths and metadata (the text, for m2t)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing outputs."),
 ) -> None:
@@ -80,7 +81,7 @@ def _run(model: str, request: Request, stem: Path, mp4: bool, as_json: bool, phy
 
     generation.check_task(generation.kind_of(model), model, request.task, request.sampling)
     request.source = load_motion(request.motion) if request.motion else None  # a wrong file fails before the model loads
-    controller = generation.load_controller(physics, physics_search)
+    controller = replay.load_controller(physics, physics_search)
     generator = generation.Generator.load(model)
     length_note = generator.check(request)  # within what this model makes
     sys.stderr.write(note + length_note)  # only once the model is known to fit the request
@@ -89,7 +90,7 @@ def _run(model: str, request: Request, stem: Path, mp4: bool, as_json: bool, phy
         sys.stderr.write(f"Warning: {warning}\n")
     results, motions = generator.draw(request)
     if motions:
-        simulated = generation.simulate(controller, results, motions, generator.fps)
+        simulated = replay.simulate(controller, results, motions, generator.fps)
         caption = request.prompt or f"{request.task.value}: {request.motion}"
         generation.write_all(stem, results, motions, generator.fps, mp4, caption, simulated)
     _report(results, request.task, mp4, as_json)

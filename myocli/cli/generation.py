@@ -1,6 +1,6 @@
 """The work of `myo generate`, shared by the command and by `myo demo`'s page: a generator loaded once,
-a request checked against it, its samples drawn (a JSON record and a motion each), replayed in
-physics, and written to STEM_I.npy/.json (and .mp4).
+a request checked against it, its samples drawn (a JSON record and a motion each) and written to
+STEM_I.npy/.json (and .mp4), with their physics replay (rl/replay.py) when asked.
 
 No option parsing and no printing: a value that does not fit the model raises OptionError naming
 the option (the command shows it as a usage error, the page as a message), and what the caller
@@ -17,14 +17,6 @@ from pathlib import Path
 from myocli.cli.outputs import input_stem, prompt_stem
 from myocli.errors import MyoError, OptionError
 from myocli.lm.sampling import DEFAULT_REFINE_STEPS, DEFAULT_TEMPERATURE, DEFAULT_TOP_P
-
-# Copies of the body tried every 0.1 s by --physics (myocli/rl/track.py) for a controller whose
-# reward has a skating penalty (the `generated` preset). On 65 generated walks 32 skated least of 16,
-# 32 and 64 (benchmarks/RESULTS.md); a 3-s walk took 0.4 s on one core on average (less when the
-# body strays early: the replay stops there). A controller without the penalty replays alone: the
-# search raises its own reward, and for one that does not count skating that meant chasing the
-# input's sliding feet (77 generated walks under the CMU walker: skating 0.35 alone, 0.52 searched).
-DEFAULT_PHYSICS_SEARCH = 32
 
 
 class Task(str, Enum):
@@ -268,40 +260,6 @@ def check_length(seconds: float | None, step: float, count) -> str:
     if abs(made - seconds) < 1e-6:
         return ""
     return f"Note: --seconds {seconds:g} rounded to {made:g} s (this model makes lengths in steps of {step:g} s)\n"
-
-
-def load_controller(spec: str | None, search: int | None):
-    """The tracking policy of --physics (ref, config, agent, copies searched), loaded before any
-    generation so a bad one fails first."""
-    if spec is None:
-        return None
-    from myocli.rl.track import load_policy
-
-    ref, config, agent = load_policy(spec)
-    return ref, config, agent, default_physics_search(config) if search is None else search
-
-
-def default_physics_search(config) -> int:
-    """Copies searched by --physics for a policy (its PolicyConfig) when the command does not say."""
-    return DEFAULT_PHYSICS_SEARCH if config.skate_weight > 0 else 1
-
-
-def simulate(controller, records: list[dict], motions: list, fps: float) -> list | None:
-    """Each motion replayed under the controller; its record gains the physics figures before and after."""
-    if controller is None:
-        return None
-    from myocli.rl.track import track
-
-    ref, config, agent, search = controller
-    simulated = []
-    for record, positions in zip(records, motions, strict=True):
-        result = track(agent, config, positions, fps, f"sample {record['sample']}", search=search, seed=record["seed"])
-        simulated.append(result.positions)
-        summary = result.summary()
-        record["physics"] = {"policy": ref.label, "search": search, "fell_at_seconds": summary["fell_at_seconds"], "mean_joint_error_mm": summary["mean_joint_error_mm"],
-                             "frames": len(result.positions)} | result.contact_figures(positions, fps) \
-                            | {"floor_contact_simulated": result.floor_contact()}  # fmt: skip
-    return simulated
 
 
 def write_all(stem: Path, records: list[dict], motions: list, fps: float, mp4: bool, caption: str, simulated: list | None = None) -> None:

@@ -21,35 +21,24 @@ app = typer.Typer(
 Tokens = typer.Option(..., "--tokens", help="Token file of the training set (`myo tokenizer encode`); it names the tokenizer, which must be in the registry.")
 ValTokens = typer.Option(None, "--val-tokens", help="Token file of a validation set: teacher-forced loss per task every --eval-every steps.")
 Name = typer.Option(..., "--name", callback=t.check_name, help="Registry name: the checkpoint becomes lm/NAME@<next version>.")
-AsJson = typer.Option(False, "--json", help="Print one JSON document with the checkpoint and its metrics.")
 
 
-def _report(summary: dict | None, as_json: bool) -> None:
-    if summary is None:  # not the main process
-        return
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-        return
-    typer.echo(f"Saved {summary['checkpoint']} ({summary['path']}) after {summary['steps']} steps")
-    if summary["val"]:
-        typer.echo("  validation loss: " + ", ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in summary["val"].items()))
-
-
-def _run(stage: str, options: dict, **run_fields) -> None:
-    """Build the run from the command's parameters (`options`: its locals()), check it, launch, train, report."""
+def _run(stage: str, options: dict, **stage_fields) -> None:
+    """Build the stage's run from the command's options, and run it."""
     from myocli.lm.train import LMRun, preflight, train_lm
 
-    run = LMRun(
-        stage=stage, tokens=options["tokens"], name=options["name"], config=options["config"], val_tokens=options["val_tokens"],
-        resume=options["resume"], debug=options["debug"], keep_state=options["keep_state"],
-        train_overrides=t.train_overrides(options), **run_fields,
-    )  # fmt: skip
-    preflight(run)  # bad input fails here once, not in every launched process
-    t.relaunch_if_needed(options)
-    _report(train_lm(run), options["as_json"])
+    run = LMRun(stage=stage, tokens=options["tokens"], name=options["name"], config=options["config"], val_tokens=options["val_tokens"],
+                **stage_fields, **t.run_fields(options))  # fmt: skip
+
+    def describe(summary):
+        if summary["val"]:
+            yield "  validation loss: " + ", ".join(f"{k.removeprefix('loss_')} {v:.3f}" for k, v in summary["val"].items())
+
+    t.run_trainer(options, run, preflight, train_lm, describe)
 
 
 @app.command()
+@t.training_command
 def pretrain(
     tokens: Path = Tokens,
     name: str = Name,
@@ -57,65 +46,32 @@ def pretrain(
     config: str = typer.Option("tiny", "--config", callback=t.config_callback("lm"), help="Size preset (tiny, small, base, large) or a YAML file with model:, train: and instruct: sections."),
     base_model: str | None = typer.Option(None, "--base-model", help="Start from a pretrained T5 / Flan-T5: a local folder (save_pretrained) or a hub id; its own text tokenizer is kept. The preset then only gives the training options."),
     text_encoder: str | None = typer.Option(None, "--text-encoder", help="Read text through a static text encoder folder (encoder.json, tokenizer.json, embeddings.safetensors; python -m myocli.text.minilm) instead of ByT5's bytes: its word pieces are the text tokens, and their input embeddings are its frozen rows through a learned projection, so new wording lands near its synonyms. It is copied into the checkpoint; `myo lm instruct` keeps it."),
-    gpus: t.Gpus = 1,
-    num_machines: t.NumMachines = 1,
-    machine_rank: t.MachineRank = 0,
-    main_process_ip: t.MainProcessIp = None,
-    main_process_port: t.MainProcessPort = None,
-    mixed_precision: t.MixedPrecision = None,
-    grad_accum: t.GradAccum = None,
-    max_steps: t.MaxSteps = None,
-    max_minutes: t.MaxMinutes = None,
-    batch_size: t.BatchSize = None,
-    lr: t.LearningRate = None,
-    seed: t.Seed = None,
-    save_every: t.SaveEvery = None,
-    eval_every: t.EvalEvery = None,
-    log_every: t.LogEvery = None,
-    resume: t.Resume = False,
-    debug: t.Debug = False,
-    keep_state: t.KeepState = False,
-    as_json: bool = AsJson,
+    *,
+    options: dict,
 ) -> None:
     """Pretrain on text-to-motion, motion-to-text and motion prediction; register as lm/NAME.
 
     Example: myo lm pretrain --tokens datasets/demo_tokens.h5 --val-tokens datasets/demo_val_tokens.h5 --config tiny --name demo --max-minutes 20
     """
-    _run("pretrain", locals(), base_model=base_model, text_encoder=text_encoder)
+    _run("pretrain", options, base_model=base_model, text_encoder=text_encoder)
 
 
 @app.command()
+@t.training_command
 def instruct(
     checkpoint: str = typer.Argument(..., help="The pretrained language model to start from: lm/NAME, NAME, NAME@VERSION or a folder."),
     tokens: Path = Tokens,
     name: str = Name,
     val_tokens: Path | None = ValTokens,
     config: str | None = typer.Option(None, "--config", callback=lambda v: v if v is None else t.config_callback("lm")(v), help="Preset or YAML whose instruct: section holds the training options (default: the one the checkpoint was pretrained with)."),
-    gpus: t.Gpus = 1,
-    num_machines: t.NumMachines = 1,
-    machine_rank: t.MachineRank = 0,
-    main_process_ip: t.MainProcessIp = None,
-    main_process_port: t.MainProcessPort = None,
-    mixed_precision: t.MixedPrecision = None,
-    grad_accum: t.GradAccum = None,
-    max_steps: t.MaxSteps = None,
-    max_minutes: t.MaxMinutes = None,
-    batch_size: t.BatchSize = None,
-    lr: t.LearningRate = None,
-    seed: t.Seed = None,
-    save_every: t.SaveEvery = None,
-    eval_every: t.EvalEvery = None,
-    log_every: t.LogEvery = None,
-    resume: t.Resume = False,
-    debug: t.Debug = False,
-    keep_state: t.KeepState = False,
-    as_json: bool = AsJson,
+    *,
+    options: dict,
 ) -> None:
     """Instruction-tune a pretrained LM on all four tasks (text-to-motion, motion-to-text, prediction, in-between).
 
     Example: myo lm instruct demo --tokens datasets/demo_tokens.h5 --name demo-it --max-minutes 10
     """
-    _run("instruct", locals(), init=checkpoint)
+    _run("instruct", options, init=checkpoint)
 
 
 @app.command("eval")

@@ -18,52 +18,24 @@ app = typer.Typer(
 
 
 @app.command()
+@t.training_command
 def train(
     data: Path = typer.Option(..., "--data", help="Training set (myo28 .h5 from `myo data convert`) whose clips have captions."),
     name: str = typer.Option(..., "--name", callback=t.check_name, help="Registry name: the checkpoint becomes retrieval/NAME@<next version>."),
     val: Path | None = typer.Option(None, "--val", help="Validation set: R@1, R@3 and MM-Dist of its clips every --eval-every steps."),
     config: str = typer.Option("tiny", "--config", callback=t.config_callback("retrieval"), help="Preset (tiny) or a YAML file with model: and train: sections."),
     text_encoder: str | None = typer.Option(None, "--text-encoder", help="A frozen pretrained text encoder instead of our byte-level one: a static table folder (python -m myocli.text.minilm) or a transformers save_pretrained folder. It is copied into the checkpoint."),
-    gpus: t.Gpus = 1,
-    num_machines: t.NumMachines = 1,
-    machine_rank: t.MachineRank = 0,
-    main_process_ip: t.MainProcessIp = None,
-    main_process_port: t.MainProcessPort = None,
-    mixed_precision: t.MixedPrecision = None,
-    grad_accum: t.GradAccum = None,
-    max_steps: t.MaxSteps = None,
-    max_minutes: t.MaxMinutes = None,
-    batch_size: t.BatchSize = None,
-    lr: t.LearningRate = None,
-    seed: t.Seed = None,
-    save_every: t.SaveEvery = None,
-    eval_every: t.EvalEvery = None,
-    log_every: t.LogEvery = None,
-    resume: t.Resume = False,
-    debug: t.Debug = False,
-    keep_state: t.KeepState = False,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the checkpoint and its metrics."),
+    *,
+    options: dict,
 ) -> None:
     """Train a text-motion retrieval evaluator and register it as retrieval/NAME.
 
     Example: myo retrieval train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --name demo --max-minutes 10
     """
-    options = locals()
     from myocli.retrieval.train import RetrievalRun, preflight, train_retrieval
 
-    run = RetrievalRun(data=data, name=name, config=config, val=val, text_encoder=text_encoder, resume=resume, debug=debug, keep_state=keep_state,
-                       train_overrides=t.train_overrides(options))  # fmt: skip
-    preflight(run)  # bad input fails here once, not in every launched process
-    t.relaunch_if_needed(options)
-    summary = train_retrieval(run)
-    if summary is None:  # not the main process
-        return
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-        return
-    typer.echo(f"Saved {summary['checkpoint']} ({summary['path']}) after {summary['steps']} steps")
-    if summary["val"]:
-        typer.echo("  validation: " + ", ".join(f"{k} {v:.4g}" for k, v in summary["val"].items()))
+    run = RetrievalRun(data=data, name=name, config=config, val=val, text_encoder=text_encoder, **t.run_fields(options))
+    t.run_trainer(options, run, preflight, train_retrieval, t.describe_validation)
 
 
 @app.command("eval")

@@ -43,7 +43,7 @@ def train(
     resume: t.Resume = False,
     debug: t.Debug = False,
     keep_state: t.KeepState = False,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the checkpoint and its metrics."),
+    as_json: t.AsJson = False,
 ) -> None:
     """Train a PPO controller and register it as rl/NAME.
 
@@ -56,18 +56,18 @@ def train(
     overrides = {k: v for k, v in {"num_envs": num_envs, "total_steps": total_steps, "learning_rate": lr, "seed": seed}.items() if v is not None}
     run = RLRun(name=name, data=data, clips=clip, env=env.value, config=config, init=init, train_overrides=overrides, max_minutes=max_minutes or 0.0,
                 save_every=save_every, log_every=log_every, resume=resume, keep_state=keep_state, debug=debug)  # fmt: skip
-    preflight(run)
-    summary = train_rl(run)
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-        return
-    typer.echo(f"Saved {summary['checkpoint']} ({summary['path']}) after {summary['steps']} steps ({summary['seconds'] / 60:.1f} min)")
-    tracking = summary["metrics"].get("tracking")
-    if tracking:
-        typer.echo(f"  tracked {100 * tracking['mean_tracked_fraction']:.0f}% of each clip on average, "
+
+    def describe(summary):
+        yield f"  trained for {summary['seconds'] / 60:.1f} min"
+        if tracking := summary["metrics"].get("tracking"):
+            yield (f"  tracked {100 * tracking['mean_tracked_fraction']:.0f}% of each clip on average, "
                    f"mean joint error {tracking['mean_joint_error_mm']:.1f} mm")  # fmt: skip
-    else:
-        typer.echo(f"  episodic return {summary['metrics']['train'].get('charts/episodic_return', float('nan')):.1f}")
+        else:
+            yield f"  episodic return {summary['metrics']['train'].get('charts/episodic_return', float('nan')):.1f}"
+
+    # PPO steps its simulations in one process: the Accelerate options (--gpus, precision, batch size,
+    # gradient accumulation) do not apply, so this command declares the shared options it takes one by one.
+    t.run_trainer({"as_json": as_json}, run, preflight, train_rl, describe)
 
 
 @app.command("eval")

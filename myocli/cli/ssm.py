@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 
 import typer
@@ -19,6 +17,7 @@ app = typer.Typer(
 
 
 @app.command()
+@t.training_command
 def train(
     data: Path = typer.Option(..., "--data", help="Training set (myo28 .h5 from `myo data convert`); clips need captions."),
     name: str = typer.Option(..., "--name", callback=t.check_name, help="Registry name: the checkpoint becomes ssm/NAME@<next version>."),
@@ -28,45 +27,15 @@ def train(
     text_encoder: str | None = typer.Option(None, "--text-encoder", help="A frozen pretrained text encoder instead of our byte-level one: a static table folder (python -m myocli.text.minilm), a transformers save_pretrained folder, or a hub id (while online). It is copied into the checkpoint."),
     balance: bool = typer.Option(False, "--balance", help="Draw rare motions more often: a motion with n clips against the commonest one's m gives round(sqrt(m/n)) windows per clip per epoch (at most 16)."),
     latent: str | None = typer.Option(None, "--latent", help="Generate in this trained tokenizer's latent (tokenizer/NAME, or tokenizer/NAME@VERSION) instead of pose features, as latent diffusion does: its decoder gives the motions whole skeletons. The tokenizer must stay in the registry."),
-    gpus: t.Gpus = 1,
-    num_machines: t.NumMachines = 1,
-    machine_rank: t.MachineRank = 0,
-    main_process_ip: t.MainProcessIp = None,
-    main_process_port: t.MainProcessPort = None,
-    mixed_precision: t.MixedPrecision = None,
-    grad_accum: t.GradAccum = None,
-    max_steps: t.MaxSteps = None,
-    max_minutes: t.MaxMinutes = None,
-    batch_size: t.BatchSize = None,
-    lr: t.LearningRate = None,
-    seed: t.Seed = None,
-    save_every: t.SaveEvery = None,
-    eval_every: t.EvalEvery = None,
-    log_every: t.LogEvery = None,
-    resume: t.Resume = False,
-    debug: t.Debug = False,
-    keep_state: t.KeepState = False,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the checkpoint and its metrics."),
+    *,
+    options: dict,
 ) -> None:
     """Train an SSM text-to-motion generator and register it as ssm/NAME.
 
     Example: myo ssm train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --name demo --max-minutes 30
     """
-    options = locals()
     from myocli.ssm.train import SSMRun, preflight, train_ssm
 
-    run = SSMRun(
-        data=data, name=name, config=config, val=val, text_encoder=text_encoder, latent=latent, balance=balance, resume=resume, debug=debug, keep_state=keep_state,
-        model_overrides={"physics_weight": physics_weight} if physics_weight is not None else {}, train_overrides=t.train_overrides(options),
-    )  # fmt: skip
-    preflight(run)  # bad input fails here once, not in every launched process
-    t.relaunch_if_needed(options)
-    summary = train_ssm(run)
-    if summary is None:  # not the main process
-        return
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-        return
-    typer.echo(f"Saved {summary['checkpoint']} ({summary['path']}) after {summary['steps']} steps")
-    if summary["val"]:
-        typer.echo("  validation: " + ", ".join(f"{k} {v:.4g}" for k, v in summary["val"].items()))
+    run = SSMRun(data=data, name=name, config=config, val=val, text_encoder=text_encoder, latent=latent, balance=balance,
+                 model_overrides={"physics_weight": physics_weight} if physics_weight is not None else {}, **t.run_fields(options))  # fmt: skip
+    t.run_trainer(options, run, preflight, train_ssm, t.describe_validation)

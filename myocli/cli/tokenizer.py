@@ -21,55 +21,30 @@ app = typer.Typer(
 
 
 @app.command()
+@t.training_command
 def train(
     data: Path = typer.Option(..., "--data", help="Training set (myo28 .h5 from `myo data convert`)."),
     name: str = typer.Option(..., "--name", callback=t.check_name, help="Registry name: the checkpoint becomes tokenizer/NAME@<next version>."),
     val: Path | None = typer.Option(None, "--val", help="Validation set, measured every --eval-every steps and recorded in the manifest."),
     config: str = typer.Option("tiny", "--config", callback=t.config_callback("tokenizer"), help="Preset (tiny, paper) or a YAML file with model: and train: sections."),
     num_quantizers: int | None = number(None, "--num-quantizers", low=1, help="Codebooks; > 1 is residual VQ (MoMask style)."),
-    gpus: t.Gpus = 1,
-    num_machines: t.NumMachines = 1,
-    machine_rank: t.MachineRank = 0,
-    main_process_ip: t.MainProcessIp = None,
-    main_process_port: t.MainProcessPort = None,
-    mixed_precision: t.MixedPrecision = None,
-    grad_accum: t.GradAccum = None,
-    max_steps: t.MaxSteps = None,
-    max_minutes: t.MaxMinutes = None,
-    batch_size: t.BatchSize = None,
-    lr: t.LearningRate = None,
-    seed: t.Seed = None,
-    save_every: t.SaveEvery = None,
-    eval_every: t.EvalEvery = None,
-    log_every: t.LogEvery = None,
-    resume: t.Resume = False,
-    debug: t.Debug = False,
-    keep_state: t.KeepState = False,
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON document with the checkpoint and its metrics."),
+    *,
+    options: dict,
 ) -> None:
     """Train a VQ-VAE tokenizer and register it as tokenizer/NAME.
 
     Example: myo tokenizer train --data datasets/demo_train.h5 --val datasets/demo_val.h5 --config tiny --name demo --max-minutes 10
     """
-    options = locals()
     from myocli.tokenizer.train import TokenizerRun, preflight, train_tokenizer
 
-    run = TokenizerRun(
-        data=data, name=name, config=config, val=val, resume=resume, debug=debug, keep_state=keep_state,
-        model_overrides={"num_quantizers": num_quantizers} if num_quantizers else {}, train_overrides=t.train_overrides(options),
-    )  # fmt: skip
-    preflight(run)  # bad input fails here once, not in every launched process
-    t.relaunch_if_needed(options)
-    summary = train_tokenizer(run)
-    if summary is None:  # not the main process
-        return
-    if as_json:
-        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
-        return
-    typer.echo(f"Saved {summary['checkpoint']} ({summary['path']}) after {summary['steps']} steps")
-    if summary["val"]:
-        v = summary["val"]
-        typer.echo(f"  validation: MPJPE {v['mpjpe_mm']:.1f} mm, PA-MPJPE {v['pa_mpjpe_mm']:.1f} mm, codebook usage {100 * v['codebook_usage']:.0f}%")
+    run = TokenizerRun(data=data, name=name, config=config, val=val,
+                       model_overrides={"num_quantizers": num_quantizers} if num_quantizers else {}, **t.run_fields(options))  # fmt: skip
+
+    def describe(summary):
+        if v := summary["val"]:
+            yield f"  validation: MPJPE {v['mpjpe_mm']:.1f} mm, PA-MPJPE {v['pa_mpjpe_mm']:.1f} mm, codebook usage {100 * v['codebook_usage']:.0f}%"
+
+    t.run_trainer(options, run, preflight, train_tokenizer, describe)
 
 
 @app.command("eval")

@@ -1,11 +1,18 @@
-"""Options every `myo ... train` command shares, declared once (Typer reads the Annotated types).
+"""What every `myo ... train` command shares: its options, declared once, and the way it runs.
 
-A stage's command takes these parameters under these names, and hands its `locals()` to
-`relaunch_if_needed` (first) and to `train_overrides`, which pick out the shared ones.
+A stage's command declares only its own options and is decorated with `@training_command`, which
+adds the shared ones (processes and machines, precision, steps, rates, seed, saving, resuming,
+--json) to the signature Typer reads. The command builds its stage's run from `options` (all of
+its options by name) and hands it to `run_trainer`: check, re-launch under Accelerate when asked,
+train, report.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
+import json
+import sys
 from enum import Enum
 from typing import Annotated
 
@@ -39,6 +46,62 @@ LogEvery = Annotated[int | None, number("--log-every", low=1, help="Log (TensorB
 Resume = Annotated[bool, typer.Option("--resume", help="Continue the newest saved training state of --name: rerun the command that started it, with --resume added. Without --resume, a --name whose earlier run still runs, or stopped unfinished with a state saved (interrupted, failed, or stale: its process vanished), is refused: go on with it with --resume, or remove it with `myo ckpt remove KIND/NAME@N`.")]
 Debug = Annotated[bool, typer.Option("--debug", help="A few steps on a few sequences, to check a setup end to end.")]
 KeepState = Annotated[bool, typer.Option("--keep-state", help="Keep the training state (optimizer, RNG) after finishing, to train on later with --resume.")]
+AsJson = Annotated[bool, typer.Option("--json", help="Print one JSON document with the checkpoint and its metrics.")]
+
+# The shared options of the Accelerate trainers (tokenizer, retrieval, lm, ssm), in the order --help
+# lists them after a command's own: parameter name -> (Annotated type, default).
+SHARED = {
+    "gpus": (Gpus, 1), "num_machines": (NumMachines, 1), "machine_rank": (MachineRank, 0), "main_process_ip": (MainProcessIp, None),
+    "main_process_port": (MainProcessPort, None), "mixed_precision": (MixedPrecision, None), "grad_accum": (GradAccum, None),
+    "max_steps": (MaxSteps, None), "max_minutes": (MaxMinutes, None), "batch_size": (BatchSize, None), "lr": (LearningRate, None),
+    "seed": (Seed, None), "save_every": (SaveEvery, None), "eval_every": (EvalEvery, None), "log_every": (LogEvery, None),
+    "resume": (Resume, False), "debug": (Debug, False), "keep_state": (KeepState, False), "as_json": (AsJson, False),
+}  # fmt: skip
+
+
+def training_command(function):
+    """Give a training command the SHARED options. `function` declares its own options and a keyword-only
+    `options: dict`; Typer sees its own options followed by the shared ones, and the call passes its own
+    by name and every option, its own and the shared, in `options` (for `run_trainer` and `run_fields`)."""
+    own = [p for p in inspect.signature(function, eval_str=True).parameters.values() if p.name != "options"]
+    shared = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=kind, default=default) for name, (kind, default) in SHARED.items()]
+
+    @functools.wraps(function)
+    def command(**given):
+        return function(**{p.name: given[p.name] for p in own}, options=given)
+
+    command.__signature__ = inspect.Signature(own + shared)
+    command.__annotations__ = {p.name: p.annotation for p in own + shared}
+    return command
+
+
+def run_fields(options: dict) -> dict:
+    """The fields every stage's run (…Run dataclass) takes from the shared options."""
+    return {"resume": options["resume"], "debug": options["debug"], "keep_state": options["keep_state"], "train_overrides": train_overrides(options)}
+
+
+def describe_validation(summary: dict):
+    """The report line of a run validated with --val: each figure the trainer measured."""
+    if summary["val"]:
+        yield "  validation: " + ", ".join(f"{k} {v:.4g}" for k, v in summary["val"].items())
+
+
+def run_trainer(options: dict, run, preflight, train, describe=None) -> None:
+    """Run a training command: check the run once here (bad input fails before any process is launched),
+    re-launch under `accelerate launch` when asked for several processes, train, and report: one JSON
+    document with --json, else the checkpoint saved and the lines `describe(summary)` gives."""
+    preflight(run)
+    if "gpus" in options:  # an Accelerate trainer (not PPO, which steps its simulations in one process)
+        relaunch_if_needed(options)
+    summary = train(run)
+    if summary is None:  # a launched process other than the main one
+        return
+    if options["as_json"]:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+        return
+    typer.echo(f"Saved {summary['checkpoint']} ({summary['path']}) after {summary['steps']} steps")
+    for line in describe(summary) if describe else ():
+        typer.echo(line)
 
 
 def check_name(name: str) -> str:

@@ -47,12 +47,17 @@ def load_lm(spec: str) -> LoadedLM:
     from myocli.lm import model as lm
     from myocli.ssm import text as text_encoders
 
-    ref, config, tensors, manifest = registry.load_model(spec, "lm", LMConfig)
-    text_encoder = text_encoders.load_inside(ref, config)  # None unless trained with --text-encoder
-    text_tokenizer, vocab = lm.load_text_tokenizer(config, ref.path, text_encoder)
-    model = lm.build_model(config, text_encoder)
-    lm.load_weights(model, tensors, ref.label)
-    return LoadedLM(ref, config, model.eval(), text_tokenizer, vocab, manifest, text_encoder)
+    # The frozen text encoder the checkpoint carries (None unless trained with --text-encoder): loaded
+    # once by `build`, the model and its text tokenizer both read text through it.
+    inside = {}
+
+    def build(config, ref):
+        inside["text_encoder"] = text_encoders.load_inside(ref, config)
+        return lm.build_model(config, inside["text_encoder"])
+
+    loaded = registry.from_pretrained(spec, "lm", LMConfig, build)
+    text_tokenizer, vocab = lm.load_text_tokenizer(loaded.config, loaded.ref.path, inside["text_encoder"])
+    return LoadedLM(loaded.ref, loaded.config, loaded.model, text_tokenizer, vocab, loaded.manifest, inside["text_encoder"])
 
 
 def parent_tokenizer(config: LMConfig, label: str):

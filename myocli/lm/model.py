@@ -217,24 +217,3 @@ def _untie_output_layer(model) -> None:
 
     model.lm_head.weight = torch.nn.Parameter(model.lm_head.weight.detach().clone())
 
-
-def tensors_to_save(model) -> dict:
-    """The state dict without the copies of tied weights (safetensors refuses shared tensors):
-    T5 ties the encoder's and decoder's embeddings (and often the output layer) to `shared`."""
-    kept, seen = {}, set()
-    for name, tensor in model.state_dict().items():
-        key = (tensor.untyped_storage().data_ptr(), tensor.storage_offset(), tuple(tensor.shape))
-        if key not in seen:
-            seen.add(key)
-            kept[name] = tensor
-    return kept
-
-
-def load_weights(model, tensors: dict, label: str) -> None:
-    """Strict loading, except for the tied copies `tensors_to_save` leaves out (tied parameters
-    share one tensor, so loading `shared.weight` fills them all)."""
-    needed = set(tensors_to_save(model))
-    missing, unexpected = model.load_state_dict(tensors, strict=False)
-    if unexpected or needed & set(missing):
-        problem = f"unexpected {unexpected[:3]}" if unexpected else f"missing {sorted(needed & set(missing))[:3]}"
-        raise MyoError(f"checkpoint {label}: weights do not match its config ({problem})")

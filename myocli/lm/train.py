@@ -18,7 +18,6 @@ train/runs.py).
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -286,13 +285,8 @@ def _train(run: LMRun, ref, settings: dict, tokens, val, origin: dict) -> dict |
         loss = model(**batch).loss
         return loss, {"loss": loss}
 
-    if accelerator.is_main_process:
-        accelerator.init_trackers(KIND, config={k: v for k, v in settings["train"].items() if isinstance(v, int | float | str | bool)})
-        sys.stderr.write(
-            f"{'Resuming' if run.resume else 'Training'} {ref.label} ({settings['stage']}, tasks {', '.join(run.tasks)}): "
-            f"{len(first_codes)} token sequences, {sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
-            f"{accelerator.num_processes} process(es) on {accelerator.device}\n"
-        )
+    runs.announce(accelerator, KIND, ref, run.resume, model, settings["train"],
+                  f" ({settings['stage']}, tasks {', '.join(run.tasks)}): {len(first_codes)} token sequences")
     state_dir = ref.path / registry.STATE
     result = fit(
         accelerator, model, dataset, loss_fn, options, state_dir, evaluate=evaluate if val_sets else None,
@@ -311,7 +305,7 @@ def _train(run: LMRun, ref, settings: dict, tokens, val, origin: dict) -> dict |
         registry.save(
             ref,
             config.to_dict(),
-            lm.tensors_to_save(unwrapped),
+            registry.tensors_to_save(unwrapped),
             extra_files=extra,
             training=runs.training_record(settings, result, accelerator, run.debug)
             | {"stage": settings["stage"], "tasks": list(run.tasks)}

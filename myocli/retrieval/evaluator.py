@@ -41,19 +41,15 @@ class Evaluator:
     @classmethod
     def load(cls, spec: str) -> Evaluator:
         from myocli.retrieval.model import MotionTextRetrieval, RetrievalConfig
-
-        ref, config, tensors, _ = registry.load_model(spec, KIND, RetrievalConfig)
-        if config.feature_version != feat.FEATURE_VERSION or config.feature_dim != feat.FEATURE_DIM:
-            raise MyoError(f"checkpoint {ref.label} reads motion features v{config.feature_version}; this myo makes "
-                           f"v{feat.FEATURE_VERSION}; re-train it with `myo retrieval train`")  # fmt: skip
-        model = MotionTextRetrieval(config)
-        try:
-            model.load_state_dict(tensors, strict=True)
-        except RuntimeError as exc:
-            raise MyoError(f"checkpoint {ref.label}: weights do not match its config ({str(exc).splitlines()[0]})") from exc
         from myocli.ssm.text import load_inside
 
-        return cls(ref, model.eval(), load_inside(ref, config))
+        def check(ref, config):
+            if config.feature_version != feat.FEATURE_VERSION or config.feature_dim != feat.FEATURE_DIM:
+                raise MyoError(f"checkpoint {ref.label} reads motion features v{config.feature_version}; this myo makes "
+                               f"v{feat.FEATURE_VERSION}; re-train it with `myo retrieval train`")  # fmt: skip
+
+        loaded = registry.from_pretrained(spec, KIND, RetrievalConfig, lambda config, ref: MotionTextRetrieval(config), check)
+        return cls(loaded.ref, loaded.model, load_inside(loaded.ref, loaded.config))
 
     @property
     def fps(self) -> float:

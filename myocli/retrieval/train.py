@@ -9,9 +9,7 @@ evaluator will later give generated motions. Loop, resume and registry are the s
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from myocli import registry
 from myocli.errors import MyoError
@@ -22,16 +20,8 @@ KIND = "retrieval"
 
 
 @dataclass
-class RetrievalRun:
-    data: Path
-    name: str
-    config: str = "tiny"
-    val: Path | None = None
+class RetrievalRun(runs.DatasetRun):
     text_encoder: str | None = None  # a frozen pretrained encoder (ssm/text.py) instead of the byte-level one
-    resume: bool = False
-    debug: bool = False
-    keep_state: bool = False
-    train_overrides: dict = field(default_factory=dict)
 
 
 def _settings(run: RetrievalRun) -> dict:
@@ -53,10 +43,7 @@ def _settings(run: RetrievalRun) -> dict:
 
 def preflight(run: RetrievalRun) -> None:
     """Cheap checks of names, files and settings, before anything starts (or is launched)."""
-    registry.check_name(run.name)
-    for option, path in (("--data", run.data), ("--val", run.val)):
-        if path is not None and not Path(path).is_file():
-            raise MyoError(f"{option} {path}: no such file")
+    runs.check_inputs(run)
     if run.resume:
         runs.check_resume(KIND, run.name, run.train_overrides, {"text_encoder": run.text_encoder} if run.text_encoder else {})
     else:
@@ -79,13 +66,7 @@ def captioned_clips(dataset, where: str) -> tuple[list, list[list[str]]]:
 def train_retrieval(run: RetrievalRun) -> dict | None:
     """Train (or resume) and register an evaluator; returns a summary for the CLI (None on other ranks)."""
     preflight(run)
-    train_set, val_set = runs.read_splits(run.data, run.val, run.debug)
-    for option, path, dataset in (("--data", run.data, train_set), ("--val", run.val, val_set)):
-        if dataset is not None:  # before the run exists: nothing to clean up
-            dataset.require_captions(f"{option} {path}", "retrieval training")
-    ref, settings, state = runs.open_dataset_run(KIND, run, lambda: _settings(run))
-    with runs.removed_if_nothing_saved(ref, state):
-        return _train(run, ref, settings, train_set, val_set)
+    return runs.train_on_datasets(KIND, run, "retrieval training", _settings, _train)
 
 
 def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict | None:
@@ -129,28 +110,12 @@ def _train(run: RetrievalRun, ref, settings: dict, train_set, val_set) -> dict |
         loss, accuracy = model(windows, mask, ids, chosen)
         return loss, {"loss": loss, "batch_accuracy": accuracy}
 
-    if accelerator.is_main_process:
-        hparams = {k: v for k, v in (settings["model"] | settings["train"]).items() if isinstance(v, int | float | str | bool)}
-        accelerator.init_trackers(KIND, config=hparams)
-        distinct = len({c for caps in captions for c in caps})
-        sys.stderr.write(
-            f"{'Resuming' if run.resume else 'Training'} {ref.label}: {len(features)} captioned clips, {distinct} distinct captions, "
-            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, {accelerator.num_processes} process(es) on {accelerator.device}\n"
-        )
+    distinct = len({c for caps in captions for c in caps})
+    runs.announce(accelerator, KIND, ref, run.resume, model, settings["model"] | settings["train"],
+                  f": {len(features)} captioned clips, {distinct} distinct captions")
     result = fit(accelerator, model, dataset, loss_fn, options, ref.path / registry.STATE, evaluate=evaluate if val else None,
                  resume=run.resume, label=ref.label, collate_fn=keep_batch)  # fmt: skip
 
-    unwrapped = accelerator.unwrap_model(model)
-    if accelerator.is_main_process:
-        registry.save(
-            ref,
-            config.to_dict(),
-            unwrapped.state_dict(),
-            extra_files=text_encoders.save_into(pretrained, ref),
-            training=runs.training_record(settings, result, accelerator, run.debug) | {
-                "train_clips": len(features), "text_encoder_source": settings.get("text_encoder")},
-            dataset=runs.fingerprints(settings, {"train": run.data, "val": run.val}),
-            parents=runs.parents(settings),
-            metrics={"train": result.last_logs, "val": result.last_eval},
-        )
-    return runs.finish(accelerator, ref, result, run.keep_state)
+    training = {"train_clips": len(features), "text_encoder_source": settings.get("text_encoder")}
+    return runs.save_dataset_run(accelerator, ref, run, settings, result, model, config.to_dict(), training,
+                                 extra_files=text_encoders.save_into(pretrained, ref))  # fmt: skip

@@ -80,16 +80,15 @@ def load_policy(spec: str, other_humanoid: bool = False):
     from myocli.rl import humanoid as hu
     from myocli.rl.policy import Agent, PolicyConfig
 
-    ref, config, tensors, _ = registry.load_model(spec, "rl", PolicyConfig)
-    if config.env != "tracking":
-        raise MyoError(f"{ref.label} is a {config.env} policy; tracking a motion needs one trained with `myo rl train --data`")
-    if config.humanoid_sha256 != hu.fingerprint() and not other_humanoid:
-        raise MyoError(f"{ref.label} was trained for another humanoid model (the myo28 joint table or the body "
-                       f"changed since); train it again with this myo, or fine-tune it here with `myo rl train --init {ref.label}`")  # fmt: skip
-    agent = Agent(config)
-    agent.load_state_dict(tensors)
-    agent.eval()
-    return ref, config, agent
+    def check(ref, config):
+        if config.env != "tracking":
+            raise MyoError(f"{ref.label} is a {config.env} policy; tracking a motion needs one trained with `myo rl train --data`")
+        if config.humanoid_sha256 != hu.fingerprint() and not other_humanoid:
+            raise MyoError(f"{ref.label} was trained for another humanoid model (the myo28 joint table or the body changed "
+                           f"since); train it again with this myo, or fine-tune it here with `myo rl train --init {ref.label}`")  # fmt: skip
+
+    loaded = registry.from_pretrained(spec, "rl", PolicyConfig, lambda config, ref: Agent(config), check)
+    return loaded.ref, loaded.config, loaded.model
 
 
 def track(agent, config, positions: np.ndarray, fps: float, name: str = "motion",

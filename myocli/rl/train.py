@@ -150,7 +150,13 @@ def make_envs(settings: dict, references, seed: int):
 
 
 def save_state(state_dir: Path, state, envs) -> None:
-    """Into a fresh folder, then swapped in for the old one: a crash never leaves a mix."""
+    """Into a fresh folder, then swapped in for the old one: a crash never leaves a mix.
+
+    Not the shared loop's state (Accelerate's save_state of model, optimizer and samplers): a PPO run must
+    also keep what is in flight between iterations (every simulated copy's physics, the episodes' returns
+    so far, the reward scaler), which Accelerate knows nothing of, and it runs in one process without
+    Accelerate's data loaders. It shares the loop's swap-in (train/loop.swap_in, recover_swap), its
+    signal handling (StopSignals) and its interrupt error (TrainingInterrupted)."""
     import torch
     from safetensors.torch import save_file
 

@@ -35,19 +35,15 @@ class SSMEngine:
         from myocli.ssm import text as text_encoders
         from myocli.ssm.model import MotionFlow
 
-        ref, config, tensors, manifest = registry.load_model(spec, "ssm", SSMConfig)
-        model = MotionFlow(config)
-        try:
-            model.load_state_dict(tensors, strict=True)
-        except RuntimeError as exc:
-            raise MyoError(f"checkpoint {ref.label}: its weights do not fit its config.json ({str(exc).splitlines()[0]})") from exc
+        loaded = registry.from_pretrained(spec, "ssm", SSMConfig, lambda config, ref: MotionFlow(config))
+        ref, config = loaded.ref, loaded.config
         pretrained = text_encoders.load_inside(ref, config)
         latent = None
         if config.latent_tokenizer:
             from myocli.ssm.latent import LatentSpace
 
             latent = LatentSpace.of(config, ref.label)
-        return cls(ref, config, model.eval(), manifest, pretrained, latent)
+        return cls(ref, config, loaded.model, loaded.manifest, pretrained, latent)
 
     def to(self, device) -> SSMEngine:
         """Run on `device` ("cpu", "cuda"): the generator and, in latent mode, the tokenizer's decoder."""

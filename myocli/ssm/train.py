@@ -21,9 +21,7 @@ bookkeeping are the shared ones (train/loop.py, train/runs.py).
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -37,19 +35,10 @@ VAL_TIMES = (0.25, 0.5, 0.75)  # flow times of the validation loss (fixed, so ev
 
 
 @dataclass
-class SSMRun:
-    data: Path
-    name: str
-    config: str = "tiny"
-    val: Path | None = None
+class SSMRun(runs.DatasetRun):
     text_encoder: str | None = None
     latent: str | None = None  # a tokenizer (tokenizer/NAME) whose latent the flow runs over
     balance: bool = False  # draw rare motions more often (data/windows.balanced_repeats)
-    resume: bool = False
-    debug: bool = False
-    keep_state: bool = False
-    model_overrides: dict = field(default_factory=dict)
-    train_overrides: dict = field(default_factory=dict)
 
 
 def _settings(run: SSMRun) -> dict:
@@ -89,10 +78,7 @@ def _settings(run: SSMRun) -> dict:
 
 def preflight(run: SSMRun) -> None:
     """Cheap checks of names, files and settings, before anything starts (or is launched)."""
-    registry.check_name(run.name)
-    for option, path in (("--data", run.data), ("--val", run.val)):
-        if path is not None and not Path(path).is_file():
-            raise MyoError(f"{option} {path}: no such file")
+    runs.check_inputs(run)
     if run.resume:
         given = {"text_encoder": run.text_encoder, "balance": run.balance}
         if run.latent:
@@ -113,13 +99,7 @@ def trimmed_features(dataset, patch: int) -> tuple[list[np.ndarray], list[list[s
 def train_ssm(run: SSMRun) -> dict | None:
     """Train (or resume) and register an SSM generator; returns a summary for the CLI (None on other ranks)."""
     preflight(run)
-    train_set, val_set = runs.read_splits(run.data, run.val, run.debug)
-    for option, path, dataset in (("--data", run.data, train_set), ("--val", run.val, val_set)):
-        if dataset is not None:  # before the run exists: nothing to clean up
-            dataset.require_captions(f"{option} {path}", "text-to-motion training")
-    ref, settings, state = runs.open_dataset_run(KIND, run, lambda: _settings(run))
-    with runs.removed_if_nothing_saved(ref, state):
-        return _train(run, ref, settings, train_set, val_set)
+    return runs.train_on_datasets(KIND, run, "text-to-motion training", _settings, _train)
 
 
 def flow_losses(model, batch, config, t, noise, drop, latent=None):
@@ -234,37 +214,20 @@ def _train(run: SSMRun, ref, settings: dict, train_set, val_set) -> dict | None:
         loss = flow + config.length_weight * length + config.physics_weight * sum(physics.values())
         return loss, {"loss": loss, "flow": flow, "length": length} | {f"physics/{n}": v for n, v in physics.items()}
 
-    if accelerator.is_main_process:
-        hparams = {k: v for k, v in (settings["model"] | settings["train"]).items() if isinstance(v, int | float | str | bool)}
-        accelerator.init_trackers(KIND, config=hparams)
-        sys.stderr.write(
-            f"{'Resuming' if run.resume else 'Training'} {ref.label}: {len(features)} sequences ({frame_count} frames), "
-            f"{'in the latent of ' + config.latent_tokenizer + ', ' if latent else ''}"
-            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, physics weight {config.physics_weight:g}, "
-            f"{accelerator.num_processes} process(es) on {accelerator.device}\n"
-        )
+    in_latent = f", in the latent of {config.latent_tokenizer}" if latent else ""
+    runs.announce(accelerator, KIND, ref, run.resume, model, settings["model"] | settings["train"],
+                  f": {len(features)} sequences ({frame_count} frames){in_latent}", f", physics weight {config.physics_weight:g}")  # fmt: skip
     result = fit(
         accelerator, model, dataset, loss_fn, options, ref.path / registry.STATE,
         evaluate=evaluate if val_batches else None, resume=run.resume, label=ref.label, collate_fn=keep_batch,
     )  # fmt: skip
 
-    unwrapped = accelerator.unwrap_model(model)
-    if accelerator.is_main_process:
-        registry.save(
-            ref,
-            config.to_dict(),
-            unwrapped.state_dict(),
-            extra_files=text_encoders.save_into(pretrained, ref),
-            training=runs.training_record(settings, result, accelerator, run.debug) | {
-                "text_encoder_source": settings["text_encoder"],
-                "train_sequences": len(features),
-                "train_frames": frame_count,
-            },
-            dataset=runs.fingerprints(settings, {"train": run.data, "val": run.val}),
-            parents=([{"name": config.latent_tokenizer, "sha256": config.latent_tokenizer_sha256}] if latent else []) + runs.parents(settings),
-            # What the model was trained to make, for the far-prompt warning of `myo generate` (text/known.py),
-            # which only a pretrained encoder's similarity can give.
-            **({"known_captions": sorted({c for caps in captions for c in caps if c.strip()})[: text_encoders.MOST_KNOWN]} if pretrained else {}),
-            metrics={"train": result.last_logs, "val": result.last_eval},
-        )
-    return runs.finish(accelerator, ref, result, run.keep_state)
+    training = {"text_encoder_source": settings["text_encoder"], "train_sequences": len(features), "train_frames": frame_count}
+    return runs.save_dataset_run(
+        accelerator, ref, run, settings, result, model, config.to_dict(), training,
+        models_used=[{"name": config.latent_tokenizer, "sha256": config.latent_tokenizer_sha256}] if latent else [],
+        extra_files=text_encoders.save_into(pretrained, ref),
+        # What the model was trained to make, for the far-prompt warning of `myo generate` (text/known.py),
+        # which only a pretrained encoder's similarity can give.
+        **({"known_captions": sorted({c for caps in captions for c in caps if c.strip()})[: text_encoders.MOST_KNOWN]} if pretrained else {}),
+    )  # fmt: skip

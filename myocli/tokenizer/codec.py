@@ -30,18 +30,13 @@ def load_tokenizer(spec: str):
     """(ref, VQVAE in eval mode, manifest) from the registry, verified; refuses what does not fit."""
     from myocli.tokenizer.model import VQVAE, VQVAEConfig
 
-    ref, model_config, tensors, manifest = registry.load_model(spec, "tokenizer", VQVAEConfig)
-    if model_config.feature_version != feat.FEATURE_VERSION or model_config.feature_dim != feat.FEATURE_DIM:
-        raise MyoError(
-            f"checkpoint {ref.label} uses motion features v{model_config.feature_version} ({model_config.feature_dim} dims); "
-            f"this myo uses v{feat.FEATURE_VERSION} ({feat.FEATURE_DIM}); re-train the tokenizer"
-        )
-    model = VQVAE(model_config)
-    try:
-        model.load_state_dict(tensors, strict=True)
-    except RuntimeError as exc:
-        raise MyoError(f"checkpoint {ref.label}: weights do not match its config ({str(exc).splitlines()[0]})") from exc
-    return ref, model.eval(), manifest
+    def check(ref, config):
+        if config.feature_version != feat.FEATURE_VERSION or config.feature_dim != feat.FEATURE_DIM:
+            raise MyoError(f"checkpoint {ref.label} uses motion features v{config.feature_version} ({config.feature_dim} dims); "
+                           f"this myo uses v{feat.FEATURE_VERSION} ({feat.FEATURE_DIM}); re-train the tokenizer")  # fmt: skip
+
+    loaded = registry.from_pretrained(spec, "tokenizer", VQVAEConfig, lambda config, ref: VQVAE(config), check)
+    return loaded.ref, loaded.model, loaded.manifest
 
 
 def load_parent(spec: str, sha256: str, label: str, role: str):

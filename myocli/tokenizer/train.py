@@ -6,9 +6,7 @@ the other stages in myocli/train/runs.py; the loop in myocli/train/loop.py.
 
 from __future__ import annotations
 
-import sys
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass
 
 from myocli import registry
 from myocli.errors import MyoError
@@ -19,16 +17,8 @@ KIND = "tokenizer"
 
 
 @dataclass
-class TokenizerRun:
-    data: Path
-    name: str
-    config: str = "tiny"
-    val: Path | None = None
-    resume: bool = False
-    debug: bool = False
-    keep_state: bool = False
-    model_overrides: dict = field(default_factory=dict)
-    train_overrides: dict = field(default_factory=dict)
+class TokenizerRun(runs.DatasetRun):
+    """The tokenizer takes no options beyond those of every dataset run."""
 
 
 def _settings(run: TokenizerRun) -> dict:
@@ -54,10 +44,7 @@ def _settings(run: TokenizerRun) -> dict:
 
 def preflight(run: TokenizerRun) -> None:
     """Cheap checks of names, files and settings, before anything starts (or is launched)."""
-    registry.check_name(run.name)
-    for option, path in (("--data", run.data), ("--val", run.val)):
-        if path is not None and not Path(path).is_file():
-            raise MyoError(f"{option} {path}: no such file")
+    runs.check_inputs(run)
     if run.resume:
         runs.check_resume(KIND, run.name, run.train_overrides, run.model_overrides)
     else:
@@ -118,33 +105,13 @@ def _train(run: TokenizerRun, ref, settings: dict, train_set, train_features, va
         _, loss, logs = model(windows, mask)
         return loss, logs
 
-    if accelerator.is_main_process:
-        hparams = {k: v for k, v in (settings["model"] | settings["train"]).items() if isinstance(v, int | float | str | bool)}
-        accelerator.init_trackers(KIND, config=hparams)
-        sys.stderr.write(
-            f"{'Resuming' if run.resume else 'Training'} {ref.label}: {len(usable)} sequences ({sum(map(len, usable))} frames), "
-            f"{sum(p.numel() for p in model.parameters()) / 1e6:.2f} M parameters, "
-            f"{accelerator.num_processes} process(es) on {accelerator.device}\n"
-        )
+    runs.announce(accelerator, KIND, ref, run.resume, model, settings["model"] | settings["train"],
+                  f": {len(usable)} sequences ({sum(map(len, usable))} frames)")
     state_dir = ref.path / registry.STATE
     result = fit(
         accelerator, model, dataset, loss_fn, options, state_dir,
         evaluate=evaluate if val_features else None, resume=run.resume, label=ref.label, collate_fn=keep_batch,
     )  # fmt: skip
 
-    unwrapped = accelerator.unwrap_model(model)
-    if accelerator.is_main_process:
-        registry.save(
-            ref,
-            model_config.to_dict(),
-            unwrapped.state_dict(),
-            training=runs.training_record(settings, result, accelerator, run.debug) | {
-                "window": settings["window"],
-                "train_sequences": len(usable),
-                "train_frames": int(np.sum([len(f) for f in usable])),
-            },
-            dataset=runs.fingerprints(settings, {"train": run.data, "val": run.val}),
-            parents=runs.parents(settings),
-            metrics={"train": result.last_logs, "val": result.last_eval},
-        )
-    return runs.finish(accelerator, ref, result, run.keep_state)
+    training = {"window": settings["window"], "train_sequences": len(usable), "train_frames": int(np.sum([len(f) for f in usable]))}
+    return runs.save_dataset_run(accelerator, ref, run, settings, result, model, model_config.to_dict(), training)

@@ -25,6 +25,7 @@ import shutil
 import sys
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from myocli import registry
@@ -213,6 +214,40 @@ def _how_it_ended(exc: BaseException) -> tuple[str, str]:
 DEBUG_SEQUENCES = 8  # --debug trains on this many sequences (and validates on half as many)
 
 
+@dataclass
+class DatasetRun:
+    """A run of a stage that trains on myo28 datasets (tokenizer, retrieval, SSM): what its command was
+    given. Each stage's run adds its own options to these."""
+
+    data: Path
+    name: str
+    config: str = "tiny"
+    val: Path | None = None
+    resume: bool = False
+    debug: bool = False
+    keep_state: bool = False
+    model_overrides: dict = field(default_factory=dict)
+    train_overrides: dict = field(default_factory=dict)
+
+
+def check_inputs(run: DatasetRun) -> None:
+    """The first of a stage's cheap checks: its registry name and the dataset files it was given."""
+    registry.check_name(run.name)
+    for option, path in (("--data", run.data), ("--val", run.val)):
+        if path is not None and not Path(path).is_file():
+            raise MyoError(f"{option} {path}: no such file")
+
+
+def read_captioned_splits(run: DatasetRun, purpose: str):
+    """`read_splits` for a stage that learns from captions: a set without them is refused, naming the
+    option, the file and `purpose`, before the run exists (so there is nothing to clean up)."""
+    train_set, val_set = read_splits(run.data, run.val, run.debug)
+    for option, path, dataset in (("--data", run.data, train_set), ("--val", run.val, val_set)):
+        if dataset is not None:
+            dataset.require_captions(f"{option} {path}", purpose)
+    return train_set, val_set
+
+
 def read_splits(data: Path, val: Path | None, debug: bool):
     """(training set, validation set or None) of a run over myo28 datasets: cut short for --debug,
     and refused when the two are at different frame rates. Read before anything is created."""
@@ -227,6 +262,46 @@ def read_splits(data: Path, val: Path | None, debug: bool):
     if val_set is not None and abs(val_set.fps - train_set.fps) > 1e-6:
         raise MyoError(f"{val} is at {val_set.fps:g} fps but {data} at {train_set.fps:g}; convert both at one --fps")
     return train_set, val_set
+
+
+def train_on_datasets(kind: str, run: DatasetRun, purpose: str, new_settings, train):
+    """A captioned-dataset stage's run from start to end: read and check the data before anything is created
+    in the registry, open the run (new or resumed; `new_settings(run)` makes a new one's settings), then
+    `train(run, ref, settings, train_set, val_set)`, removing the version again if nothing was saved."""
+    train_set, val_set = read_captioned_splits(run, purpose)
+    ref, settings, state = open_dataset_run(kind, run, lambda: new_settings(run))
+    with removed_if_nothing_saved(ref, state):
+        return train(run, ref, settings, train_set, val_set)
+
+
+def announce(accelerator, kind: str, ref: registry.CheckpointRef, resume: bool, model, hparams: dict, what: str, extra: str = "") -> None:
+    """The start of a run, on the main process: TensorBoard gets the plain settings in `hparams`, and stderr one
+    line, e.g. "Training ssm/demo@1: 12 sequences (900 frames), 0.80 M parameters, 1 process(es) on cpu"
+    (`what`: ": 12 sequences (900 frames)"; `extra` goes after the parameter count)."""
+    if not accelerator.is_main_process:
+        return
+    accelerator.init_trackers(kind, config={k: v for k, v in hparams.items() if isinstance(v, int | float | str | bool)})
+    size = sum(p.numel() for p in model.parameters()) / 1e6
+    sys.stderr.write(f"{'Resuming' if resume else 'Training'} {ref.label}{what}, {size:.2f} M parameters{extra}, "
+                     f"{accelerator.num_processes} process(es) on {accelerator.device}\n")  # fmt: skip
+
+
+def save_dataset_run(accelerator, ref, run: DatasetRun, settings: dict, result, model, config: dict, training: dict,
+                     models_used: list[dict] = (), **manifest_fields) -> dict | None:  # fmt: skip
+    """The end of a dataset run: the main process saves the trained `model` under `config`, with the training
+    record (`training` adds the stage's own entries), the datasets' fingerprints, its parents (the run's, and
+    `models_used`: checkpoints it was built on) and the last metrics (`manifest_fields`: extra_files and
+    anything else registry.save takes); then `finish`."""
+    if accelerator.is_main_process:
+        registry.save(
+            ref, config, accelerator.unwrap_model(model).state_dict(),
+            training=training_record(settings, result, accelerator, run.debug) | training,
+            dataset=fingerprints(settings, {"train": run.data, "val": run.val}),
+            parents=list(models_used) + parents(settings),
+            metrics={"train": result.last_logs, "val": result.last_eval},
+            **manifest_fields,
+        )  # fmt: skip
+    return finish(accelerator, ref, result, run.keep_state)
 
 
 def open_dataset_run(kind: str, run, new_settings: Callable[[], dict]) -> tuple[registry.CheckpointRef, dict, object]:
