@@ -87,7 +87,8 @@ def main() -> None:
     report = {"model": engine.ref.label, "retrieval": evaluator.ref.label, "data": args.data, "clips": len(clips),
               "guidance": engine.config.guidance, "steps": engine.config.sample_steps,
               "refine_steps": engine.config.refine_steps, "text_snap": engine.config.text_snap, "samples": args.samples}  # fmt: skip
-    report["real"] = plausibility(real, fps) | {k: v for k, v in evaluator.scores(real, captions, fps, embedded=real_embedded).items() if k != "r_at_1_per_caption"}
+    real_scores = evaluator.scores(real, captions, fps, embedded=real_embedded)
+    report["real"] = plausibility(real, fps) | {k: v for k, v in real_scores.items() if k != "r_at_1_per_caption"}
     generated = [engine.text_to_motion(c.captions[0], seconds(len(c)), k) for k, c in enumerate(clips)]
     scores = evaluator.scores(generated, captions, fps, real=real_embedded)
     report["captions"] = plausibility(generated, fps) | scores

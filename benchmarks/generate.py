@@ -98,7 +98,11 @@ def _load(kind: str, spec: str, args):
         from myocli.ssm.engine import SSMEngine
 
         engine = SSMEngine.load(spec)
-        return engine, lambda caption, sample: engine.text_to_motion(caption, args.seconds, sample, args.steps, scan=args.scan, refine_steps=args.refine_steps), engine.model
+
+        def make(caption, sample):
+            return engine.text_to_motion(caption, args.seconds, sample, args.steps, scan=args.scan, refine_steps=args.refine_steps)
+
+        return engine, make, engine.model
     from myocli.lm.engine import LMEngine, Sampling
 
     engine = LMEngine.load(spec)

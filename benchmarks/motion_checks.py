@@ -82,7 +82,8 @@ CHECKS = {
     "crawl": ("the head below 0.9 m most of the time while the pelvis moves 0.2 m/s or more",
               lambda p, fps: float(np.median(_height(p, "head"))) < 0.9 and ground_speed(p, fps) >= 0.2),
     "get up": ("the head below 0.8 m in the first 0.5 s and above 1.25 m in the last 0.5 s",
-               lambda p, fps: _height(_window(p, fps, 0.5, False), "head").mean() < 0.8 and _height(_window(p, fps, 0.5, True), "head").mean() > UPRIGHT_HEAD_M),
+               lambda p, fps: _height(_window(p, fps, 0.5, False), "head").mean() < 0.8
+               and _height(_window(p, fps, 0.5, True), "head").mean() > UPRIGHT_HEAD_M),
     "kick": ("a foot 0.45 m or more off the floor while the head stays above 0.9 m",
              lambda p, fps: highest_foot(p) >= 0.45 and bool(np.all(_height(p, "head") > 0.9))),
     "punch": ("upright, a wrist thrust 0.45 m or more in front of the pelvis at 1.8 m/s or faster",

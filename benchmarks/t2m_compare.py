@@ -57,7 +57,7 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", required=True)
     parser.add_argument("--timing", type=int, default=10, help="4-second samples timed per model")
     parser.add_argument("--ssm-steps", type=int, default=None, help="flow steps of the SSM models (default: each model's own)")
-    parser.add_argument("--refine-steps", type=int, default=None, help="physics refinement steps of every model (default: each model's own, 10 for language models)")
+    parser.add_argument("--refine-steps", type=int, default=None, help="physics refinement steps of every model (default: each model's own, 10 for LMs)")
     parser.add_argument("--lm-temperature", type=float, default=None, help="sampling temperature of the language models (default: myo's, 0.4)")
     parser.add_argument("--retrieval", default=None, help="retrieval evaluator (retrieval/NAME) for R-precision, MM-Dist and FID")
     parser.add_argument("--json", action="store_true")

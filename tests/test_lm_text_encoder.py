@@ -33,7 +33,8 @@ def words_home(tmp_path_factory, trained_tiny_tokenizer, tiny_lm_tokens):
     env = {"MYO_HOME": str(root / "home")}
     add_tiny_tokenizer(trained_tiny_tokenizer, root / "home")
     tokens = tiny_lm_tokens["train"]
-    pretrain = ("lm", "pretrain", "--tokens", str(tokens), "--config", str(tiny_lm_tokens["config"]), "--text-encoder", str(ENCODER), "--name", "words", "--json")
+    pretrain = ("lm", "pretrain", "--tokens", str(tokens), "--config", str(tiny_lm_tokens["config"]),
+                "--text-encoder", str(ENCODER), "--name", "words", "--json")
     pretrained = json.loads(ok(myo(*pretrain, env=env)).stdout)
     tuned = json.loads(ok(myo("lm", "instruct", "words", "--tokens", str(tokens), "--name", "words-it", "--json", env=env)).stdout)
     return {"root": root, "env": env, "tokens": tokens, "pretrained": pretrained, "tuned": tuned}

@@ -158,7 +158,8 @@ def test_a_manifest_that_is_not_json_is_refused_and_listed_as_damaged(registry_h
         pytest.param(lambda r: (r.path / registry.CONFIG).write_text("{not json"), r"config\.json: (sha256 differs|not valid JSON)", id="config-not-json"),
         pytest.param(lambda r: _edit_manifest(r, lambda m: m.pop("format_version")), r"manifest\.json: ", id="no-format-version"),
         pytest.param(lambda r: _edit_manifest(r, lambda m: m.update(format_version="one")), r"manifest\.json: ", id="format-version-not-a-number"),
-        pytest.param(lambda r: _edit_manifest(r, lambda m: m["files"][registry.WEIGHTS].pop("sha256")), r"manifest\.json: .*model\.safetensors", id="weights-entry-without-sha256"),
+        pytest.param(lambda r: _edit_manifest(r, lambda m: m["files"][registry.WEIGHTS].pop("sha256")),
+                     r"manifest\.json: .*model\.safetensors", id="weights-entry-without-sha256"),
         pytest.param(lambda r: (r.path / registry.MANIFEST).write_text("[]"), r"manifest\.json: ", id="manifest-not-an-object"),
     ],
 )  # fmt: skip

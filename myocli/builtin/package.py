@@ -140,7 +140,8 @@ def package(build_registry: Path, figures: dict | None = None, target: Path | No
             if config.get("latent_tokenizer"):
                 config["latent_tokenizer"], config["latent_tokenizer_sha256"] = f"tokenizer/{NAME}@1", tokenizer_digest
         (destination / registry.CONFIG).write_text(json.dumps(config, indent=2) + "\n")
-        save_file(to_half(load_file(str(source / registry.WEIGHTS))), str(destination / registry.WEIGHTS), metadata={"format": "pt", "type": config.get("type", "")})
+        weights = to_half(load_file(str(source / registry.WEIGHTS)))
+        save_file(weights, str(destination / registry.WEIGHTS), metadata={"format": "pt", "type": config.get("type", "")})
         extra = [f for f in manifest["files"] if f not in (registry.CONFIG, registry.WEIGHTS)]
         for relative in extra:
             (destination / relative).parent.mkdir(parents=True, exist_ok=True)

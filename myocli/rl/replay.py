@@ -46,7 +46,7 @@ def simulate(controller, records: list[dict], motions: list, fps: float) -> list
         result = track(agent, config, positions, fps, f"sample {record['sample']}", search=search, seed=record["seed"])
         simulated.append(result.positions)
         summary = result.summary()
-        record["physics"] = {"policy": ref.label, "search": search, "fell_at_seconds": summary["fell_at_seconds"], "mean_joint_error_mm": summary["mean_joint_error_mm"],
-                             "frames": len(result.positions)} | result.contact_figures(positions, fps) \
-                            | {"floor_contact_simulated": result.floor_contact()}  # fmt: skip
+        record["physics"] = {"policy": ref.label, "search": search, "fell_at_seconds": summary["fell_at_seconds"],
+                             "mean_joint_error_mm": summary["mean_joint_error_mm"], "frames": len(result.positions),
+                             **result.contact_figures(positions, fps), "floor_contact_simulated": result.floor_contact()}  # fmt: skip
     return simulated

@@ -292,7 +292,8 @@ def train_rl(run: RLRun) -> dict:
             last_logs.clear()
             last_logs.update({k: float(v) for k, v in values.items()})
             accelerator.log(last_logs, step=step)
-            stats = f"return {values['charts/episodic_return']:.1f}  len {values['charts/episodic_length']:.0f}  {values['charts/steps_per_second']:.0f} steps/s"
+            stats = (f"return {values['charts/episodic_return']:.1f}  len {values['charts/episodic_length']:.0f}  "
+                     f"{values['charts/steps_per_second']:.0f} steps/s")  # fmt: skip
             progress.update(task, completed=state.iteration, stats=stats)
             if not interactive and state.iteration % run.log_every == 0:
                 sys.stderr.write(f"iteration {state.iteration}/{config.iterations} step {step}: {stats}\n")
