@@ -291,6 +291,16 @@ def test_the_api_returns_the_video_and_the_motion_and_keeps_serving_after_bad_in
     _, _, _, files = client.predict(PROMPT, seconds=0.4, seed=1, api_name="/generate")  # still serving
     assert np.load(files[0]).shape == (8, 28, 3)
 
+    from gradio_client import handle_file
+
+    video, summary, files = client.predict(handle_file(files[2]), api_name="/from_motion")  # the .bvh back in: watched and exported
+    assert video.endswith("a_person_walks_forward_0.mp4") and [Path(f).suffix for f in files] == [".npy", ".bvh"]
+    assert np.load(files[0]).shape == (8, 28, 3) and summary.startswith("**a\\_person\\_walks\\_forward\\_0\\.bvh**: 8 frames")
+    broken = tmp_path / "broken.npy"
+    broken.write_bytes(b"not a motion")
+    with pytest.raises(AppError, match=r"^broken\.npy: not a readable numeric \.npy file"):
+        client.predict(handle_file(broken), api_name="/from_motion")
+
 
 @pytest.mark.slow
 def test_the_page_shows_a_generated_motion_in_chromium(server, chromium, tmp_path):
