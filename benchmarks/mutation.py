@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 # module -> the tests that cover it
 MODULES = {
     "skeleton": ("myocli/skeleton.py", ["tests/test_skeleton.py"]),
-    "registry": ("myocli/registry.py", ["tests/test_registry.py"]),
+    "registry": ("myocli/registry.py", ["tests/test_registry.py", "tests/test_runs_and_ckpt.py"]),
     "features": ("myocli/motion/features.py", ["tests/test_motion_features.py"]),
     "physics_loss": ("myocli/motion/physics_loss.py", ["tests/test_physics_loss.py", "tests/test_motion_metrics.py"]),
     "decoding": ("myocli/lm/decoding.py", ["tests/test_lm_decoding.py"]),
@@ -61,7 +61,9 @@ def run_module(name: str, children: int) -> dict:
         scratch_copy(folder)
         with open(folder / "pyproject.toml", "a") as handle:
             handle.write(CONFIG.format(module=module, tests=json.dumps(tests)))
-        env = os.environ | {"OMP_NUM_THREADS": "1", "MYO_REQUIRE_DATA": "1"}
+        # PYTHONPATH: a test that runs `myo` in a child process runs the mutant too (mutmut puts its mutated
+        # copy of the package in mutants/ and selects the mutant by an environment variable the child inherits).
+        env = os.environ | {"OMP_NUM_THREADS": "1", "MYO_REQUIRE_DATA": "1", "PYTHONPATH": str(folder / "mutants")}
         start = time.time()
         run = subprocess.run(["mutmut", "run", "--max-children", str(children)], cwd=folder, env=env, capture_output=True, text=True)
         if run.returncode != 0:

@@ -245,3 +245,96 @@ def test_weights_that_do_not_fit_the_config_are_refused_with_one_error(change, m
     _save_tiny(weights)
     with pytest.raises(MyoError, match=r"checkpoint ssm/tiny@1: its weights do not fit its config\.json \(.*" + message):
         registry.from_pretrained("ssm/tiny", "ssm", _TinyConfig, lambda config, ref: _Tiny(config))
+
+
+# -- what the mutation run of benchmarks/mutation.py found unguarded ---------------------------------
+
+
+def test_a_file_slipped_into_the_text_encoder_folder_is_refused():
+    """A checkpoint that carries a frozen text encoder loads its files by path: every file under that
+    folder must be one the manifest hashes, so one added afterwards (a swapped tokenizer) is refused."""
+    ref = registry.new_version("ssm", "enc")
+    (ref.path / "text_encoder").mkdir()
+    (ref.path / "text_encoder" / "table.bin").write_bytes(b"\x00" * 8)
+    registry.save(ref, {"type": "tiny", "text_encoder": "text_encoder"}, {"w": torch.zeros(2)}, extra_files=["text_encoder/table.bin"])
+    assert registry.verify(ref.path) == []
+    (ref.path / "text_encoder" / "tokenizer.json").write_text("{}")
+    assert registry.verify(ref.path) == [f"{ref.path / 'text_encoder' / 'tokenizer.json'}: not listed in the manifest, so it cannot be checked"]
+    with pytest.raises(MyoError, match=r"failed verification: .*tokenizer\.json: not listed"):
+        registry.load("ssm/enc", "ssm", "tiny")
+
+
+def test_a_manifest_without_the_config_entry_is_one_problem_not_a_crash():
+    ref = _save()
+    _edit_manifest(ref, lambda m: m["files"].pop(registry.CONFIG))
+    assert registry.verify(ref.path) == [f"{ref.path / registry.MANIFEST}: does not list config.json, so it cannot be checked"]
+
+
+def test_an_edited_config_is_named_exactly():
+    ref = _save()
+    (ref.path / registry.CONFIG).write_text(json.dumps({"type": "vqvae", "width": 4}))
+    _edit_manifest(ref, lambda m: m["files"][registry.CONFIG].update(sha256=registry.sha256(ref.path / registry.CONFIG)))
+    assert registry.verify(ref.path) == [f"{ref.path / registry.CONFIG}: differs from the config recorded in the manifest"]
+    (ref.path / registry.CONFIG).write_text("[1, 2]")
+    _edit_manifest(ref, lambda m: m["files"][registry.CONFIG].update(sha256=registry.sha256(ref.path / registry.CONFIG)))
+    with pytest.raises(MyoError, match=re.escape(f"{ref.path / registry.CONFIG}: not a JSON object")):
+        registry.verify(ref.path)
+
+
+def test_the_manifest_records_what_was_saved():
+    ref = _save(name="rec")
+    manifest = registry.read_manifest(ref.path)
+    assert (manifest["kind"], manifest["name"], manifest["version"], manifest["type"]) == ("tokenizer", "rec", 1, "vqvae")
+    assert manifest["created"].endswith("+00:00") and manifest["git_commit"] == registry.git_commit()
+    for name in (registry.CONFIG, registry.WEIGHTS):
+        assert manifest["files"][name] == {"sha256": registry.sha256(ref.path / name), "bytes": (ref.path / name).stat().st_size}
+    assert manifest["config"] == {"type": "vqvae", "width": 3}
+    from safetensors import safe_open
+
+    with safe_open(str(ref.path / registry.WEIGHTS), "pt") as weights:
+        assert weights.metadata() == {"format": "pt", "type": "vqvae"} and sorted(weights.keys()) == ["layer.weight", "step"]
+
+
+def test_a_checkpoint_folder_resolves_to_what_its_manifest_says_and_is_checked_for_kind():
+    ref = _save(name="byfolder", kind="ssm", type_="tiny")
+    found = registry.resolve(str(ref.path))
+    assert (found.kind, found.name, found.version, found.path) == ("ssm", "byfolder", 1, ref.path)
+    assert registry.resolve(str(ref.path), "ssm") == found
+    with pytest.raises(MyoError, match=re.escape(f"{ref.path} is a ssm checkpoint, but a tokenizer is needed here")):
+        registry.resolve(str(ref.path), "tokenizer")
+
+
+def test_bare_names_latest_and_bad_versions():
+    _save(name="twin", kind="tokenizer"), _save(name="twin", kind="lm", type_="t5"), _save(name="solo"), _save(name="solo")
+    with pytest.raises(MyoError, match="'twin' is ambiguous: write one of tokenizer/twin, lm/twin"):
+        registry.resolve("twin")
+    assert registry.resolve("twin", "lm").kind == "lm"  # the kind asked for settles it
+    assert registry.resolve("solo@latest").version == 2 and registry.resolve("tokenizer/solo@1").version == 1
+    with pytest.raises(MyoError, match="the version after '@' must be a number or 'latest'"):
+        registry.resolve("tokenizer/solo@newest")
+    with pytest.raises(MyoError, match="no complete version 3 of tokenizer/solo; there are 1, 2"):
+        registry.resolve("tokenizer/solo@3")
+
+
+def test_the_names_of_built_in_models_are_refused_for_new_runs():
+    with pytest.raises(MyoError, match="ssm/myo-base is the name of a built-in model; choose another --name"):
+        registry.new_version("ssm", "myo-base")
+    first = registry.new_version("ssm", "myo-base-2")
+    assert (first.kind, first.name, first.version) == ("ssm", "myo-base-2", 1) and first.path.is_dir()
+
+
+def test_the_list_gives_each_version_its_figures_and_names_damage():
+    ref = _save(name="listed")
+    _edit_manifest(ref, lambda m: m.update(training={"steps_done": 40}))
+    (row,) = registry.list_all(builtin=False)
+    files = registry.read_manifest(ref.path)["files"]
+    assert row == {"name": "tokenizer/listed", "version": 1, "path": str(ref.path), "status": "complete", "type": "vqvae",
+                   "created": registry.read_manifest(ref.path)["created"], "steps": 40, "metrics": {"val": {"mpjpe_mm": 12.5}},
+                   "bytes": sum(f["bytes"] for f in files.values())}  # fmt: skip
+    builtin = [r for r in registry.list_all() if r["status"] == "built-in"]
+    assert {r["name"] for r in builtin} >= {"ssm/myo-base", "tokenizer/myo-base", "retrieval/myo-base"}
+    (ref.path / registry.WEIGHTS).write_bytes(b"short")  # another size than the manifest's
+    (row,) = registry.list_all(builtin=False)
+    assert row["status"] == "damaged" and row["problem"].startswith(f"{ref.path / registry.WEIGHTS}: 5 bytes, not the")
+    (row,) = registry.list_all(builtin=False, verify_files=True)
+    assert row["status"] == "damaged" and "sha256 differs" in row["problem"]
