@@ -338,3 +338,51 @@ def test_the_list_gives_each_version_its_figures_and_names_damage():
     assert row["status"] == "damaged" and row["problem"].startswith(f"{ref.path / registry.WEIGHTS}: 5 bytes, not the")
     (row,) = registry.list_all(builtin=False, verify_files=True)
     assert row["status"] == "damaged" and "sha256 differs" in row["problem"]
+
+
+def test_the_default_model_is_the_newest_complete_one_preferring_what_prefer_accepts():
+    assert registry.newest("ssm") is None
+    _save(name="old", kind="ssm", type_="tiny")
+    _edit_manifest(registry.resolve("ssm/old"), lambda m: m.update(created="2026-01-01T00:00:00+00:00", tuned=True))
+    _save(name="new", kind="ssm", type_="tiny")
+    _save(name="other-kind", kind="lm", type_="t5")
+    registry.new_version("ssm", "unfinished")  # no manifest: never the default
+    newest = registry.newest("ssm")
+    assert (newest.kind, newest.name, newest.version, newest.path) == ("ssm", "new", 1, registry.version_dir("ssm", "new", 1))
+    preferred = registry.newest("ssm", prefer=lambda manifest: manifest.get("tuned"))
+    assert (preferred.name, preferred.version) == ("old", 1)  # older, but preferred
+    _save(name="new", kind="ssm", type_="tiny")  # the same second: the higher version wins
+    _edit_manifest(registry.resolve("ssm/new@2"), lambda m: m.update(created=registry.read_manifest(newest.path)["created"]))
+    assert registry.newest("ssm").version == 2
+
+
+def test_a_version_to_remove_is_named_exactly_and_built_in_ones_are_refused():
+    ref = _save(name="gone")
+    unfinished = registry.new_version("tokenizer", "gone")
+    assert registry.find_version("tokenizer/gone@1") == ref and registry.find_version("tokenizer/gone@2") == unfinished
+    for spec in ("tokenizer/gone", "gone@1", "tokenizer/gone@latest", "nonsense/gone@1"):
+        with pytest.raises(MyoError, match=re.escape(f"{spec!r}: name one version as KIND/NAME@N")):
+            registry.find_version(spec)
+    with pytest.raises(MyoError, match="no version 3 of tokenizer/gone under .*`myo ckpt list` shows what there is"):
+        registry.find_version("tokenizer/gone@3")
+    with pytest.raises(MyoError, match="ssm/myo-base@1 is a built-in model: it comes with myo, which never removes it"):
+        registry.find_version("ssm/myo-base@1")
+    registry.remove_version(unfinished)
+    assert not unfinished.path.exists() and ref.path.is_dir()
+    registry.remove_version(ref)  # the last version takes its name's folder with it
+    assert not ref.path.parent.exists() and not list(ref.path.parent.parent.glob(".removing-*"))
+
+
+def test_an_unfinished_run_is_described_with_what_resume_can_do():
+    assert registry.describe_unfinished({"running": True, "reason": "running as pid 7"}) == "running as pid 7"
+    assert registry.describe_unfinished({"running": False, "resumable": True, "reason": "interrupted"}) == (
+        "interrupted; --resume goes on from its saved state")
+    assert registry.describe_unfinished({"running": None, "resumable": False, "reason": "failed"}) == (
+        "failed; nothing was saved, so there is nothing to resume")
+
+
+def test_a_dataset_fingerprint_is_its_path_hash_and_size(tmp_path):
+    data = tmp_path / "set.h5"
+    data.write_bytes(b"myo" * 100)
+    assert registry.dataset_fingerprint(data) == {"path": str(data), "sha256": registry.sha256(data), "bytes": 300}
+    assert registry.dataset_fingerprint(str(data), known_sha256="ab")["sha256"] == "ab"  # already hashed: not read again
