@@ -342,17 +342,18 @@ def test_the_list_gives_each_version_its_figures_and_names_damage():
 
 def test_the_default_model_is_the_newest_complete_one_preferring_what_prefer_accepts():
     assert registry.newest("ssm") is None
-    _save(name="old", kind="ssm", type_="tiny")
-    _edit_manifest(registry.resolve("ssm/old"), lambda m: m.update(created="2026-01-01T00:00:00+00:00", tuned=True))
-    _save(name="new", kind="ssm", type_="tiny")
+    # "early" is listed before "late": only the creation times make "late" the newest.
+    _save(name="early", kind="ssm", type_="tiny")
+    _edit_manifest(registry.resolve("ssm/early"), lambda m: m.update(created="2026-01-01T00:00:00+00:00", tuned=True))
+    _save(name="late", kind="ssm", type_="tiny")
     _save(name="other-kind", kind="lm", type_="t5")
     registry.new_version("ssm", "unfinished")  # no manifest: never the default
     newest = registry.newest("ssm")
-    assert (newest.kind, newest.name, newest.version, newest.path) == ("ssm", "new", 1, registry.version_dir("ssm", "new", 1))
+    assert (newest.kind, newest.name, newest.version, newest.path) == ("ssm", "late", 1, registry.version_dir("ssm", "late", 1))
     preferred = registry.newest("ssm", prefer=lambda manifest: manifest.get("tuned"))
-    assert (preferred.name, preferred.version) == ("old", 1)  # older, but preferred
-    _save(name="new", kind="ssm", type_="tiny")  # the same second: the higher version wins
-    _edit_manifest(registry.resolve("ssm/new@2"), lambda m: m.update(created=registry.read_manifest(newest.path)["created"]))
+    assert (preferred.name, preferred.version) == ("early", 1)  # older, but preferred
+    _save(name="late", kind="ssm", type_="tiny")  # the same second: the higher version wins
+    _edit_manifest(registry.resolve("ssm/late@2"), lambda m: m.update(created=registry.read_manifest(newest.path)["created"]))
     assert registry.newest("ssm").version == 2
 
 
