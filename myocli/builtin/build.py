@@ -40,7 +40,7 @@ HDM05_ACTORS = ("bd", "bk", "dg", "mm")
 LOOP_SECONDS = 8.0
 SEED = 0
 TOKENIZER_STEPS = 6000
-SSM_STEPS = 3000
+SSM_STEPS = 5000
 RETRIEVAL_STEPS = 1000
 # The generator's sampling settings, chosen on the validation build (benchmarks/builtin_eval.py; the
 # figures of each candidate are in benchmarks/RESULTS.md): package.py writes them into its config.
