@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -239,3 +240,16 @@ def test_ckpt_list_tells_a_tampered_checkpoint_from_a_complete_one(trained_tiny_
     quick = {r["name"]: r for r in json.loads(ok(myo("ckpt", "list", "--json", env=home)).stdout)}
     assert quick["tokenizer/short"]["status"] == "damaged" and "bytes" in quick["tokenizer/short"]["problem"]
     assert quick["tokenizer/intact"]["status"] == "complete"
+
+
+def test_a_folder_given_for_a_data_file_says_to_give_the_converted_file(tmp_path):
+    """What a new user passes first is the folder of clips: the answer says what to give instead."""
+    from myocli.errors import MyoError
+    from myocli.train import runs
+
+    with pytest.raises(MyoError, match=re.escape(f"--data {tmp_path}: a folder, not a file; give the file `myo data convert` writes")):
+        runs.require_file("--data", tmp_path)
+    with pytest.raises(MyoError, match=re.escape(f"--tokens {tmp_path / 'no.h5'}: no such file; make one with `myo tokenizer encode`")):
+        runs.require_file("--tokens", tmp_path / "no.h5", "myo tokenizer encode")
+    (tmp_path / "set.h5").write_bytes(b"")
+    runs.require_file("--data", tmp_path / "set.h5")  # there and a file: the reader checks the rest

@@ -92,8 +92,8 @@ def preflight(run: LMRun) -> None:
     """Cheap checks of names, files and settings, before anything starts (or is launched)."""
     registry.check_name(run.name)
     for option, path in (("--tokens", run.tokens), ("--val-tokens", run.val_tokens)):
-        if path is not None and not Path(path).is_file():
-            raise MyoError(f"{option} {path}: no such file; make one with `myo tokenizer encode`")
+        if path is not None:
+            runs.require_file(option, path, "myo tokenizer encode")
     if run.stage == "instruct" and (run.base_model or run.text_encoder):
         raise MyoError("--base-model and --text-encoder are for `myo lm pretrain`; instruction tuning keeps its parent's")
     if run.text_encoder:

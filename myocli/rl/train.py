@@ -108,8 +108,7 @@ def load_references(data: Path, clips: list[str], fps: float | None = None):
     from myocli.data.h5 import read_dataset
     from myocli.rl import reference as rf
 
-    if not data.is_file():
-        raise MyoError(f"--data {data}: no such file")
+    runs.require_file("--data", data)
     dataset = read_dataset(data)  # checks shapes, NaN/Inf and lengths, naming the bad sequence
     chosen = [dataset.named(clip, data, "--clip") for clip in clips] if clips else dataset.sequences
     chosen = [s for s in chosen if len(s) >= 2]

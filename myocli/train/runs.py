@@ -230,12 +230,21 @@ class DatasetRun:
     train_overrides: dict = field(default_factory=dict)
 
 
+def require_file(option: str, path, made_by: str = "myo data convert") -> None:
+    """A data file a trainer was given must be there, and be a file: a folder of clips gets its own answer,
+    since that is what a new user passes before converting it (`made_by`: the command that makes one)."""
+    if Path(path).is_dir():
+        raise MyoError(f"{option} {path}: a folder, not a file; give the file `{made_by}` writes")
+    if not Path(path).is_file():
+        raise MyoError(f"{option} {path}: no such file; make one with `{made_by}`")
+
+
 def check_inputs(run: DatasetRun) -> None:
     """The first of a stage's cheap checks: its registry name and the dataset files it was given."""
     registry.check_name(run.name)
     for option, path in (("--data", run.data), ("--val", run.val)):
-        if path is not None and not Path(path).is_file():
-            raise MyoError(f"{option} {path}: no such file")
+        if path is not None:
+            require_file(option, path)
 
 
 def read_captioned_splits(run: DatasetRun, purpose: str):
